@@ -1,20 +1,552 @@
-//! One election (placeholder, being written).
+//! One election (SPEC.md §5–6): tickets, channels, answers, referrals, the verdict.
+//!
+//! A [`PeerElection`] is pure bookkeeping: it never sends anything. The caller
+//! (normally [`crate::node::Node`]) creates channels, sends the queries, and feeds
+//! back whatever answers and referrals arrive; [`PeerElection::check_for_winner`]
+//! can be asked at any time and is side-effect free.
 
+use crate::cluster::{self, ConsensusCluster, Decision, MAX_RESPONSES};
+use crate::id::{ring_distance, PeerId, TokenId};
+use crate::proof::{verify_signature, SignatureError, TokenMapping, TokenSignature, SIGNATURE_SIZE};
+use core::fmt;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Opaque 64-bit tag that ties an answer or referral to the channel that asked.
+///
+/// Derived from the election's secret, so an outsider cannot forge a ticket for
+/// a channel it never saw.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct MessageTicket(pub u64);
 
-/// Election parameters (placeholder).
+/// Parameters of one election. Defaults are the seed's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ElectionConfig {
+    /// Two answers agree when they share at least this many of their
+    /// [`SIGNATURE_SIZE`] mappings. Default 8.
+    pub consensus_threshold: usize,
+    /// Smallest group of agreeing responders that counts as a cluster. Default 2; at least 2.
+    pub min_cluster_size: usize,
+    /// Most channels alive at once. Default 10; at most [`MAX_RESPONSES`].
+    pub max_channels: usize,
+    /// Share of valid responses the strongest cluster needs to be decisive. Default 0.6.
+    pub majority_threshold: f64,
+    /// Most channels an election may ever create, counting those that replace a
+    /// referred channel. Bounds how long responders can keep an election alive
+    /// by referring it around. Default 24.
+    pub query_budget: usize,
+}
+
+impl Default for ElectionConfig {
+    fn default() -> Self {
+        Self {
+            consensus_threshold: 8,
+            min_cluster_size: 2,
+            max_channels: 10,
+            majority_threshold: 0.6,
+            query_budget: 24,
+        }
+    }
+}
+
+/// A field of [`ElectionConfig`] outside its valid range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `consensus_threshold` must be in `1..=SIGNATURE_SIZE`.
+    ConsensusThreshold,
+    /// `min_cluster_size` must be in `2..=max_channels`.
+    MinClusterSize,
+    /// `max_channels` must be in `1..=MAX_RESPONSES`.
+    MaxChannels,
+    /// `majority_threshold` must be in `(0, 1]`.
+    MajorityThreshold,
+    /// `query_budget` must be at least `max_channels`.
+    QueryBudget,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Self::ConsensusThreshold => "consensus_threshold must be between 1 and the signature size (10)",
+            Self::MinClusterSize => "min_cluster_size must be at least 2 and at most max_channels",
+            Self::MaxChannels => "max_channels must be between 1 and 64",
+            Self::MajorityThreshold => "majority_threshold must be in (0, 1]",
+            Self::QueryBudget => "query_budget must be at least max_channels",
+        };
+        f.write_str(s)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ElectionConfig {
+    /// Checks every field's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=SIGNATURE_SIZE).contains(&self.consensus_threshold) {
+            return Err(ConfigError::ConsensusThreshold);
+        }
+        if !(1..=MAX_RESPONSES).contains(&self.max_channels) {
+            return Err(ConfigError::MaxChannels);
+        }
+        if self.min_cluster_size < 2 || self.min_cluster_size > self.max_channels {
+            return Err(ConfigError::MinClusterSize);
+        }
+        if !(self.majority_threshold > 0.0 && self.majority_threshold <= 1.0) {
+            return Err(ConfigError::MajorityThreshold);
+        }
+        if self.query_budget < self.max_channels {
+            return Err(ConfigError::QueryBudget);
+        }
+        Ok(())
+    }
+
+    /// The configuration with every field forced into its valid range.
+    fn clamped(&self) -> Self {
+        let max_channels = self.max_channels.clamp(1, MAX_RESPONSES);
+        let majority = if self.majority_threshold.is_nan() {
+            Self::default().majority_threshold
+        } else {
+            self.majority_threshold.clamp(f64::MIN_POSITIVE, 1.0)
+        };
+        Self {
+            consensus_threshold: self.consensus_threshold.clamp(1, SIGNATURE_SIZE),
+            min_cluster_size: self.min_cluster_size.clamp(2, max_channels.max(2)),
+            max_channels,
+            majority_threshold: majority,
+            query_budget: self.query_budget.max(max_channels),
+        }
+    }
+}
+
+/// Why an election refused an operation. Every variant leaves the election
+/// unchanged unless its documentation says otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElectionError {
+    /// No live channel has this ticket (never created, replaced or abandoned).
+    UnknownTicket,
+    /// The message names a token other than the one challenged.
+    WrongToken,
+    /// A second, different answer arrived on a channel that already had one.
+    /// The channel is now [blocked](ElectionError::ChannelBlocked) and excluded from consensus.
+    DuplicateResponse,
+    /// A live channel to this first hop already exists.
+    ChannelAlreadyExists,
+    /// `max_channels` channels are alive.
+    MaxChannelsReached,
+    /// The channel was blocked by conflicting answers; it accepts nothing more.
+    ChannelBlocked,
+    /// The answer's proof-of-storage signature does not verify.
+    SignatureVerificationFailed(SignatureError),
+    /// A referral arrived on a channel that already holds an answer; referrals
+    /// may only redirect channels still waiting.
+    ChannelAnswered,
+    /// The election has created `query_budget` channels and may create no more.
+    QueryBudgetExhausted,
+    /// A channel to ourselves was requested.
+    SelfChannel,
+    /// The referral named only peers that are unusable (ourselves, the referrer,
+    /// or first hops already used in this election). The referred channel is closed.
+    NoFreshReferral,
+}
+
+impl fmt::Display for ElectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownTicket => f.write_str("unknown ticket"),
+            Self::WrongToken => f.write_str("message is for a different token"),
+            Self::DuplicateResponse => f.write_str("conflicting second answer; channel blocked"),
+            Self::ChannelAlreadyExists => f.write_str("a channel to this first hop already exists"),
+            Self::MaxChannelsReached => f.write_str("maximum number of live channels reached"),
+            Self::ChannelBlocked => f.write_str("channel is blocked"),
+            Self::SignatureVerificationFailed(e) => write!(f, "signature verification failed: {e}"),
+            Self::ChannelAnswered => f.write_str("referral on a channel that already has an answer"),
+            Self::QueryBudgetExhausted => f.write_str("query budget exhausted"),
+            Self::SelfChannel => f.write_str("cannot open a channel to ourselves"),
+            Self::NoFreshReferral => f.write_str("referral suggested no usable peer; channel closed"),
+        }
+    }
+}
+
+impl std::error::Error for ElectionError {}
+
+/// How an accepted answer was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerAccepted {
+    /// First answer on its channel; now counted.
+    New,
+    /// Byte-identical re-delivery of the answer already stored (networks duplicate
+    /// datagrams); ignored.
+    Redelivery,
+}
+
+/// The verdict of [`PeerElection::check_for_winner`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum WinnerResult {
+    /// One cluster is decisive, or has no disjoint competitor.
+    Single {
+        /// The cluster member closest to the challenged token.
+        winner: PeerId,
+        /// The winning cluster.
+        cluster: ConsensusCluster,
+        /// Each member's verified signature, in `cluster.members` order.
+        cluster_signatures: Vec<(PeerId, TokenSignature)>,
+    },
+    /// Two disjoint clusters disagree and neither has a majority.
+    SplitBrain {
+        /// Strongest cluster.
+        cluster1: ConsensusCluster,
+        /// Its member closest to the token.
+        winner1: PeerId,
+        /// Its members' signatures.
+        signatures1: Vec<(PeerId, TokenSignature)>,
+        /// Strongest cluster disjoint from `cluster1`.
+        cluster2: ConsensusCluster,
+        /// Its member closest to the token.
+        winner2: PeerId,
+        /// Its members' signatures.
+        signatures2: Vec<(PeerId, TokenSignature)>,
+    },
+    /// Too few valid responses, or no group of them agrees.
+    NoConsensus,
+}
+
+/// State of one channel.
+// A signature is 704 bytes; channels are few (≤ 64) and short-lived, so boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChannelState {
+    /// Query sent, nothing back yet.
+    Pending,
+    /// One verified answer stored.
+    Responded {
+        /// Who answered.
+        responder: PeerId,
+        /// The verified signature.
+        signature: TokenSignature,
+    },
+    /// Two different answers arrived; excluded from consensus.
+    Blocked,
+}
+
 #[derive(Clone, Debug)]
-pub struct ElectionConfig;
-/// Election errors (placeholder).
-#[derive(Clone, Debug)]
-pub enum ElectionError {}
-/// Election outcome (placeholder).
-#[derive(Clone, Debug)]
-pub enum WinnerResult {}
-/// One election (placeholder).
-#[derive(Clone, Debug)]
-pub struct PeerElection;
+struct Channel {
+    first_hop: PeerId,
+    seq: u64,
+    state: ChannelState,
+}
+
+/// One election: the challenge of a token through several channels.
+///
+/// Guarantees: at most `max_channels` channels live at once and at most
+/// `query_budget` ever created; tickets are unique per channel and fresh for a
+/// replacement channel; only verified answers are stored; a blocked channel and a
+/// repeated responder never add weight to a cluster.
+#[derive(Clone)]
+pub struct PeerElection {
+    token: TokenId,
+    me: PeerId,
+    config: ElectionConfig,
+    secret: [u8; 32],
+    channels: BTreeMap<MessageTicket, Channel>,
+    used_hops: BTreeSet<PeerId>,
+    next_seq: u64,
+}
+
+impl fmt::Debug for PeerElection {
+    // The secret stays out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerElection")
+            .field("token", &self.token)
+            .field("channels", &self.channels.len())
+            .field("created", &self.next_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerElection {
+    /// Starts an election for `challenge_token` run by `my_peer_id`.
+    ///
+    /// `secret` must be fresh per election and kept private (draw it from a
+    /// CSPRNG); it keys the tickets. Out-of-range configuration values are clamped
+    /// into range (see [`ElectionConfig::validate`] to reject them instead).
+    pub fn new(challenge_token: TokenId, my_peer_id: PeerId, config: ElectionConfig, secret: [u8; 32]) -> Self {
+        Self {
+            token: challenge_token,
+            me: my_peer_id,
+            config: config.clamped(),
+            secret,
+            channels: BTreeMap::new(),
+            used_hops: BTreeSet::new(),
+            next_seq: 0,
+        }
+    }
+
+    /// The challenged token.
+    pub fn challenge_token(&self) -> TokenId {
+        self.token
+    }
+
+    /// The configuration in force (after clamping).
+    pub fn config(&self) -> &ElectionConfig {
+        &self.config
+    }
+
+    /// Number of live channels (pending, responded or blocked).
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Number of channels still waiting for a reply.
+    pub fn pending_count(&self) -> usize {
+        self.channels.values().filter(|c| c.state == ChannelState::Pending).count()
+    }
+
+    /// Number of channels ever created (the part of the query budget spent).
+    pub fn channels_created(&self) -> usize {
+        usize::try_from(self.next_seq).unwrap_or(usize::MAX)
+    }
+
+    /// Whether [`create_channel`](Self::create_channel) can succeed for some new first hop.
+    pub fn can_create_channel(&self) -> bool {
+        self.channels.len() < self.config.max_channels && self.channels_created() < self.config.query_budget
+    }
+
+    /// Whether `peer` has been the first hop of any channel of this election.
+    pub fn has_used_hop(&self, peer: &PeerId) -> bool {
+        self.used_hops.contains(peer)
+    }
+
+    /// The state of the channel with `ticket`, if it is live.
+    pub fn channel_state(&self, ticket: MessageTicket) -> Option<&ChannelState> {
+        self.channels.get(&ticket).map(|c| &c.state)
+    }
+
+    /// The first hop of the live channel with `ticket`.
+    pub fn channel_first_hop(&self, ticket: MessageTicket) -> Option<PeerId> {
+        self.channels.get(&ticket).map(|c| c.first_hop)
+    }
+
+    /// Tickets of all live channels, in ticket order.
+    pub fn tickets(&self) -> impl Iterator<Item = MessageTicket> + '_ {
+        self.channels.keys().copied()
+    }
+
+    /// Number of distinct responders with a stored answer on an unblocked channel.
+    pub fn valid_response_count(&self) -> usize {
+        self.valid_responses().len()
+    }
+
+    /// Opens a channel whose query goes first to `first_hop`; returns its ticket.
+    pub fn create_channel(&mut self, first_hop: PeerId) -> Result<MessageTicket, ElectionError> {
+        if first_hop == self.me {
+            return Err(ElectionError::SelfChannel);
+        }
+        if self.channels.values().any(|c| c.first_hop == first_hop) {
+            return Err(ElectionError::ChannelAlreadyExists);
+        }
+        if self.channels.len() >= self.config.max_channels {
+            return Err(ElectionError::MaxChannelsReached);
+        }
+        if self.channels_created() >= self.config.query_budget {
+            return Err(ElectionError::QueryBudgetExhausted);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let mut ticket = self.ticket_for(&first_hop, seq);
+        // A 64-bit collision with a live channel is astronomically unlikely, but
+        // resolve it deterministically rather than overwrite a channel.
+        let mut salt = 0u64;
+        while self.channels.contains_key(&ticket) {
+            salt += 1;
+            ticket = MessageTicket(ticket.0 ^ self.ticket_for(&first_hop, seq ^ (salt << 32)).0);
+        }
+        self.channels.insert(
+            ticket,
+            Channel {
+                first_hop,
+                seq,
+                state: ChannelState::Pending,
+            },
+        );
+        self.used_hops.insert(first_hop);
+        Ok(ticket)
+    }
+
+    /// `ticket = first 8 bytes (LE) of BLAKE3-keyed(secret, T || first_hop || seq)`.
+    fn ticket_for(&self, first_hop: &PeerId, seq: u64) -> MessageTicket {
+        let mut h = blake3::Hasher::new_keyed(&self.secret);
+        h.update(self.token.as_bytes());
+        h.update(first_hop.as_bytes());
+        h.update(&seq.to_le_bytes());
+        let out = h.finalize();
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&out.as_bytes()[..8]);
+        MessageTicket(u64::from_le_bytes(w))
+    }
+
+    /// Takes an answer that arrived for `ticket` from `responder_peer`.
+    ///
+    /// The signature is verified against this node's id (the challenger). An
+    /// identical re-delivery is accepted as [`AnswerAccepted::Redelivery`] and
+    /// changes nothing; a different second answer blocks the channel.
+    pub fn handle_answer(
+        &mut self,
+        ticket: MessageTicket,
+        answer: &TokenMapping,
+        signature_mappings: &[TokenMapping; SIGNATURE_SIZE],
+        responder_peer: PeerId,
+    ) -> Result<AnswerAccepted, ElectionError> {
+        let channel = self.channels.get_mut(&ticket).ok_or(ElectionError::UnknownTicket)?;
+        if answer.id != self.token {
+            return Err(ElectionError::WrongToken);
+        }
+        let sig = TokenSignature {
+            answer: *answer,
+            signature: *signature_mappings,
+        };
+        match &channel.state {
+            ChannelState::Blocked => Err(ElectionError::ChannelBlocked),
+            ChannelState::Responded { responder, signature } => {
+                if *responder == responder_peer && *signature == sig {
+                    Ok(AnswerAccepted::Redelivery)
+                } else {
+                    channel.state = ChannelState::Blocked;
+                    Err(ElectionError::DuplicateResponse)
+                }
+            }
+            ChannelState::Pending => {
+                verify_signature(&self.me, &self.token, &sig).map_err(ElectionError::SignatureVerificationFailed)?;
+                channel.state = ChannelState::Responded {
+                    responder: responder_peer,
+                    signature: sig,
+                };
+                Ok(AnswerAccepted::New)
+            }
+        }
+    }
+
+    /// Takes a referral for `ticket`: the pending channel is closed and the
+    /// suggested peer to try next is returned (the unused one closest to the
+    /// token). Open the replacement with [`create_channel`](Self::create_channel);
+    /// it gets a fresh ticket.
+    pub fn handle_referral(
+        &mut self,
+        ticket: MessageTicket,
+        token_challenge: TokenId,
+        suggested_peers: [PeerId; 2],
+        responder_peer: PeerId,
+    ) -> Result<PeerId, ElectionError> {
+        let channel = self.channels.get(&ticket).ok_or(ElectionError::UnknownTicket)?;
+        if token_challenge != self.token {
+            return Err(ElectionError::WrongToken);
+        }
+        match channel.state {
+            ChannelState::Pending => {}
+            ChannelState::Responded { .. } => return Err(ElectionError::ChannelAnswered),
+            ChannelState::Blocked => return Err(ElectionError::ChannelBlocked),
+        }
+        self.channels.remove(&ticket);
+        suggested_peers
+            .iter()
+            .filter(|p| **p != self.me && **p != responder_peer && !self.used_hops.contains(*p))
+            .min_by_key(|p| (ring_distance(*p, &self.token), **p))
+            .copied()
+            .ok_or(ElectionError::NoFreshReferral)
+    }
+
+    /// Closes a channel that is still pending (e.g. its first hop timed out),
+    /// freeing its slot. Answered and blocked channels cannot be abandoned.
+    pub fn abandon_channel(&mut self, ticket: MessageTicket) -> Result<(), ElectionError> {
+        match self.channels.get(&ticket).map(|c| &c.state) {
+            None => Err(ElectionError::UnknownTicket),
+            Some(ChannelState::Pending) => {
+                self.channels.remove(&ticket);
+                Ok(())
+            }
+            Some(ChannelState::Responded { .. }) => Err(ElectionError::ChannelAnswered),
+            Some(ChannelState::Blocked) => Err(ElectionError::ChannelBlocked),
+        }
+    }
+
+    /// Valid responses: answered, unblocked channels in creation order, one per
+    /// distinct responder (the earliest channel wins), at most [`MAX_RESPONSES`].
+    fn valid_responses(&self) -> Vec<(PeerId, TokenSignature)> {
+        let mut answered: Vec<(u64, PeerId, TokenSignature)> = self
+            .channels
+            .values()
+            .filter_map(|c| match &c.state {
+                ChannelState::Responded { responder, signature } => Some((c.seq, *responder, *signature)),
+                _ => None,
+            })
+            .collect();
+        answered.sort_by_key(|(seq, _, _)| *seq);
+        let mut seen = BTreeSet::new();
+        answered
+            .into_iter()
+            .filter(|(_, r, _)| seen.insert(*r))
+            .map(|(_, r, s)| (r, s))
+            .take(MAX_RESPONSES)
+            .collect()
+    }
+
+    /// The current verdict (SPEC.md §6). Pure: may be called as often as wanted.
+    pub fn check_for_winner(&self) -> WinnerResult {
+        let responses = self.valid_responses();
+        if responses.len() < self.config.min_cluster_size {
+            return WinnerResult::NoConsensus;
+        }
+        let clusters = cluster::find_clusters(
+            &self.token,
+            &responses,
+            self.config.consensus_threshold,
+            self.config.min_cluster_size,
+        );
+        let sigs = |c: &ConsensusCluster| -> Vec<(PeerId, TokenSignature)> {
+            c.members
+                .iter()
+                .filter_map(|m| responses.iter().find(|(p, _)| p == m).copied())
+                .collect()
+        };
+        match cluster::decide(&clusters, responses.len(), self.config.majority_threshold) {
+            Decision::NoConsensus => WinnerResult::NoConsensus,
+            Decision::Single(i) => {
+                let c = clusters[i].clone();
+                WinnerResult::Single {
+                    winner: c.winner,
+                    cluster_signatures: sigs(&c),
+                    cluster: c,
+                }
+            }
+            Decision::SplitBrain(i, j) => {
+                let (c1, c2) = (clusters[i].clone(), clusters[j].clone());
+                WinnerResult::SplitBrain {
+                    winner1: c1.winner,
+                    signatures1: sigs(&c1),
+                    winner2: c2.winner,
+                    signatures2: sigs(&c2),
+                    cluster1: c1,
+                    cluster2: c2,
+                }
+            }
+        }
+    }
+
+    /// Whether the verdict can no longer change however the pending channels
+    /// reply: nothing is pending, or the strongest cluster stays decisive even if
+    /// every pending channel brought a new, disagreeing responder.
+    pub fn is_settled(&self) -> bool {
+        let pending = self.pending_count();
+        if pending == 0 {
+            return true;
+        }
+        match self.check_for_winner() {
+            WinnerResult::Single { cluster, .. } => {
+                let valid = self.valid_response_count() + pending;
+                // |c1| / (valid + pending) ≥ majority ⇒ no later cluster can outrank c1
+                // (it would need more than the remaining minority of responses).
+                cluster.members.len() as f64 >= self.config.majority_threshold * valid as f64
+            }
+            WinnerResult::SplitBrain { .. } | WinnerResult::NoConsensus => false,
+        }
+    }
+}

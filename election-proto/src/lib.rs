@@ -7,8 +7,11 @@
 pub mod cluster;
 pub mod election;
 pub mod id;
+pub mod node;
 pub mod proof;
+mod rng;
 pub mod store;
+pub mod wire;
 
 pub use cluster::ConsensusCluster;
 pub use election::{ElectionConfig, ElectionError, MessageTicket, PeerElection, WinnerResult};

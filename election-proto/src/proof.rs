@@ -188,3 +188,504 @@ pub fn agreement(a: &TokenSignature, b: &TokenSignature) -> usize {
     }
     count
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{clockwise_distance, counter_clockwise_distance};
+    use crate::store::MemoryStore;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+    use std::sync::OnceLock;
+
+    /// splitmix64: deterministic test data without extra crates.
+    struct SplitMix64(u64);
+
+    impl SplitMix64 {
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn bytes32(&mut self) -> [u8; 32] {
+            let mut b = [0u8; 32];
+            for c in b.chunks_exact_mut(8) {
+                c.copy_from_slice(&self.next_u64().to_le_bytes());
+            }
+            b
+        }
+    }
+
+    fn random_mappings(n: usize, seed: u64) -> Vec<(TokenId, BlockId)> {
+        let mut rng = SplitMix64(seed);
+        (0..n)
+            .map(|_| (TokenId::new(rng.bytes32()), BlockId::new(rng.bytes32())))
+            .collect()
+    }
+
+    /// The seed's way: every query scans all stored tokens. Independent of the
+    /// suffix index in `MemoryStore`.
+    struct ScanStore(Vec<(TokenId, BlockId)>);
+
+    impl TokenStore for ScanStore {
+        fn lookup(&self, token: &TokenId) -> Option<BlockId> {
+            self.0.iter().find(|(t, _)| t == token).map(|(_, b)| *b)
+        }
+        fn next_with_suffix(&self, from: &TokenId, s: u16) -> Option<TokenMapping> {
+            self.0
+                .iter()
+                .filter(|(t, _)| suffix(t) == s && t != from)
+                .min_by_key(|(t, _)| clockwise_distance(from, t))
+                .map(|&(id, block)| TokenMapping { id, block })
+        }
+        fn prev_with_suffix(&self, from: &TokenId, s: u16) -> Option<TokenMapping> {
+            self.0
+                .iter()
+                .filter(|(t, _)| suffix(t) == s && t != from)
+                .min_by_key(|(t, _)| counter_clockwise_distance(from, t))
+                .map(|&(id, block)| TokenMapping { id, block })
+        }
+    }
+
+    /// A 20,000-token store shared by the deterministic tests.
+    fn shared() -> &'static (MemoryStore, Vec<(TokenId, BlockId)>) {
+        static SHARED: OnceLock<(MemoryStore, Vec<(TokenId, BlockId)>)> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let m = random_mappings(20_000, 7);
+            (MemoryStore::from_mappings(m.iter().copied()), m)
+        })
+    }
+
+    fn peer(v: u64) -> PeerId {
+        PeerId::new(SplitMix64(v ^ 0xa5a5).bytes32())
+    }
+
+    /// An honest signature from the shared store.
+    fn honest(k: usize, challenger: &PeerId) -> (TokenId, TokenSignature) {
+        let (store, m) = shared();
+        let token = m[k].0;
+        let sig = generate_signature(store, &token, challenger).expect("dense store answers");
+        (token, sig)
+    }
+
+    /// Chunks computed bit by bit from the hash, as the spec words it.
+    fn reference_chunks(c: &PeerId, t: &TokenId, b: &BlockId) -> [u16; SIGNATURE_SIZE] {
+        let mut input = Vec::with_capacity(96);
+        input.extend_from_slice(c.as_bytes());
+        input.extend_from_slice(t.as_bytes());
+        input.extend_from_slice(b.as_bytes());
+        let h = blake3::derive_key("election-proto v1 signature", &input);
+        let bit = |k: usize| u16::from((h[k / 8] >> (k % 8)) & 1);
+        let mut out = [0u16; SIGNATURE_SIZE];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = (0..10).map(|j| bit(10 * i + j) << j).sum();
+        }
+        out
+    }
+
+    #[test]
+    fn chunks_match_bitwise_reference() {
+        let mut rng = SplitMix64(1);
+        for _ in 0..2_000 {
+            let c = PeerId::new(rng.bytes32());
+            let t = TokenId::new(rng.bytes32());
+            let b = BlockId::new(rng.bytes32());
+            let chunks = signature_chunks(&c, &t, &b);
+            assert_eq!(chunks, reference_chunks(&c, &t, &b));
+            assert!(chunks.iter().all(|&x| x < 1024));
+        }
+    }
+
+    #[test]
+    fn chunks_known_answer() {
+        // Pinned so an accidental change of context, input order or bit layout shows up.
+        let c = PeerId::from_u64(1);
+        let t = TokenId::from_u64(2);
+        let b = BlockId::from_u64(3);
+        assert_eq!(signature_chunks(&c, &t, &b), reference_chunks(&c, &t, &b));
+        assert_eq!(
+            signature_chunks(&c, &t, &b),
+            [425, 96, 344, 372, 181, 605, 754, 552, 676, 899]
+        );
+    }
+
+    #[test]
+    fn honest_signature_has_expected_shape() {
+        let c = peer(1);
+        let (token, sig) = honest(0, &c);
+        let (store, _) = shared();
+        assert_eq!(verify_signature(&c, &token, &sig), Ok(()));
+        assert_eq!(sig.answer, TokenMapping { id: token, block: store.lookup(&token).unwrap() });
+        // Every step is a real mapping from the store.
+        for m in &sig.signature {
+            assert_eq!(store.lookup(&m.id), Some(m.block));
+        }
+        // And matches the walk done against the brute-force store.
+        let scan = ScanStore(shared().1.clone());
+        assert_eq!(generate_signature(&scan, &token, &c), Some(sig));
+    }
+
+    #[test]
+    fn bound_to_challenger() {
+        for k in 0..50 {
+            let c = peer(k);
+            let (token, sig) = honest(k as usize, &c);
+            assert_eq!(verify_signature(&c, &token, &sig), Ok(()));
+            for other in [peer(k + 1000), peer(k + 2000)] {
+                assert!(verify_signature(&other, &token, &sig).is_err());
+            }
+            // A different challenger gets a different walk.
+            let (_, sig2) = honest(k as usize, &peer(k + 1000));
+            assert_ne!(sig.signature, sig2.signature);
+        }
+    }
+
+    #[test]
+    fn tampered_answer_fails() {
+        let c = peer(3);
+        let (token, sig) = honest(3, &c);
+
+        let mut bad = sig;
+        bad.answer.id = shared().1[4].0;
+        assert_eq!(verify_signature(&c, &token, &bad), Err(SignatureError::WrongToken));
+        // Verifying against the wrong token fails the same way.
+        assert_eq!(verify_signature(&c, &shared().1[4].0, &sig), Err(SignatureError::WrongToken));
+
+        // A different answer block means different chunks.
+        let chunks = signature_chunks(&c, &token, &sig.answer.block);
+        for v in 0..32u64 {
+            let mut bad = sig;
+            bad.answer.block = BlockId::from_u64(v);
+            let new = signature_chunks(&c, &token, &bad.answer.block);
+            let index = (0..SIGNATURE_SIZE).find(|&i| new[i] != chunks[i]).unwrap();
+            assert_eq!(
+                verify_signature(&c, &token, &bad),
+                Err(SignatureError::SuffixMismatch { index })
+            );
+        }
+    }
+
+    #[test]
+    fn tampered_step_id_fails() {
+        let c = peer(4);
+        let (token, sig) = honest(4, &c);
+        for i in 0..SIGNATURE_SIZE {
+            // Any change of the low ten bits breaks the suffix.
+            for flip in [1u8, 2, 0x80] {
+                let mut bad = sig;
+                let mut b = *bad.signature[i].id.as_bytes();
+                b[31] ^= flip;
+                bad.signature[i].id = TokenId::new(b);
+                assert_eq!(
+                    verify_signature(&c, &token, &bad),
+                    Err(SignatureError::SuffixMismatch { index: i }),
+                    "step {i} flip {flip:#x}"
+                );
+            }
+            let mut bad = sig;
+            let mut b = *bad.signature[i].id.as_bytes();
+            b[30] ^= 0x01;
+            bad.signature[i].id = TokenId::new(b);
+            assert_eq!(
+                verify_signature(&c, &token, &bad),
+                Err(SignatureError::SuffixMismatch { index: i })
+            );
+        }
+        // Keeping the suffix but stepping back behind the previous step breaks the order:
+        // step i moved to 1024 before step i-1 (same suffix as step i).
+        for i in (1..CLOCKWISE_STEPS).chain(CLOCKWISE_STEPS + 1..SIGNATURE_SIZE) {
+            let mut bad = sig;
+            let prev = sig.signature[i - 1].id;
+            let mut b = *prev.as_bytes();
+            let want = suffix(&sig.signature[i].id);
+            b[31] = want as u8;
+            b[30] = (b[30] & !0x03) | (want >> 8) as u8;
+            let same_suffix = TokenId::new(b);
+            let delta = crate::id::Distance::from_u64(1024);
+            // Clockwise walk: go counter-clockwise of the previous step, and vice versa.
+            bad.signature[i].id = if i < CLOCKWISE_STEPS {
+                same_suffix.sub(&delta)
+            } else {
+                same_suffix.add(&delta)
+            };
+            assert_eq!(
+                verify_signature(&c, &token, &bad),
+                Err(SignatureError::OutOfOrder { index: i }),
+                "step {i}"
+            );
+        }
+        // The token itself as a step (with the right suffix) is rejected.
+        let mut bad = sig;
+        let chunks = signature_chunks(&c, &token, &sig.answer.block);
+        if suffix(&token) == chunks[0] {
+            bad.signature[0].id = token;
+            assert_eq!(
+                verify_signature(&c, &token, &bad),
+                Err(SignatureError::OutOfOrder { index: 0 })
+            );
+        }
+    }
+
+    /// What verification cannot see: the challenger holds no ledger, so a step's block,
+    /// or a step replaced by another in-order token of the right suffix, passes
+    /// `verify_signature`. Agreement with an honest peer is what exposes it.
+    #[test]
+    fn tampered_step_block_is_caught_by_agreement_not_verification() {
+        let c = peer(5);
+        let (token, sig) = honest(5, &c);
+        for i in 0..SIGNATURE_SIZE {
+            let mut bad = sig;
+            bad.signature[i].block = BlockId::from_u64(i as u64);
+            assert_eq!(verify_signature(&c, &token, &bad), Ok(()));
+            assert_eq!(agreement(&sig, &bad), SIGNATURE_SIZE - 1);
+        }
+        // Skipping a token: t0 replaced by t0 + 1024 (same suffix, still before t1).
+        let mut bad = sig;
+        bad.signature[0].id = sig.signature[0].id.add(&crate::id::Distance::from_u64(1024));
+        assert_eq!(verify_signature(&c, &token, &bad), Ok(()));
+        assert_eq!(agreement(&sig, &bad), SIGNATURE_SIZE - 1);
+    }
+
+    #[test]
+    fn swapped_or_reversed_steps_fail() {
+        let c = peer(6);
+        let (token, sig) = honest(6, &c);
+        let chunks = signature_chunks(&c, &token, &sig.answer.block);
+        for i in 0..SIGNATURE_SIZE {
+            for j in i + 1..SIGNATURE_SIZE {
+                let mut bad = sig;
+                bad.signature.swap(i, j);
+                let got = verify_signature(&c, &token, &bad);
+                if chunks[i] != chunks[j] {
+                    assert_eq!(got, Err(SignatureError::SuffixMismatch { index: i }), "{i}<->{j}");
+                } else {
+                    assert!(matches!(got, Err(SignatureError::OutOfOrder { .. })), "{i}<->{j}");
+                }
+            }
+        }
+        let mut bad = sig;
+        bad.signature.reverse();
+        let index = (0..SIGNATURE_SIZE).find(|&i| chunks[i] != chunks[SIGNATURE_SIZE - 1 - i]).unwrap();
+        assert_eq!(verify_signature(&c, &token, &bad), Err(SignatureError::SuffixMismatch { index }));
+        // The two walks exchanged.
+        let mut bad = sig;
+        bad.signature.rotate_left(CLOCKWISE_STEPS);
+        assert!(matches!(verify_signature(&c, &token, &bad), Err(SignatureError::SuffixMismatch { .. })));
+    }
+
+    /// When two consecutive chunks are equal only the order check can catch a swap
+    /// or a repeated step. Checked on both walks.
+    #[test]
+    fn swap_with_equal_suffixes_is_out_of_order() {
+        let (store, m) = shared();
+        for (i, j) in [(0, 1), (3, 4), (5, 6), (8, 9)] {
+            let (c, token) = (0..400_000u64)
+                .find_map(|k| {
+                    let c = peer(k);
+                    let (t, b) = m[(k % 1000) as usize];
+                    let ch = signature_chunks(&c, &t, &b);
+                    (ch[i] == ch[j]).then_some((c, t))
+                })
+                .expect("a chunk collision within 400k challengers");
+            let sig = generate_signature(store, &token, &c).unwrap();
+            let mut bad = sig;
+            bad.signature.swap(i, j);
+            assert_eq!(
+                verify_signature(&c, &token, &bad),
+                Err(SignatureError::OutOfOrder { index: j }),
+                "swap {i}<->{j}"
+            );
+            // Repeating a step (same token twice) is caught the same way.
+            let mut bad = sig;
+            bad.signature[j] = bad.signature[i];
+            assert_eq!(
+                verify_signature(&c, &token, &bad),
+                Err(SignatureError::OutOfOrder { index: j }),
+                "repeat {i}->{j}"
+            );
+        }
+    }
+
+    #[test]
+    fn unstored_token_gives_none() {
+        let (store, _) = shared();
+        let mut rng = SplitMix64(99);
+        for _ in 0..100 {
+            let t = TokenId::new(rng.bytes32());
+            assert_eq!(store.lookup(&t), None);
+            assert_eq!(generate_signature(store, &t, &peer(1)), None);
+        }
+    }
+
+    #[test]
+    fn too_sparse_store_gives_none() {
+        let m = random_mappings(3, 11);
+        let store = MemoryStore::from_mappings(m.iter().copied());
+        for (t, _) in &m {
+            for k in 0..50 {
+                assert_eq!(generate_signature(&store, t, &peer(k)), None);
+            }
+        }
+        // One token per suffix: every suffix is findable, but a five-step walk almost
+        // always passes its start. Whatever is produced must verify; most must be None.
+        let mut rng = SplitMix64(12);
+        let one_each: Vec<(TokenId, BlockId)> = (0..1024u16)
+            .map(|s| {
+                let mut b = rng.bytes32();
+                b[31] = s as u8;
+                b[30] = (b[30] & !0x03) | (s >> 8) as u8;
+                (TokenId::new(b), BlockId::new(rng.bytes32()))
+            })
+            .collect();
+        let store = MemoryStore::from_mappings(one_each.iter().copied());
+        let mut some = 0;
+        for (t, _) in &one_each {
+            let c = peer(u64::from(suffix(t)));
+            if let Some(sig) = generate_signature(&store, t, &c) {
+                assert_eq!(verify_signature(&c, t, &sig), Ok(()));
+                some += 1;
+            }
+        }
+        assert!(some < 50, "{some} of 1024 sparse walks succeeded");
+    }
+
+    #[test]
+    fn identical_stores_agree_fully() {
+        let m = &shared().1;
+        let a = &shared().0;
+        let mut b = MemoryStore::new();
+        for &(t, blk) in m.iter().rev() {
+            b.insert(t, blk);
+        }
+        for k in 0..100 {
+            let c = peer(k);
+            let t = m[k as usize * 7].0;
+            let sa = generate_signature(a, &t, &c).unwrap();
+            let sb = generate_signature(&b, &t, &c).unwrap();
+            assert_eq!(agreement(&sa, &sb), SIGNATURE_SIZE);
+        }
+    }
+
+    #[test]
+    fn divergent_stores_agree_less() {
+        let (a, _) = shared();
+        let c = peer(8);
+        let (token, sig) = honest(8, &c);
+        // Drop the first clockwise step from a copy: the walk diverges there.
+        let mut b = a.clone();
+        b.remove(&sig.signature[0].id);
+        let sb = generate_signature(&b, &token, &c).unwrap();
+        assert!(agreement(&sig, &sb) < SIGNATURE_SIZE);
+        assert_eq!(verify_signature(&c, &token, &sb), Ok(()));
+        // A stale answer block changes every chunk: almost nothing is shared.
+        let mut b = a.clone();
+        b.insert(token, BlockId::from_u64(1));
+        let sb = generate_signature(&b, &token, &c).unwrap();
+        assert!(agreement(&sig, &sb) <= 2);
+    }
+
+    fn tm(t: u64, b: u64) -> TokenMapping {
+        TokenMapping { id: TokenId::from_u64(t), block: BlockId::from_u64(b) }
+    }
+
+    fn sig_of(steps: [TokenMapping; SIGNATURE_SIZE]) -> TokenSignature {
+        TokenSignature { answer: tm(0, 0), signature: steps }
+    }
+
+    #[test]
+    fn agreement_is_set_intersection() {
+        let base: [TokenMapping; SIGNATURE_SIZE] = core::array::from_fn(|i| tm(i as u64 + 1, 1));
+        let a = sig_of(base);
+        assert_eq!(agreement(&a, &a), 10);
+        // Position does not matter.
+        let mut rev = base;
+        rev.reverse();
+        assert_eq!(agreement(&a, &sig_of(rev)), 10);
+        // Same token, different block: not shared.
+        let mut stale = base;
+        stale[3].block = BlockId::from_u64(2);
+        assert_eq!(agreement(&a, &sig_of(stale)), 9);
+        // Nothing shared.
+        let other = sig_of(core::array::from_fn(|i| tm(i as u64 + 100, 1)));
+        assert_eq!(agreement(&a, &other), 0);
+        // Repeats count once, from either side.
+        let rep = sig_of([tm(1, 1); SIGNATURE_SIZE]);
+        assert_eq!(agreement(&a, &rep), 1);
+        assert_eq!(agreement(&rep, &a), 1);
+        assert_eq!(agreement(&rep, &rep), 1);
+        let mut half = base;
+        half[5..].copy_from_slice(&base[..5]);
+        assert_eq!(agreement(&a, &sig_of(half)), 5);
+        assert_eq!(agreement(&sig_of(half), &a), 5);
+        // The answer mapping is not part of agreement.
+        let mut diff_answer = a;
+        diff_answer.answer = tm(77, 77);
+        assert_eq!(agreement(&a, &diff_answer), 10);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn agreement_matches_sets(
+            xs in prop::collection::vec((0u64..14, 0u64..2), SIGNATURE_SIZE),
+            ys in prop::collection::vec((0u64..14, 0u64..2), SIGNATURE_SIZE),
+        ) {
+            let a = sig_of(core::array::from_fn(|i| tm(xs[i].0, xs[i].1)));
+            let b = sig_of(core::array::from_fn(|i| tm(ys[i].0, ys[i].1)));
+            let sa: BTreeSet<_> = a.signature.iter().collect();
+            let sb: BTreeSet<_> = b.signature.iter().collect();
+            prop_assert_eq!(agreement(&a, &b), sa.intersection(&sb).count());
+            prop_assert_eq!(agreement(&a, &b), agreement(&b, &a));
+        }
+
+        /// Dense store: every stored token answers, the answer verifies for its
+        /// challenger and for no other.
+        #[test]
+        fn round_trip_dense(k in 0usize..20_000, c in any::<[u8; 32]>(), other in any::<[u8; 32]>()) {
+            let (store, m) = shared();
+            let (token, block) = m[k];
+            let c = PeerId::new(c);
+            let sig = generate_signature(store, &token, &c);
+            prop_assert!(sig.is_some());
+            let sig = sig.unwrap();
+            prop_assert_eq!(sig.answer, TokenMapping { id: token, block });
+            prop_assert_eq!(verify_signature(&c, &token, &sig), Ok(()));
+            let other = PeerId::new(other);
+            if other != c {
+                prop_assert!(verify_signature(&other, &token, &sig).is_err());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Random stores from very sparse to dense: the indexed store gives exactly
+        /// the brute-force store's answer (including `None`), and every `Some` verifies.
+        #[test]
+        fn generate_matches_scan_and_verifies(
+            n in prop_oneof![1usize..3_000, 3_000usize..12_000],
+            seed in any::<u64>(),
+            picks in prop::collection::vec((any::<prop::sample::Index>(), any::<[u8; 32]>()), 6),
+        ) {
+            let m = random_mappings(n, seed);
+            let store = MemoryStore::from_mappings(m.iter().copied());
+            let scan = ScanStore(m.clone());
+            for (pick, c) in &picks {
+                let c = PeerId::new(*c);
+                let token = m[pick.index(m.len())].0;
+                let sig = generate_signature(&store, &token, &c);
+                prop_assert_eq!(sig, generate_signature(&scan, &token, &c));
+                if let Some(sig) = sig {
+                    prop_assert_eq!(verify_signature(&c, &token, &sig), Ok(()));
+                    for s in &sig.signature {
+                        prop_assert_eq!(store.lookup(&s.id), Some(s.block));
+                    }
+                }
+            }
+        }
+    }
+}

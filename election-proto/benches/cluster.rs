@@ -1,0 +1,141 @@
+//! Clustering benchmarks: `find_clusters` and `maximal_cliques` (Bron–Kerbosch on
+//! bitsets) beside the brute-force reference `brute_force_cliques`, on realistic
+//! agreement graphs: 80% of responders in one agreeing cluster, the rest noise.
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use election_proto::cluster::{agreement_graph, brute_force_cliques, find_clusters, maximal_cliques};
+use election_proto::{BlockId, PeerId, TokenId, TokenMapping, TokenSignature};
+use std::time::Duration;
+
+/// Deterministic splitmix64 stream.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn id(&mut self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        for c in b.chunks_mut(8) {
+            c.copy_from_slice(&self.next().to_be_bytes());
+        }
+        b
+    }
+}
+
+fn mapping(key: u64) -> TokenMapping {
+    TokenMapping {
+        id: TokenId::from_u64(key),
+        block: BlockId::from_u64(key ^ 0xabcd),
+    }
+}
+
+/// `n` responses: 80% hold the 8 core mappings plus 2 of 4 variants (agreement
+/// 8..=10 among them); the rest are noise: pairs of stale nodes that agree with each
+/// other (9/10) and up to 6 core mappings, or lone nodes with up to 6 core mappings.
+fn responses(n: usize, seed: u64) -> (TokenId, Vec<(PeerId, TokenSignature)>) {
+    let mut rng = Mix(seed);
+    let token = TokenId::new(rng.id());
+    let members = n * 8 / 10;
+    let variants = [(0, 1), (2, 3), (0, 2), (1, 3), (0, 3), (1, 2)];
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut keys = [0u64; 10];
+        if i < members {
+            for (s, k) in keys.iter_mut().take(8).enumerate() {
+                *k = s as u64;
+            }
+            let (a, b) = variants[(rng.next() % 6) as usize];
+            keys[8] = 100 + a;
+            keys[9] = 100 + b;
+        } else {
+            let core = (rng.next() % 7) as usize;
+            let stale_pair = (i - members) / 2;
+            for (s, k) in keys.iter_mut().enumerate() {
+                *k = if s < core {
+                    s as u64
+                } else if s < 9 && (i - members) % 3 != 2 {
+                    // shared with the other node of its stale pair
+                    10_000 + 100 * stale_pair as u64 + s as u64
+                } else {
+                    1_000_000 + 100 * i as u64 + s as u64
+                };
+            }
+        }
+        let signature = TokenSignature {
+            answer: TokenMapping {
+                id: token,
+                block: BlockId::from_u64(1),
+            },
+            signature: keys.map(mapping),
+        };
+        out.push((PeerId::new(rng.id()), signature));
+    }
+    // Interleave members and noise.
+    for i in (1..out.len()).rev() {
+        let j = (rng.next() % (i as u64 + 1)) as usize;
+        out.swap(i, j);
+    }
+    (token, out)
+}
+
+fn adjacency(resp: &[(PeerId, TokenSignature)]) -> Vec<u64> {
+    let sigs: Vec<&TokenSignature> = resp.iter().map(|(_, s)| s).collect();
+    agreement_graph(&sigs, 8).adjacency().to_vec()
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cluster");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3));
+
+    for n in [10usize, 64] {
+        let (token, resp) = responses(n, n as u64);
+        g.bench_with_input(BenchmarkId::new("find_clusters", n), &resp, |b, resp| {
+            b.iter(|| find_clusters(black_box(&token), black_box(resp), 8, 2))
+        });
+        let adj = adjacency(&resp);
+        g.bench_with_input(BenchmarkId::new("maximal_cliques", n), &adj, |b, adj| {
+            b.iter(|| maximal_cliques(black_box(adj)))
+        });
+    }
+    for n in [10usize, 16, 20] {
+        let (_, resp) = responses(n, n as u64);
+        let adj = adjacency(&resp);
+        assert_eq!(maximal_cliques(&adj), brute_force_cliques(&adj));
+        let id = BenchmarkId::new("maximal_cliques", n);
+        if n != 10 {
+            g.bench_with_input(id, &adj, |b, adj| b.iter(|| maximal_cliques(black_box(adj))));
+        }
+        g.bench_with_input(BenchmarkId::new("brute_force_cliques", n), &adj, |b, adj| {
+            b.iter(|| brute_force_cliques(black_box(adj)))
+        });
+    }
+
+    // Stress case, not an agreement graph: G(64, 1/2) has thousands of maximal cliques.
+    let mut rng = Mix(99);
+    let mut adj = vec![0u64; 64];
+    for i in 0..64 {
+        for j in i + 1..64 {
+            if rng.next() & 1 == 1 {
+                adj[i] |= 1 << j;
+                adj[j] |= 1 << i;
+            }
+        }
+    }
+    println!("G(64, 1/2): {} maximal cliques", maximal_cliques(&adj).len());
+    g.bench_with_input(
+        BenchmarkId::new("maximal_cliques_random_p50", 64),
+        &adj,
+        |b, adj| b.iter(|| maximal_cliques(black_box(adj))),
+    );
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,150 @@
+//! Node configuration: every limit and timing the node enforces, with defaults.
+
+use crate::election::{ConfigError, ElectionConfig};
+use core::fmt;
+use serde::{Deserialize, Serialize};
+
+/// What to do when an election still has two disjoint disagreeing clusters
+/// after the extra channels it may spawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SplitBrainPolicy {
+    /// Elect nobody and report the split (the seed's MVP behaviour; the safe default).
+    Abandon,
+    /// Elect the strongest cluster's winner and still report the split.
+    AcceptStrongest,
+}
+
+/// Configuration of a [`Node`](super::Node). Times are milliseconds.
+///
+/// Every table the node keeps has a cap here, and every cap is enforced: memory
+/// does not grow with the number or content of datagrams received.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeConfig {
+    /// Per-election parameters.
+    pub election: ElectionConfig,
+    /// Channels opened when an election starts. Default 3 (the seed's).
+    pub initial_channels: usize,
+    /// Channels added each time an election sees a split-brain. Default 2 (the seed's).
+    pub split_brain_extra_channels: usize,
+    /// What to do with a split-brain that extra channels did not resolve.
+    pub split_brain_policy: SplitBrainPolicy,
+    /// Mean time between scheduled elections. Default 60 s (the seed's).
+    pub election_interval_ms: u64,
+    /// Each interval is drawn uniformly from `interval ± interval * jitter_percent / 100`.
+    /// Default 20, so nodes started together drift apart.
+    pub election_jitter_percent: u8,
+    /// Wait at least this long for answers before deciding an election that is not
+    /// already settled. Default 400 ms: a few round trips on a WAN.
+    pub min_collection_ms: u64,
+    /// A channel with no reply after this long is abandoned and replaced. Default 1,500 ms.
+    pub channel_timeout_ms: u64,
+    /// An election undecided after this long ends with a reason. Default 5,000 ms.
+    pub election_timeout_ms: u64,
+    /// Hop limit put on queries this node sends. Default 6.
+    pub max_hops: u8,
+    /// Most elections running at once. Default 4.
+    pub max_active_elections: usize,
+    /// Most reverse-path entries kept for forwarded queries. Default 4,096.
+    pub max_forward_entries: usize,
+    /// How long a reverse-path entry lives. Default 10,000 ms.
+    pub forward_ttl_ms: u64,
+    /// Most known contacts. Default 256.
+    pub max_contacts: usize,
+    /// A full contact table admits a newcomer only by replacing a contact not heard
+    /// from for this long. Default 300,000 ms (5 min).
+    pub contact_stale_ms: u64,
+    /// Most elected peers. Default 50 (the seed's `max_peers`).
+    pub max_elected_peers: usize,
+    /// Split-brains among the last `partition_window` finished elections that raise
+    /// [`Event::PartitionSuspected`](super::Event::PartitionSuspected). Default 3.
+    pub partition_alert_threshold: usize,
+    /// Number of recent elections examined for partition alerts. Default 10.
+    pub partition_window: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            election: ElectionConfig::default(),
+            initial_channels: 3,
+            split_brain_extra_channels: 2,
+            split_brain_policy: SplitBrainPolicy::Abandon,
+            election_interval_ms: 60_000,
+            election_jitter_percent: 20,
+            min_collection_ms: 400,
+            channel_timeout_ms: 1_500,
+            election_timeout_ms: 5_000,
+            max_hops: 6,
+            max_active_elections: 4,
+            max_forward_entries: 4_096,
+            forward_ttl_ms: 10_000,
+            max_contacts: 256,
+            contact_stale_ms: 300_000,
+            max_elected_peers: 50,
+            partition_alert_threshold: 3,
+            partition_window: 10,
+        }
+    }
+}
+
+/// A [`NodeConfig`] field outside its valid range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeConfigError {
+    /// The embedded election configuration is invalid.
+    Election(ConfigError),
+    /// This field must be non-zero.
+    Zero(&'static str),
+    /// `initial_channels` exceeds `election.max_channels`.
+    InitialChannels,
+    /// `partition_alert_threshold` exceeds `partition_window`.
+    PartitionThreshold,
+    /// `election_jitter_percent` above 100.
+    Jitter,
+}
+
+impl fmt::Display for NodeConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Election(e) => write!(f, "election config: {e}"),
+            Self::Zero(field) => write!(f, "{field} must be greater than zero"),
+            Self::InitialChannels => f.write_str("initial_channels must not exceed election.max_channels"),
+            Self::PartitionThreshold => f.write_str("partition_alert_threshold must not exceed partition_window"),
+            Self::Jitter => f.write_str("election_jitter_percent must be at most 100"),
+        }
+    }
+}
+
+impl std::error::Error for NodeConfigError {}
+
+impl NodeConfig {
+    /// Checks every field's range.
+    pub fn validate(&self) -> Result<(), NodeConfigError> {
+        self.election.validate().map_err(NodeConfigError::Election)?;
+        let nonzero: [(&'static str, u64); 11] = [
+            ("initial_channels", self.initial_channels as u64),
+            ("election_interval_ms", self.election_interval_ms),
+            ("channel_timeout_ms", self.channel_timeout_ms),
+            ("election_timeout_ms", self.election_timeout_ms),
+            ("max_active_elections", self.max_active_elections as u64),
+            ("max_forward_entries", self.max_forward_entries as u64),
+            ("forward_ttl_ms", self.forward_ttl_ms),
+            ("max_contacts", self.max_contacts as u64),
+            ("max_elected_peers", self.max_elected_peers as u64),
+            ("partition_alert_threshold", self.partition_alert_threshold as u64),
+            ("partition_window", self.partition_window as u64),
+        ];
+        if let Some((field, _)) = nonzero.iter().find(|(_, v)| *v == 0) {
+            return Err(NodeConfigError::Zero(field));
+        }
+        if self.initial_channels > self.election.max_channels {
+            return Err(NodeConfigError::InitialChannels);
+        }
+        if self.partition_alert_threshold > self.partition_window {
+            return Err(NodeConfigError::PartitionThreshold);
+        }
+        if self.election_jitter_percent > 100 {
+            return Err(NodeConfigError::Jitter);
+        }
+        Ok(())
+    }
+}

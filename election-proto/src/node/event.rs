@@ -1,0 +1,139 @@
+//! What a node reports to its host.
+
+use crate::id::{PeerId, TokenId};
+use crate::wire::Contact;
+use serde::{Deserialize, Serialize};
+
+/// Why an election ended without electing anyone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum FailureReason {
+    /// The node knows no contact to send a query to.
+    NoContacts,
+    /// The store holds no token to challenge.
+    NoToken,
+    /// `max_active_elections` elections are already running.
+    Busy,
+    /// An election for this token is already running.
+    AlreadyRunning,
+    /// The deadline passed with fewer valid responses than `min_cluster_size`.
+    Timeout,
+    /// Enough responses arrived, but no group of them agreed.
+    NoConsensus,
+    /// Two disjoint clusters disagreed and extra channels did not settle it
+    /// (under [`SplitBrainPolicy::Abandon`](super::SplitBrainPolicy::Abandon)).
+    SplitBrain,
+    /// No channel was pending and none could be opened (query budget spent or no
+    /// fresh first hop), before any verdict was possible.
+    Exhausted,
+    /// The node was shut down.
+    Shutdown,
+}
+
+impl FailureReason {
+    /// Every reason, in a fixed order (for metrics tables).
+    pub const ALL: [FailureReason; 9] = [
+        Self::NoContacts,
+        Self::NoToken,
+        Self::Busy,
+        Self::AlreadyRunning,
+        Self::Timeout,
+        Self::NoConsensus,
+        Self::SplitBrain,
+        Self::Exhausted,
+        Self::Shutdown,
+    ];
+
+    /// Position in [`FailureReason::ALL`].
+    pub fn index(self) -> usize {
+        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+
+    /// Short snake_case name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NoContacts => "no_contacts",
+            Self::NoToken => "no_token",
+            Self::Busy => "busy",
+            Self::AlreadyRunning => "already_running",
+            Self::Timeout => "timeout",
+            Self::NoConsensus => "no_consensus",
+            Self::SplitBrain => "split_brain",
+            Self::Exhausted => "exhausted",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Why an election was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ElectionPurpose {
+    /// The host asked for it.
+    Requested,
+    /// Scheduled re-verification of an elected peer.
+    Reverify(PeerId),
+    /// Scheduled discovery of a new peer.
+    Discover,
+}
+
+/// Something the host may want to know or act on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Event<A> {
+    /// An election started.
+    ElectionStarted {
+        /// The challenged token.
+        token: TokenId,
+        /// Why it was started.
+        purpose: ElectionPurpose,
+    },
+    /// An election produced a winner, now in the elected-peer table.
+    Elected {
+        /// The challenged token.
+        token: TokenId,
+        /// The winner (the cluster member closest to the token).
+        winner: Contact<A>,
+        /// Members of the winning cluster.
+        cluster_size: usize,
+        /// Valid responses counted (distinct responders).
+        responses: usize,
+        /// Time from start to verdict.
+        latency_ms: u64,
+        /// Whether a disjoint disagreeing cluster was present (only under
+        /// [`SplitBrainPolicy::AcceptStrongest`](super::SplitBrainPolicy::AcceptStrongest)).
+        contested: bool,
+    },
+    /// An election saw two disjoint clusters that disagree.
+    SplitBrain {
+        /// The challenged token.
+        token: TokenId,
+        /// Winner of the strongest cluster.
+        winner1: PeerId,
+        /// Its size.
+        size1: usize,
+        /// Winner of the strongest cluster disjoint from the first.
+        winner2: PeerId,
+        /// Its size.
+        size2: usize,
+        /// Whether the election will open more channels to try to settle it.
+        spawning_channels: bool,
+    },
+    /// An election ended without a winner.
+    ElectionFailed {
+        /// The challenged token.
+        token: TokenId,
+        /// Why.
+        reason: FailureReason,
+        /// Valid responses counted when it ended.
+        responses: usize,
+    },
+    /// A peer entered the elected-peer table.
+    PeerAdded(Contact<A>),
+    /// A peer left the elected-peer table to make room.
+    PeerEvicted(PeerId),
+    /// Split-brain keeps recurring: the network may be partitioned.
+    PartitionSuspected {
+        /// Split-brains among the last `window` finished elections.
+        split_brains: usize,
+        /// Elections examined.
+        window: usize,
+    },
+}

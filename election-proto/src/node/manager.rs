@@ -1,0 +1,458 @@
+//! Election manager and scheduler (SPEC.md §9, seed phases 1–4).
+
+use super::peers::Recorded;
+use super::{Active, ElectionPurpose, Event, FailureReason, Node, SplitBrainPolicy};
+use crate::election::{PeerElection, WinnerResult};
+use crate::id::{Distance, PeerId, TokenId, SUFFIX_SPACE};
+use crate::store::TokenStore;
+use crate::wire::{Address, Contact, Message};
+use std::collections::BTreeMap;
+
+impl<A: Address, S: TokenStore> Node<A, S> {
+    /// Starts an election; reports failure at once if it cannot run.
+    pub(super) fn start_election(&mut self, now: u64, token: TokenId, purpose: ElectionPurpose) {
+        self.metrics.elections_started += 1;
+        self.emit(Event::ElectionStarted { token, purpose });
+        let reason = if self.elections.contains_key(&token) {
+            Some(FailureReason::AlreadyRunning)
+        } else if self.elections.len() >= self.config.max_active_elections {
+            Some(FailureReason::Busy)
+        } else if self.store.lookup(&token).is_none() {
+            Some(FailureReason::NoToken)
+        } else if self.contacts.len() == 0 {
+            Some(FailureReason::NoContacts)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.metrics.record_failure(reason);
+            self.emit(Event::ElectionFailed {
+                token,
+                reason,
+                responses: 0,
+            });
+            return;
+        }
+        let secret = self.rng.bytes32();
+        let election = PeerElection::new(token, self.me.id, self.config.election.clone(), secret);
+        self.elections.insert(
+            token,
+            Active {
+                election,
+                purpose,
+                started_at: now,
+                sent_at: BTreeMap::new(),
+                responders: BTreeMap::new(),
+                split_rounds: 0,
+                saw_split: false,
+            },
+        );
+        let opened = self.open_channels(now, token, self.config.initial_channels);
+        if opened == 0 {
+            self.fail(now, token, FailureReason::NoContacts);
+        }
+    }
+
+    /// Opens up to `n` channels to fresh first hops near the token on both sides.
+    /// Returns how many were opened.
+    pub(super) fn open_channels(&mut self, now: u64, token: TokenId, n: usize) -> usize {
+        let Some(active) = self.elections.get(&token) else {
+            return 0;
+        };
+        let me = self.me.id;
+        let hops = self
+            .contacts
+            .first_hops(&token, n, |id| *id != me && !active.election.has_used_hop(id));
+        let mut opened = 0;
+        for hop in hops {
+            if self.open_channel_to(now, token, hop) {
+                opened += 1;
+            }
+        }
+        opened
+    }
+
+    /// Opens one channel to `hop` and sends its query. Returns whether it was opened.
+    pub(super) fn open_channel_to(&mut self, now: u64, token: TokenId, hop: Contact<A>) -> bool {
+        let Some(active) = self.elections.get_mut(&token) else {
+            return false;
+        };
+        let Ok(ticket) = active.election.create_channel(hop.id) else {
+            return false;
+        };
+        active.sent_at.insert(ticket, now);
+        self.tickets.insert(ticket, token);
+        self.metrics.election_messages_sent += 1;
+        let challenger = self.me.id;
+        let hops_left = self.config.max_hops;
+        self.send(
+            hop.addr,
+            Message::Query {
+                token,
+                ticket,
+                challenger,
+                hops_left,
+            },
+        );
+        true
+    }
+
+    /// The next time an election needs attention.
+    pub(super) fn election_deadline(&self, a: &Active<A>) -> u64 {
+        let timeout = a.started_at.saturating_add(self.config.election_timeout_ms);
+        let collect = a.started_at.saturating_add(self.config.min_collection_ms);
+        let channel = a
+            .sent_at
+            .values()
+            .min()
+            .map(|t| t.saturating_add(self.config.channel_timeout_ms))
+            .unwrap_or(u64::MAX);
+        let mut d = timeout.min(channel);
+        if collect > self.now_ms {
+            d = d.min(collect);
+        }
+        d
+    }
+
+    /// Does everything that is due: channel timeouts, verdicts, the scheduler.
+    pub(super) fn run_due(&mut self, now: u64) {
+        self.forward.expire(now);
+        let due: Vec<TokenId> = self
+            .elections
+            .iter()
+            .filter(|(_, a)| self.election_deadline(a) <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for token in due {
+            self.expire_channels(now, token);
+            self.evaluate(now, token);
+        }
+        if self.next_election_at.is_some_and(|at| at <= now) {
+            self.schedule_next(now);
+            self.scheduled_election(now);
+        }
+    }
+
+    /// Abandons channels whose first hop has not replied in time and replaces them.
+    fn expire_channels(&mut self, now: u64, token: TokenId) {
+        let Some(active) = self.elections.get_mut(&token) else {
+            return;
+        };
+        let limit = self.config.channel_timeout_ms;
+        let late: Vec<_> = active
+            .sent_at
+            .iter()
+            .filter(|(_, sent)| now.saturating_sub(**sent) >= limit)
+            .map(|(t, _)| *t)
+            .collect();
+        for ticket in &late {
+            active.sent_at.remove(ticket);
+            let _ = active.election.abandon_channel(*ticket);
+            self.tickets.remove(ticket);
+        }
+        self.metrics.channel_timeouts += late.len() as u64;
+        if !late.is_empty() && now < active.started_at.saturating_add(self.config.election_timeout_ms) {
+            self.open_channels(now, token, late.len());
+        }
+    }
+
+    /// Looks at an election's verdict and acts on it if the time is right.
+    pub(super) fn evaluate(&mut self, now: u64, token: TokenId) {
+        let Some(active) = self.elections.get(&token) else {
+            return;
+        };
+        let verdict = active.election.check_for_winner();
+        let settled = active.election.is_settled();
+        let pending = active.election.pending_count();
+        let collected = now >= active.started_at.saturating_add(self.config.min_collection_ms);
+        let timed_out = now >= active.started_at.saturating_add(self.config.election_timeout_ms);
+        let can_grow = active.election.can_create_channel();
+        let responses = active.election.valid_response_count();
+        match verdict {
+            WinnerResult::Single {
+                winner, cluster, ..
+            } => {
+                if settled || collected || timed_out {
+                    self.succeed(now, token, winner, &cluster, false);
+                }
+            }
+            WinnerResult::SplitBrain {
+                cluster1,
+                winner1,
+                cluster2,
+                winner2,
+                ..
+            } => {
+                if !(collected || pending == 0 || timed_out) {
+                    return;
+                }
+                if pending > 0 && !timed_out {
+                    // Replies still on their way may settle it.
+                    return;
+                }
+                let first_split = !active.saw_split;
+                let spawn = !timed_out && can_grow && self.config.split_brain_extra_channels > 0;
+                if first_split {
+                    self.metrics.split_brains += 1;
+                }
+                if let Some(a) = self.elections.get_mut(&token) {
+                    a.saw_split = true;
+                }
+                let opened = if spawn {
+                    self.open_channels(now, token, self.config.split_brain_extra_channels)
+                } else {
+                    0
+                };
+                if let Some(a) = self.elections.get_mut(&token) {
+                    a.split_rounds += u32::from(opened > 0);
+                }
+                self.emit(Event::SplitBrain {
+                    token,
+                    winner1,
+                    size1: cluster1.members.len(),
+                    winner2,
+                    size2: cluster2.members.len(),
+                    spawning_channels: opened > 0,
+                });
+                if opened == 0 {
+                    match self.config.split_brain_policy {
+                        SplitBrainPolicy::Abandon => self.fail(now, token, FailureReason::SplitBrain),
+                        SplitBrainPolicy::AcceptStrongest => self.succeed(now, token, winner1, &cluster1, true),
+                    }
+                }
+            }
+            WinnerResult::NoConsensus => {
+                if timed_out {
+                    let reason = if responses < self.config.election.min_cluster_size {
+                        FailureReason::Timeout
+                    } else {
+                        FailureReason::NoConsensus
+                    };
+                    self.fail(now, token, reason);
+                } else if pending == 0 {
+                    // Every channel has replied or been dropped: widen the search.
+                    let want = self.config.initial_channels.min(2).max(1);
+                    if self.open_channels(now, token, want) == 0 {
+                        let reason = if responses < self.config.election.min_cluster_size {
+                            FailureReason::Exhausted
+                        } else {
+                            FailureReason::NoConsensus
+                        };
+                        self.fail(now, token, reason);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, token: TokenId) -> Option<Active<A>> {
+        let active = self.elections.remove(&token)?;
+        for t in active.election.tickets() {
+            self.tickets.remove(&t);
+        }
+        for t in active.sent_at.keys() {
+            self.tickets.remove(t);
+        }
+        self.note_outcome(active.saw_split);
+        Some(active)
+    }
+
+    fn succeed(
+        &mut self,
+        now: u64,
+        token: TokenId,
+        winner: PeerId,
+        cluster: &crate::cluster::ConsensusCluster,
+        contested: bool,
+    ) {
+        let Some(active) = self.finish(token) else {
+            return;
+        };
+        let responses = active.election.valid_response_count();
+        let latency = now.saturating_sub(active.started_at);
+        let Some(addr) = active
+            .responders
+            .get(&winner)
+            .cloned()
+            .or_else(|| self.contacts.addr_of(&winner))
+        else {
+            // Cannot happen: every stored answer recorded its responder's address.
+            self.metrics.record_failure(FailureReason::NoConsensus);
+            self.emit(Event::ElectionFailed {
+                token,
+                reason: FailureReason::NoConsensus,
+                responses,
+            });
+            return;
+        };
+        for m in &cluster.members {
+            if let Some(r) = self.contacts.reputation_mut(m) {
+                r.participated = r.participated.saturating_add(1);
+                r.agreement_tenths = r
+                    .agreement_tenths
+                    .saturating_add((cluster.avg_agreement * 10.0).round() as u32);
+                if *m == winner {
+                    r.won = r.won.saturating_add(1);
+                }
+            }
+        }
+        self.metrics.elections_succeeded += 1;
+        self.metrics.record_latency(latency);
+        let winner = Contact { id: winner, addr };
+        match self.elected.record(winner.clone(), token, now) {
+            Recorded::Reelected => {}
+            Recorded::Added => self.emit(Event::PeerAdded(winner.clone())),
+            Recorded::AddedEvicting(old) => {
+                self.emit(Event::PeerEvicted(old));
+                self.emit(Event::PeerAdded(winner.clone()));
+            }
+        }
+        self.emit(Event::Elected {
+            token,
+            winner,
+            cluster_size: cluster.members.len(),
+            responses,
+            latency_ms: latency,
+            contested,
+        });
+        let _ = active.purpose;
+    }
+
+    pub(super) fn fail(&mut self, _now: u64, token: TokenId, reason: FailureReason) {
+        let Some(active) = self.finish(token) else {
+            return;
+        };
+        self.metrics.record_failure(reason);
+        self.emit(Event::ElectionFailed {
+            token,
+            reason,
+            responses: active.election.valid_response_count(),
+        });
+    }
+
+    /// Tracks split-brain frequency and raises a partition alert when it recurs.
+    fn note_outcome(&mut self, saw_split: bool) {
+        self.recent_splits.push_back(saw_split);
+        while self.recent_splits.len() > self.config.partition_window {
+            self.recent_splits.pop_front();
+        }
+        let splits = self.recent_splits.iter().filter(|s| **s).count();
+        if splits >= self.config.partition_alert_threshold {
+            self.metrics.partition_alerts += 1;
+            let window = self.recent_splits.len();
+            self.recent_splits.clear();
+            self.emit(Event::PartitionSuspected {
+                split_brains: splits,
+                window,
+            });
+        }
+    }
+
+    fn schedule_next(&mut self, now: u64) {
+        let base = self.config.election_interval_ms;
+        let spread = base.saturating_mul(u64::from(self.config.election_jitter_percent)) / 100;
+        let low = base.saturating_sub(spread).max(1);
+        let wait = low.saturating_add(self.rng.below(spread.saturating_mul(2).saturating_add(1)));
+        self.next_election_at = Some(now.saturating_add(wait));
+    }
+
+    /// Alternates re-verification of the stalest elected peer with discovery.
+    fn scheduled_election(&mut self, now: u64) {
+        let reverify = self.reverify_next;
+        self.reverify_next = !self.reverify_next;
+        let (token, purpose) = match self.elected.stalest().map(|p| p.contact.id) {
+            Some(peer) if reverify => (self.token_near(&peer), ElectionPurpose::Reverify(peer)),
+            _ => (self.discovery_token(), ElectionPurpose::Discover),
+        };
+        match token {
+            Some(t) => self.start_election(now, t, purpose),
+            None => {
+                self.metrics.elections_started += 1;
+                self.metrics.record_failure(FailureReason::NoToken);
+                self.emit(Event::ElectionFailed {
+                    token: TokenId::ZERO,
+                    reason: FailureReason::NoToken,
+                    responses: 0,
+                });
+            }
+        }
+    }
+
+    /// A stored token near `point`, with a random suffix so repeated challenges
+    /// around one peer use different tokens (a cached answer is no use).
+    fn token_near(&mut self, point: &PeerId) -> Option<TokenId> {
+        let from = TokenId::new(*point.as_bytes());
+        let s = self.rng.below(SUFFIX_SPACE as u64) as u16;
+        let m = if self.rng.coin() {
+            self.store.next_with_suffix(&from, s)
+        } else {
+            self.store.prev_with_suffix(&from, s)
+        };
+        m.map(|m| m.id)
+    }
+
+    /// A stored token for discovery: half the time inside the widest arc between
+    /// elected peers (the worst-covered area), otherwise at a random distance from
+    /// this node (log-uniform, so near and far are both explored). The search
+    /// walks from that point toward this node, so it lands in the part of the
+    /// ledger this node holds.
+    fn discovery_token(&mut self) -> Option<TokenId> {
+        let me = TokenId::new(*self.me.id.as_bytes());
+        let gap = if self.rng.coin() { self.elected.largest_gap() } else { None };
+        let point = match gap {
+            Some((start, len)) => {
+                let mut d = [0u8; 32];
+                self.rng.fill(&mut d);
+                let off = scale(&d, &len);
+                TokenId::new(*start.as_bytes()).add(&off)
+            }
+            None => {
+                let bits = self.rng.below(256) as usize;
+                let mut d = [0u8; 32];
+                self.rng.fill(&mut d);
+                mask_to_bits(&mut d, bits);
+                let off = Distance(d);
+                if self.rng.coin() {
+                    me.add(&off)
+                } else {
+                    me.sub(&off)
+                }
+            }
+        };
+        let s = self.rng.below(SUFFIX_SPACE as u64) as u16;
+        let toward_me_ccw = crate::id::clockwise_distance(&me, &point) <= crate::id::counter_clockwise_distance(&me, &point);
+        let m = if toward_me_ccw {
+            self.store.prev_with_suffix(&point, s)
+        } else {
+            self.store.next_with_suffix(&point, s)
+        };
+        m.map(|m| m.id).or_else(|| self.store.lookup(&point).map(|_| point))
+    }
+}
+
+/// Keeps only the low `bits` bits of a big-endian value.
+fn mask_to_bits(d: &mut [u8; 32], bits: usize) {
+    for (i, b) in d.iter_mut().enumerate() {
+        let bit_lo = (31 - i) * 8; // value of this byte's lowest bit position
+        if bit_lo >= bits {
+            *b = 0;
+        } else if bit_lo + 8 > bits {
+            *b &= (1u16 << (bits - bit_lo)) as u8 - 1;
+        }
+    }
+}
+
+/// Roughly `random * len / 2^256`: a uniform-ish offset inside an arc, using the
+/// top 64 bits of each (precision is irrelevant for picking a point).
+fn scale(random: &[u8; 32], len: &Distance) -> Distance {
+    let mut r = [0u8; 8];
+    r.copy_from_slice(&random[..8]);
+    let r = u128::from(u64::from_be_bytes(r));
+    let l = u128::from(len.high_u64());
+    let hi = ((r * l) >> 64) as u64;
+    let mut out = [0u8; 32];
+    out[..8].copy_from_slice(&hi.to_be_bytes());
+    out[8..].copy_from_slice(&random[8..]);
+    // hi < len's top word, so any low bits keep the offset inside the arc.
+    Distance(out)
+}

@@ -1,0 +1,394 @@
+//! The sans-IO node: routing, election manager, peer tables and scheduler.
+//!
+//! A [`Node`] never reads a clock, touches a socket or draws unseeded
+//! randomness. The host feeds it [`Input`]s with the current time and drains
+//! [`Output`]s until [`Node::poll_output`] returns `None`:
+//!
+//! ```
+//! use election_proto::node::{Input, Node, NodeConfig, Output};
+//! use election_proto::{wire::Contact, MemoryStore, PeerId};
+//!
+//! let me = Contact { id: PeerId::from_u64(1), addr: 0u32 };
+//! let mut node = Node::new(NodeConfig::default(), me, MemoryStore::new(), [7; 32]).unwrap();
+//! node.handle_input(0, Input::Timer); // starts the node's clock and scheduler
+//! while let Some(out) = node.poll_output() {
+//!     match out {
+//!         Output::Send { to, bytes } => { /* socket.send_to(&bytes, to) */ let _ = (to, bytes); }
+//!         Output::SetTimer { at_ms } => { /* wake me at at_ms */ let _ = at_ms; }
+//!         Output::Event(e) => println!("{e:?}"),
+//!     }
+//! }
+//! ```
+//!
+//! Guarantees: same configuration, identity, store, seed and inputs ⇒ the same
+//! outputs, bit for bit; no input panics; every table is bounded by a
+//! [`NodeConfig`] cap; a timer input that arrives early, late or twice is harmless.
+
+mod config;
+mod contacts;
+mod event;
+mod forward;
+mod manager;
+mod metrics;
+mod peers;
+mod router;
+
+pub use config::{NodeConfig, NodeConfigError, SplitBrainPolicy};
+pub use contacts::Reputation;
+pub use event::{ElectionPurpose, Event, FailureReason};
+pub use metrics::{KindCounters, Metrics, LATENCY_BUCKETS_MS};
+pub use peers::{ElectedPeer, PeerSnapshot, SNAPSHOT_VERSION};
+
+use crate::election::{MessageTicket, PeerElection};
+use crate::id::{PeerId, TokenId};
+use crate::rng::SeededRng;
+use crate::store::TokenStore;
+use crate::wire::{self, Address, Contact, Envelope, Message};
+use contacts::ContactTable;
+use forward::ForwardTable;
+use peers::ElectedPeers;
+use std::collections::{BTreeMap, VecDeque};
+
+/// Something that happened to the node.
+#[derive(Debug)]
+pub enum Input<'a, A> {
+    /// A datagram arrived from transport address `from`.
+    Datagram {
+        /// Where it came from (replies go only here).
+        from: A,
+        /// Its payload.
+        bytes: &'a [u8],
+    },
+    /// A timer fired. Spurious or late firings are harmless.
+    Timer,
+    /// The host asks for something.
+    Command(Command<A>),
+}
+
+/// Host commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command<A> {
+    /// Start an election for this token now (the node must store it).
+    StartElection(TokenId),
+    /// Learn these contacts (bootstrap).
+    AddContacts(Vec<Contact<A>>),
+    /// End every running election (reported as failed with
+    /// [`FailureReason::Shutdown`]) and ignore all later inputs.
+    Shutdown,
+}
+
+/// Something the host must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output<A> {
+    /// Send a datagram.
+    Send {
+        /// Destination.
+        to: A,
+        /// Payload, at most [`wire::MAX_DATAGRAM_LEN`] bytes.
+        bytes: Vec<u8>,
+    },
+    /// Feed [`Input::Timer`] at (or after) this time. Replaces any earlier request.
+    SetTimer {
+        /// Monotonic milliseconds.
+        at_ms: u64,
+    },
+    /// Tell the host something.
+    Event(Event<A>),
+}
+
+/// One running election with the node-side bookkeeping around it.
+#[derive(Debug)]
+struct Active<A> {
+    election: PeerElection,
+    purpose: ElectionPurpose,
+    started_at: u64,
+    /// Send time of each pending channel, for channel timeouts.
+    sent_at: BTreeMap<MessageTicket, u64>,
+    /// Addresses responders gave with their answers.
+    responders: BTreeMap<PeerId, A>,
+    split_rounds: u32,
+    saw_split: bool,
+}
+
+/// A protocol participant: answers, forwards and refers queries; runs its own
+/// elections; keeps contacts and elected peers; schedules re-elections.
+///
+/// `A` is the transport address type, `S` the host's ledger view.
+#[derive(Debug)]
+pub struct Node<A, S> {
+    config: NodeConfig,
+    me: Contact<A>,
+    store: S,
+    rng: SeededRng,
+    contacts: ContactTable<A>,
+    forward: ForwardTable<A>,
+    elected: ElectedPeers<A>,
+    elections: BTreeMap<TokenId, Active<A>>,
+    tickets: BTreeMap<MessageTicket, TokenId>,
+    outputs: VecDeque<Output<A>>,
+    metrics: Metrics,
+    now_ms: u64,
+    started: bool,
+    stopped: bool,
+    next_election_at: Option<u64>,
+    armed_timer: Option<u64>,
+    reverify_next: bool,
+    recent_splits: VecDeque<bool>,
+}
+
+impl<A: Address, S: TokenStore> Node<A, S> {
+    /// Builds a node. `identity` is this node's id and the address peers reach it
+    /// at; `seed` is the only randomness the node will ever use (give each node a
+    /// distinct, secret one: election secrets derive from it).
+    pub fn new(config: NodeConfig, identity: Contact<A>, store: S, seed: [u8; 32]) -> Result<Self, NodeConfigError> {
+        config.validate()?;
+        Ok(Self {
+            contacts: ContactTable::new(config.max_contacts, config.contact_stale_ms),
+            forward: ForwardTable::new(config.max_forward_entries, config.forward_ttl_ms),
+            elected: ElectedPeers::new(config.max_elected_peers),
+            rng: SeededRng::new(&seed, "election-proto node v1"),
+            config,
+            me: identity,
+            store,
+            elections: BTreeMap::new(),
+            tickets: BTreeMap::new(),
+            outputs: VecDeque::new(),
+            metrics: Metrics::default(),
+            now_ms: 0,
+            started: false,
+            stopped: false,
+            next_election_at: None,
+            armed_timer: None,
+            reverify_next: false,
+            recent_splits: VecDeque::new(),
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> PeerId {
+        self.me.id
+    }
+
+    /// This node's contact (id and advertised address).
+    pub fn contact(&self) -> &Contact<A> {
+        &self.me
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The ledger view.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Mutable access to the ledger view; changes apply to the next query.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Whether [`Command::Shutdown`] has been handled.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Counters and current table sizes.
+    pub fn metrics(&self) -> Metrics {
+        let mut m = self.metrics.clone();
+        m.contacts = self.contacts.len();
+        m.elected_peers = self.elected.len();
+        m.forward_entries = self.forward.len();
+        m.active_elections = self.elections.len();
+        m
+    }
+
+    /// Elected peers, in id order.
+    pub fn elected_peers(&self) -> impl Iterator<Item = &ElectedPeer<A>> {
+        self.elected.iter()
+    }
+
+    /// The elected-peer entry for `peer`, if it is in the table.
+    pub fn elected_peer(&self, peer: &PeerId) -> Option<&ElectedPeer<A>> {
+        self.elected.get(peer)
+    }
+
+    /// Known contacts, in id order.
+    pub fn contacts(&self) -> impl Iterator<Item = Contact<A>> + '_ {
+        self.contacts.iter().map(|(id, c)| Contact {
+            id: *id,
+            addr: c.addr.clone(),
+        })
+    }
+
+    /// What this node has seen of `peer` in its own elections.
+    pub fn reputation(&self, peer: &PeerId) -> Option<Reputation> {
+        self.contacts.get(peer).map(|c| c.reputation)
+    }
+
+    /// Tokens of the elections running now, in token order.
+    pub fn active_elections(&self) -> impl Iterator<Item = TokenId> + '_ {
+        self.elections.keys().copied()
+    }
+
+    /// The peer tables, for persistence.
+    pub fn snapshot(&self) -> PeerSnapshot<A> {
+        PeerSnapshot {
+            version: SNAPSHOT_VERSION,
+            contacts: self.contacts().collect(),
+            elected: self.elected.iter().cloned().collect(),
+        }
+    }
+
+    /// Restores peer tables from a snapshot, within this node's caps. Returns the
+    /// number of elected peers restored. Entries naming this node are skipped.
+    pub fn restore(&mut self, snapshot: PeerSnapshot<A>) -> usize {
+        let now = self.now_ms;
+        for c in snapshot.contacts {
+            self.contacts.observe(&self.me.id, c.id, c.addr, now);
+        }
+        let mut restored = 0;
+        for p in snapshot.elected {
+            if p.contact.id == self.me.id {
+                continue;
+            }
+            self.contacts.observe(&self.me.id, p.contact.id, p.contact.addr.clone(), now);
+            if self.elected.restore(p) {
+                restored += 1;
+            }
+        }
+        restored
+    }
+
+    /// Takes the next output, if any. Drain until `None` after every input.
+    pub fn poll_output(&mut self) -> Option<Output<A>> {
+        self.outputs.pop_front()
+    }
+
+    /// When the node next needs [`Input::Timer`], if ever.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if self.stopped {
+            return None;
+        }
+        self.next_deadline()
+    }
+
+    /// Feeds one input at monotonic time `now_ms` (a smaller time than one seen
+    /// before is treated as the later one).
+    pub fn handle_input(&mut self, now_ms: u64, input: Input<'_, A>) {
+        if self.stopped {
+            return;
+        }
+        let now = now_ms.max(self.now_ms);
+        self.now_ms = now;
+        if !self.started {
+            self.started = true;
+            // First scheduled election somewhere in the first interval, so nodes
+            // started together do not all elect at once.
+            let first = self.rng.below(self.config.election_interval_ms.max(1));
+            self.next_election_at = Some(now.saturating_add(first));
+        }
+        match input {
+            Input::Datagram { from, bytes } => self.on_datagram(now, from, bytes),
+            Input::Timer => {}
+            Input::Command(Command::StartElection(token)) => {
+                self.start_election(now, token, ElectionPurpose::Requested);
+            }
+            Input::Command(Command::AddContacts(list)) => {
+                for c in list {
+                    self.contacts.observe(&self.me.id, c.id, c.addr, now);
+                }
+            }
+            Input::Command(Command::Shutdown) => {
+                self.shutdown(now);
+                return;
+            }
+        }
+        self.run_due(now);
+        self.arm_timer();
+    }
+
+    fn on_datagram(&mut self, now: u64, from: A, bytes: &[u8]) {
+        let env: Envelope<A> = match wire::decode(bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                self.metrics.record_decode_error(e);
+                return;
+            }
+        };
+        self.metrics.received.add(env.message.kind(), bytes.len());
+        if env.sender == self.me.id {
+            // Our own id from elsewhere: a reflection or an impostor; never useful.
+            return;
+        }
+        match env.message {
+            Message::Query {
+                token,
+                ticket,
+                challenger,
+                hops_left,
+            } => self.on_query(now, from, env.sender, token, ticket, challenger, hops_left),
+            Message::Answer {
+                ticket,
+                answer,
+                signature,
+                responder,
+            } => self.on_answer(now, from, env.sender, ticket, answer, signature, responder),
+            Message::Referral {
+                ticket,
+                token,
+                high,
+                low,
+            } => self.on_referral(now, from, env.sender, ticket, token, high, low),
+        }
+    }
+
+    /// Encodes and queues a datagram, counting it.
+    fn send(&mut self, to: A, message: Message<A>) {
+        let kind = message.kind();
+        let env = Envelope {
+            sender: self.me.id,
+            message,
+        };
+        match wire::encode(&env) {
+            Ok(bytes) => {
+                self.metrics.sent.add(kind, bytes.len());
+                self.outputs.push_back(Output::Send { to, bytes });
+            }
+            Err(_) => self.metrics.encode_errors += 1,
+        }
+    }
+
+    fn emit(&mut self, event: Event<A>) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    fn next_deadline(&self) -> Option<u64> {
+        let elections = self.elections.values().map(|a| self.election_deadline(a));
+        self.next_election_at.into_iter().chain(elections).min()
+    }
+
+    fn arm_timer(&mut self) {
+        let next = self.next_deadline();
+        if next != self.armed_timer {
+            self.armed_timer = next;
+            if let Some(at_ms) = next {
+                self.outputs.push_back(Output::SetTimer { at_ms });
+            }
+        }
+    }
+
+    fn shutdown(&mut self, now: u64) {
+        let tokens: Vec<TokenId> = self.elections.keys().copied().collect();
+        for t in tokens {
+            self.fail(now, t, FailureReason::Shutdown);
+        }
+        self.stopped = true;
+        self.next_election_at = None;
+        self.armed_timer = None;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,941 @@
+//! Messages and their datagram encoding (SPEC.md §7).
+//!
+//! Every datagram is one byte of [`PROTOCOL_VERSION`] followed by the
+//! [postcard](https://docs.rs/postcard) encoding of an [`Envelope`]. The codec is
+//! generic over the transport address carried in a [`Contact`]: runtimes use
+//! [`std::net::SocketAddr`], the simulator uses `u32` node indices; anything
+//! meeting the [`Address`] bounds works.
+//!
+//! # Guarantees
+//!
+//! - [`decode`] never panics, whatever the input. Every rejected datagram is a
+//!   [`DecodeError`] value; the size cap is checked before anything is parsed.
+//! - Decoding is strict and the encoding is canonical: if `decode(bytes)` returns
+//!   `Ok(env)`, then `encode(&env)` returns exactly `bytes`. Postcard alone accepts
+//!   over-long varints (for example `0x80 0x00` for zero), so [`decode`] re-encodes
+//!   what it parsed and rejects any datagram that is not the one canonical form
+//!   ([`DecodeError::Malformed`]). Consequently two datagrams carry equal envelopes
+//!   exactly when their bytes are equal.
+//! - Round trip: for every envelope whose encoding fits [`MAX_DATAGRAM_LEN`],
+//!   `decode(&encode(&env)?) == Ok(env)`, with one caveat inherited from serde:
+//!   a [`std::net::SocketAddrV6`] is carried as address and port only; its
+//!   `flowinfo` and `scope_id` are not sent and decode as `0`.
+//! - The wire tag of each [`Message`] variant is its declaration order (`Query` = 0,
+//!   `Answer` = 1, `Referral` = 2); reordering the variants changes the protocol.
+//!
+//! # Datagram sizes
+//!
+//! Measured by the test `tests::datagram_sizes` (version byte included). Integers
+//! are postcard varints, so sizes depend on values; "max" uses the largest ticket
+//! (`u64::MAX`, 10 bytes), the largest port and the largest `u32`, "min" uses zero
+//! for all three. Tickets are hashes, so real datagrams are at or near the max.
+//!
+//! | message    | `u32` min..max | `SocketAddr` V4 min..max | `SocketAddr` V6 min..max |
+//! |------------|----------------|--------------------------|--------------------------|
+//! | `Query`    | 100..109       | 100..109                 | 100..109                 |
+//! | `Answer`   | 772..785       | 777..788                 | 789..800                 |
+//! | `Referral` | 133..150       | 143..156                 | 167..180                 |
+//!
+//! Every message fits [`MAX_DATAGRAM_LEN`] (1200 bytes, below the IPv6 minimum MTU
+//! of 1280 minus headers) for these address types.
+
+use crate::election::MessageTicket;
+use crate::id::{PeerId, TokenId};
+use crate::proof::{TokenMapping, SIGNATURE_SIZE};
+use core::fmt;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Version byte that starts every datagram. A datagram with any other first byte
+/// is rejected with [`DecodeError::UnknownVersion`].
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// Largest datagram, in bytes (version byte included), that [`encode`] produces
+/// and [`decode`] accepts. Longer input is rejected before it is parsed.
+pub const MAX_DATAGRAM_LEN: usize = 1200;
+
+/// A transport address a [`Contact`] can carry.
+///
+/// Implemented for every type with these bounds (for example
+/// [`std::net::SocketAddr`] and `u32`). The ordering and hashing bounds let the
+/// core keep addresses in ordered maps and sets, so behaviour never depends on
+/// hash iteration order.
+pub trait Address: Clone + Eq + Ord + core::hash::Hash + fmt::Debug + Serialize + DeserializeOwned {}
+
+impl<T> Address for T where T: Clone + Eq + Ord + core::hash::Hash + fmt::Debug + Serialize + DeserializeOwned {}
+
+/// A peer and the transport address it can be reached at.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Contact<A> {
+    /// The peer's identity on the ring.
+    pub id: PeerId,
+    /// Where to send datagrams for this peer.
+    pub addr: A,
+}
+
+/// A protocol message (SPEC.md §7).
+///
+/// The variant order is the wire tag order and is part of the protocol.
+///
+/// An `Answer` takes over 700 bytes in memory, the other variants about 100; the
+/// signature stays inline because a message is a short-lived decode result and
+/// answers are the common case, so boxing would only add an allocation each.
+// Deliberate, see above.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Message<A> {
+    /// Asks the receiver to prove it stores `token`, or to route the query onward.
+    Query {
+        /// The challenged token.
+        token: TokenId,
+        /// Ties the reply to the challenger's channel.
+        ticket: MessageTicket,
+        /// The node that started the election; answers are signed for it, not for
+        /// whoever forwarded the query.
+        challenger: PeerId,
+        /// How many more times the query may be forwarded.
+        hops_left: u8,
+    },
+    /// A proof-of-storage answer to a [`Message::Query`].
+    Answer {
+        /// The ticket of the query being answered.
+        ticket: MessageTicket,
+        /// The challenged token and the block the responder holds for it.
+        answer: TokenMapping,
+        /// The signature walk: steps `0..5` clockwise, `5..10` counter-clockwise.
+        signature: [TokenMapping; SIGNATURE_SIZE],
+        /// The node that produced the answer.
+        responder: Contact<A>,
+    },
+    /// The receiver cannot answer; it names its nearest known peers around `token`.
+    Referral {
+        /// The ticket of the query being referred.
+        ticket: MessageTicket,
+        /// The token the query was about.
+        token: TokenId,
+        /// Nearest known peer clockwise of the token.
+        high: Contact<A>,
+        /// Nearest known peer counter-clockwise of the token.
+        low: Contact<A>,
+    },
+}
+
+impl<A> Message<A> {
+    /// Which kind of message this is.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::Query { .. } => MessageKind::Query,
+            Message::Answer { .. } => MessageKind::Answer,
+            Message::Referral { .. } => MessageKind::Referral,
+        }
+    }
+
+    /// The ticket the message carries (every kind carries one).
+    pub fn ticket(&self) -> MessageTicket {
+        match self {
+            Message::Query { ticket, .. }
+            | Message::Answer { ticket, .. }
+            | Message::Referral { ticket, .. } => *ticket,
+        }
+    }
+}
+
+/// The kind of a [`Message`], without its payload. Handy for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum MessageKind {
+    /// [`Message::Query`].
+    Query,
+    /// [`Message::Answer`].
+    Answer,
+    /// [`Message::Referral`].
+    Referral,
+}
+
+impl MessageKind {
+    /// Number of kinds; the length of a per-kind metrics array.
+    pub const COUNT: usize = 3;
+
+    /// Every kind, in declaration order. `ALL[k.index()] == k` for every kind `k`.
+    pub const ALL: [MessageKind; Self::COUNT] =
+        [MessageKind::Query, MessageKind::Answer, MessageKind::Referral];
+
+    /// Position of this kind in [`MessageKind::ALL`]: a dense index in
+    /// `0..MessageKind::COUNT`, usable to index per-kind arrays.
+    pub const fn index(self) -> usize {
+        match self {
+            MessageKind::Query => 0,
+            MessageKind::Answer => 1,
+            MessageKind::Referral => 2,
+        }
+    }
+
+    /// Lowercase name (`"query"`, `"answer"`, `"referral"`), e.g. for metric labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Query => "query",
+            MessageKind::Answer => "answer",
+            MessageKind::Referral => "referral",
+        }
+    }
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one datagram carries: the sending peer and one message.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Envelope<A> {
+    /// Identity the sender claims (not authenticated by the codec).
+    pub sender: PeerId,
+    /// The message.
+    pub message: Message<A>,
+}
+
+/// Why [`encode`] could not produce a datagram.
+///
+/// Neither happens for `u32` or [`std::net::SocketAddr`] addresses: their largest
+/// message is 800 bytes (see the module docs) and they always serialize.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncodeError {
+    /// The datagram would be `len` bytes, more than [`MAX_DATAGRAM_LEN`] (only
+    /// possible with an address type whose encoding is hundreds of bytes).
+    Oversized {
+        /// Length the datagram would have had, version byte included.
+        len: usize,
+    },
+    /// The address type's `Serialize` impl failed or used a form postcard cannot
+    /// encode (for example a sequence of unknown length).
+    Unencodable,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Oversized { len } => write!(
+                f,
+                "encoded datagram is {len} bytes, above the {MAX_DATAGRAM_LEN}-byte cap"
+            ),
+            Self::Unencodable => f.write_str("address type cannot be encoded with postcard"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Why [`decode`] rejected a datagram. Checks run in the order of the variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The datagram has no bytes at all.
+    Empty,
+    /// The datagram is longer than [`MAX_DATAGRAM_LEN`]; nothing was parsed.
+    Oversized {
+        /// Length of the datagram.
+        len: usize,
+    },
+    /// The first byte is not [`PROTOCOL_VERSION`]; it holds the byte seen.
+    UnknownVersion(u8),
+    /// The body is not the canonical encoding of an [`Envelope`]: it ends early,
+    /// has an unknown message tag, an invalid or over-long varint, or an address
+    /// the address type rejects.
+    Malformed,
+    /// A complete envelope was followed by `count` extra bytes.
+    TrailingBytes {
+        /// Number of bytes after the envelope.
+        count: usize,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("empty datagram"),
+            Self::Oversized { len } => write!(
+                f,
+                "datagram is {len} bytes, above the {MAX_DATAGRAM_LEN}-byte cap"
+            ),
+            Self::UnknownVersion(v) => write!(f, "unknown protocol version {v}"),
+            Self::Malformed => f.write_str("malformed envelope"),
+            Self::TrailingBytes { count } => {
+                write!(f, "{count} trailing bytes after the envelope")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Encodes `env` as one datagram: [`PROTOCOL_VERSION`], then the postcard bytes.
+///
+/// The result is at most [`MAX_DATAGRAM_LEN`] bytes and [`decode`] maps it back to
+/// `env` (see the module docs for the `SocketAddrV6` caveat). For `u32` and
+/// [`std::net::SocketAddr`] addresses this never fails.
+pub fn encode<A: Address>(env: &Envelope<A>) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::new();
+    encode_into(env, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the datagram for `env` to `out`, reusing its allocation.
+///
+/// Produces the same bytes as [`encode`]. On error `out` is left exactly as it was
+/// (truncated back to its original length). The [`MAX_DATAGRAM_LEN`] cap applies
+/// to the appended bytes, not to whatever `out` already held.
+pub fn encode_into<A: Address>(env: &Envelope<A>, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let start = out.len();
+    out.push(PROTOCOL_VERSION);
+    let result = match postcard::serialize_with_flavor(env, Append(out)) {
+        Err(_) => Err(EncodeError::Unencodable),
+        Ok(()) => {
+            let len = out.len() - start;
+            if len > MAX_DATAGRAM_LEN {
+                Err(EncodeError::Oversized { len })
+            } else {
+                Ok(())
+            }
+        }
+    };
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+/// Decodes one datagram produced by [`encode`].
+///
+/// Checks, in order: not empty, at most [`MAX_DATAGRAM_LEN`] bytes, version byte,
+/// a postcard [`Envelope`] with nothing after it, and that the body is the
+/// canonical encoding of what was parsed. Never panics; every failure is a
+/// [`DecodeError`]. On success, `encode` of the result gives back `bytes` exactly.
+pub fn decode<A: Address>(bytes: &[u8]) -> Result<Envelope<A>, DecodeError> {
+    let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
+    if bytes.len() > MAX_DATAGRAM_LEN {
+        return Err(DecodeError::Oversized { len: bytes.len() });
+    }
+    if version != PROTOCOL_VERSION {
+        return Err(DecodeError::UnknownVersion(version));
+    }
+    let (env, rest) = postcard::take_from_bytes::<Envelope<A>>(body).map_err(|_| DecodeError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(DecodeError::TrailingBytes { count: rest.len() });
+    }
+    // Postcard accepts over-long varints; re-encode and demand the same bytes so
+    // each envelope has exactly one accepted datagram.
+    postcard::serialize_with_flavor(&env, Matches { expected: body }).map_err(|_| DecodeError::Malformed)?;
+    Ok(env)
+}
+
+/// Postcard flavor that appends to a borrowed `Vec`, so the caller keeps the
+/// buffer even when serialization fails.
+#[derive(Debug)]
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// Postcard flavor that writes nothing: it checks that the serialized bytes are
+/// exactly `expected`, failing at the first difference.
+#[derive(Debug)]
+struct Matches<'a> {
+    expected: &'a [u8],
+}
+
+impl postcard::ser_flavors::Flavor for Matches<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        match self.expected.strip_prefix(data) {
+            Some(rest) => {
+                self.expected = rest;
+                Ok(())
+            }
+            None => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.try_extend(&[data])
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        if self.expected.is_empty() {
+            Ok(())
+        } else {
+            Err(postcard::Error::SerializeBufferFull)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::BlockId;
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+
+    fn peer(n: u64) -> PeerId {
+        PeerId::from_u64(n)
+    }
+
+    fn mapping(n: u64) -> TokenMapping {
+        TokenMapping {
+            id: TokenId::from_u64(n),
+            block: BlockId::from_u64(n + 1000),
+        }
+    }
+
+    fn query<A>(ticket: u64) -> Envelope<A> {
+        Envelope {
+            sender: PeerId::new([0xaa; 32]),
+            message: Message::Query {
+                token: TokenId::new([0xbb; 32]),
+                ticket: MessageTicket(ticket),
+                challenger: PeerId::new([0xcc; 32]),
+                hops_left: 255,
+            },
+        }
+    }
+
+    fn answer<A>(ticket: u64, addr: A) -> Envelope<A> {
+        Envelope {
+            sender: peer(1),
+            message: Message::Answer {
+                ticket: MessageTicket(ticket),
+                answer: mapping(7),
+                signature: core::array::from_fn(|i| mapping(100 + i as u64)),
+                responder: Contact { id: peer(2), addr },
+            },
+        }
+    }
+
+    fn referral<A: Clone>(ticket: u64, addr: A) -> Envelope<A> {
+        Envelope {
+            sender: peer(3),
+            message: Message::Referral {
+                ticket: MessageTicket(ticket),
+                token: TokenId::from_u64(9),
+                high: Contact {
+                    id: peer(4),
+                    addr: addr.clone(),
+                },
+                low: Contact { id: peer(5), addr },
+            },
+        }
+    }
+
+    /// Valid datagrams of every kind with `u32` addresses.
+    fn u32_samples() -> Vec<Vec<u8>> {
+        vec![
+            encode(&query::<u32>(u64::MAX)).unwrap(),
+            encode(&query::<u32>(0)).unwrap(),
+            encode(&answer(0x1234, 77u32)).unwrap(),
+            encode(&answer(u64::MAX, u32::MAX)).unwrap(),
+            encode(&referral(5, u32::MAX)).unwrap(),
+            encode(&referral(0, 0u32)).unwrap(),
+        ]
+    }
+
+    /// Valid datagrams of every kind with `SocketAddr` addresses.
+    fn socket_samples() -> Vec<Vec<u8>> {
+        let v4: SocketAddr = (Ipv4Addr::new(192, 0, 2, 1), 40000).into();
+        let v6: SocketAddr = (Ipv6Addr::LOCALHOST, 443).into();
+        vec![
+            encode(&query::<SocketAddr>(7)).unwrap(),
+            encode(&answer(0x1234, v4)).unwrap(),
+            encode(&answer(u64::MAX, v6)).unwrap(),
+            encode(&referral(5, v4)).unwrap(),
+            encode(&referral(5, v6)).unwrap(),
+        ]
+    }
+
+    fn samples() -> Vec<Vec<u8>> {
+        let mut all = u32_samples();
+        all.extend(socket_samples());
+        all
+    }
+
+    /// Decodes as both address types the tests use.
+    fn decode_both(bytes: &[u8]) -> [Result<(), DecodeError>; 2] {
+        [
+            decode::<u32>(bytes).map(drop),
+            decode::<SocketAddr>(bytes).map(drop),
+        ]
+    }
+
+    #[test]
+    fn datagram_sizes() {
+        fn sizes<A: Address>(min: A, max: A) -> [(usize, usize); 3] {
+            let len = |e: Envelope<A>| encode(&e).unwrap().len();
+            [
+                (len(query(0)), len(query(u64::MAX))),
+                (len(answer(0, min.clone())), len(answer(u64::MAX, max.clone()))),
+                (len(referral(0, min)), len(referral(u64::MAX, max))),
+            ]
+        }
+        let v4 = |port| SocketAddr::from((Ipv4Addr::BROADCAST, port));
+        let v6 = |port| SocketAddr::from((Ipv6Addr::from([0xff; 16]), port));
+
+        assert_eq!(sizes(0u32, u32::MAX), [(100, 109), (772, 785), (133, 150)]);
+        assert_eq!(sizes(v4(0), v4(u16::MAX)), [(100, 109), (777, 788), (143, 156)]);
+        assert_eq!(sizes(v6(0), v6(u16::MAX)), [(100, 109), (789, 800), (167, 180)]);
+
+        // The largest message with the largest address type fits the cap.
+        let worst = encode(&answer(u64::MAX, v6(u16::MAX))).unwrap();
+        assert!(worst.len() <= MAX_DATAGRAM_LEN);
+    }
+
+    #[test]
+    fn golden_bytes_pin_the_format() {
+        let bytes = encode(&referral(0x81, 0x0102u32)).unwrap();
+        let mut expect = vec![PROTOCOL_VERSION];
+        expect.extend_from_slice(peer(3).as_bytes()); // sender
+        expect.push(2); // Message::Referral tag
+        expect.extend_from_slice(&[0x81, 0x01]); // ticket 0x81 as varint
+        expect.extend_from_slice(TokenId::from_u64(9).as_bytes());
+        expect.extend_from_slice(peer(4).as_bytes());
+        expect.extend_from_slice(&[0x82, 0x02]); // address 0x0102 as varint
+        expect.extend_from_slice(peer(5).as_bytes());
+        expect.extend_from_slice(&[0x82, 0x02]);
+        assert_eq!(bytes, expect);
+
+        let q = encode(&query::<u32>(3)).unwrap();
+        assert_eq!(q[0], PROTOCOL_VERSION);
+        assert_eq!(q[33], 0, "Query tag");
+        let a = encode(&answer(3, 1u32)).unwrap();
+        assert_eq!(a[33], 1, "Answer tag");
+    }
+
+    #[test]
+    fn kind_helpers_are_consistent() {
+        assert_eq!(query::<u32>(1).message.kind(), MessageKind::Query);
+        assert_eq!(answer(1, 1u32).message.kind(), MessageKind::Answer);
+        assert_eq!(referral(1, 1u32).message.kind(), MessageKind::Referral);
+        assert_eq!(referral(42, 1u32).message.ticket(), MessageTicket(42));
+        assert_eq!(MessageKind::ALL.len(), MessageKind::COUNT);
+        for (i, k) in MessageKind::ALL.into_iter().enumerate() {
+            assert_eq!(k.index(), i);
+            assert_eq!(k.to_string(), k.as_str());
+        }
+    }
+
+    #[test]
+    fn empty_datagram_is_rejected() {
+        assert_eq!(decode::<u32>(&[]), Err(DecodeError::Empty));
+    }
+
+    #[test]
+    fn oversized_datagram_is_rejected_before_parsing() {
+        for first in [PROTOCOL_VERSION, 0, 0xff] {
+            let mut bytes = vec![0u8; MAX_DATAGRAM_LEN + 1];
+            bytes[0] = first;
+            assert_eq!(
+                decode_both(&bytes),
+                [Err(DecodeError::Oversized { len: 1201 }); 2]
+            );
+        }
+        // A valid envelope padded to exactly the cap is judged on its content.
+        let mut bytes = encode(&query::<u32>(1)).unwrap();
+        let count = MAX_DATAGRAM_LEN - bytes.len();
+        bytes.resize(MAX_DATAGRAM_LEN, 0);
+        assert_eq!(
+            decode_both(&bytes),
+            [Err(DecodeError::TrailingBytes { count }); 2]
+        );
+    }
+
+    #[test]
+    fn unknown_version_is_rejected() {
+        for bytes in samples() {
+            for v in [0u8, 2, 0x7f, 0xff] {
+                let mut b = bytes.clone();
+                b[0] = v;
+                assert_eq!(decode_both(&b), [Err(DecodeError::UnknownVersion(v)); 2]);
+            }
+        }
+        assert_eq!(decode::<u32>(&[2]), Err(DecodeError::UnknownVersion(2)));
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        fn check<A: Address>(samples: Vec<Vec<u8>>) {
+            for bytes in samples {
+                assert_eq!(decode::<A>(&bytes[..0]), Err(DecodeError::Empty));
+                for len in 1..bytes.len() {
+                    assert_eq!(
+                        decode::<A>(&bytes[..len]),
+                        Err(DecodeError::Malformed),
+                        "prefix of {len} of {} bytes",
+                        bytes.len()
+                    );
+                }
+                assert!(decode::<A>(&bytes).is_ok());
+            }
+        }
+        check::<u32>(u32_samples());
+        check::<SocketAddr>(socket_samples());
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let u = [
+            encode(&query::<u32>(1)).unwrap(),
+            encode(&answer(1, 5u32)).unwrap(),
+            encode(&referral(1, 5u32)).unwrap(),
+        ];
+        for bytes in u {
+            for extra in [0u8, 1, 0xff] {
+                let mut b = bytes.clone();
+                b.push(extra);
+                assert_eq!(decode::<u32>(&b), Err(DecodeError::TrailingBytes { count: 1 }));
+                b.extend_from_slice(&[extra; 4]);
+                assert_eq!(decode::<u32>(&b), Err(DecodeError::TrailingBytes { count: 5 }));
+            }
+        }
+        let v6: SocketAddr = (Ipv6Addr::LOCALHOST, 9).into();
+        let mut b = encode(&answer(1, v6)).unwrap();
+        b.push(0);
+        assert_eq!(
+            decode::<SocketAddr>(&b),
+            Err(DecodeError::TrailingBytes { count: 1 })
+        );
+    }
+
+    #[test]
+    fn unknown_message_tag_is_rejected() {
+        // Byte 33 (after version and sender) is the message variant tag.
+        for bytes in samples() {
+            assert!(bytes[33] <= 2);
+            for tag in [3u8, 4, 0x7f] {
+                let mut b = bytes.clone();
+                b[33] = tag;
+                assert_eq!(decode_both(&b), [Err(DecodeError::Malformed); 2]);
+            }
+            // A multi-byte varint tag that is out of range is Malformed as well.
+            let mut b = bytes.clone();
+            b.splice(33..34, [0xff, 0xff, 0xff, 0xff, 0x0f]);
+            assert_eq!(decode_both(&b), [Err(DecodeError::Malformed); 2]);
+        }
+        // SocketAddr has two variants (V4 = 0, V6 = 1); tag 2 is unknown.
+        let v4: SocketAddr = (Ipv4Addr::LOCALHOST, 1).into();
+        let mut b = encode(&answer(1, v4)).unwrap();
+        let at = 1 + 32 + 1 + 1 + 64 + 640 + 32;
+        assert_eq!(b[at], 0);
+        b[at] = 2;
+        assert_eq!(decode::<SocketAddr>(&b), Err(DecodeError::Malformed));
+    }
+
+    #[test]
+    fn overlong_varints_are_rejected() {
+        // Ticket 0 is one byte (0x00) at offset 66 of a Query (after version,
+        // sender, tag and token); 0x80 0x00 is the same value in two bytes.
+        // Postcard alone accepts it; decode must not.
+        let canonical = encode(&query::<u32>(0)).unwrap();
+        assert_eq!(canonical[66], 0);
+        let mut overlong = canonical.clone();
+        overlong.splice(66..67, [0x80, 0x00]);
+        let (lenient, rest) = postcard::take_from_bytes::<Envelope<u32>>(&overlong[1..]).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(lenient, query(0), "postcard accepts the over-long form");
+        assert_eq!(decode::<u32>(&overlong), Err(DecodeError::Malformed));
+
+        // Same for an over-long u32 address (1 as 0x81 0x80 0x00) at the very end.
+        let canonical = encode(&referral(1, 1u32)).unwrap();
+        assert_eq!(*canonical.last().unwrap(), 1);
+        let mut overlong = canonical.clone();
+        overlong.pop();
+        overlong.extend_from_slice(&[0x81, 0x80, 0x00]);
+        assert!(postcard::take_from_bytes::<Envelope<u32>>(&overlong[1..]).is_ok());
+        assert_eq!(decode::<u32>(&overlong), Err(DecodeError::Malformed));
+        assert_eq!(decode::<u32>(&canonical), Ok(referral(1, 1u32)));
+    }
+
+    #[test]
+    fn socket_addr_v6_flowinfo_and_scope_id_are_not_carried() {
+        let scoped = SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 80, 7, 3));
+        let plain = SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 80, 0, 0));
+        let bytes = encode(&answer(1, scoped)).unwrap();
+        assert_eq!(bytes, encode(&answer(1, plain)).unwrap());
+        assert_eq!(decode::<SocketAddr>(&bytes), Ok(answer(1, plain)));
+    }
+
+    #[test]
+    fn encode_reports_oversized_and_keeps_the_buffer() {
+        // Vec<u8> meets the Address bounds; a 600-byte address makes every
+        // message with a contact too large.
+        let big = vec![7u8; 600];
+        for env in [answer(1, big.clone()), referral(1, big.clone())] {
+            let len = postcard::to_allocvec(&env).unwrap().len() + 1;
+            assert!(len > MAX_DATAGRAM_LEN);
+            assert_eq!(encode(&env), Err(EncodeError::Oversized { len }));
+
+            let mut buf = vec![1, 2, 3];
+            assert_eq!(encode_into(&env, &mut buf), Err(EncodeError::Oversized { len }));
+            assert_eq!(buf, [1, 2, 3]);
+        }
+
+        // A 300-byte address still fits in every message and round-trips.
+        let medium = vec![7u8; 300];
+        for env in [answer(1, medium.clone()), referral(1, medium)] {
+            let bytes = encode(&env).unwrap();
+            assert!(bytes.len() <= MAX_DATAGRAM_LEN);
+            assert_eq!(decode::<Vec<u8>>(&bytes), Ok(env));
+        }
+    }
+
+    #[test]
+    fn encode_reports_unencodable_address() {
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+        struct Refuses;
+        impl Serialize for Refuses {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        assert_eq!(encode(&answer(1, Refuses)), Err(EncodeError::Unencodable));
+        let mut buf = vec![9];
+        assert_eq!(
+            encode_into(&answer(1, Refuses), &mut buf),
+            Err(EncodeError::Unencodable)
+        );
+        assert_eq!(buf, [9]);
+        // Messages without a contact do not touch the address type.
+        assert!(encode(&query::<Refuses>(1)).is_ok());
+    }
+
+    #[test]
+    fn encode_into_appends_the_same_bytes() {
+        let env = answer(77, 3u32);
+        let mut buf = vec![0xde, 0xad];
+        encode_into(&env, &mut buf).unwrap();
+        assert_eq!(buf[..2], [0xde, 0xad]);
+        assert_eq!(buf[2..], encode(&env).unwrap()[..]);
+    }
+
+    #[test]
+    fn errors_display() {
+        assert_eq!(
+            DecodeError::Oversized { len: 1201 }.to_string(),
+            "datagram is 1201 bytes, above the 1200-byte cap"
+        );
+        assert_eq!(
+            DecodeError::UnknownVersion(9).to_string(),
+            "unknown protocol version 9"
+        );
+        assert_eq!(
+            DecodeError::TrailingBytes { count: 1 }.to_string(),
+            "1 trailing bytes after the envelope"
+        );
+        let e: Box<dyn std::error::Error> = Box::new(EncodeError::Oversized { len: 1300 });
+        assert!(e.to_string().contains("1300"));
+    }
+
+    // ---- property tests ----
+
+    fn arb_id() -> impl Strategy<Value = [u8; 32]> {
+        prop_oneof![
+            any::<[u8; 32]>(),
+            any::<u64>().prop_map(|v| *PeerId::from_u64(v).as_bytes()),
+        ]
+    }
+
+    fn arb_ticket() -> impl Strategy<Value = MessageTicket> {
+        prop_oneof![
+            any::<u64>(),
+            0u64..300,
+            Just(u64::MAX),
+            (0u32..64).prop_map(|s| 1u64 << s),
+        ]
+        .prop_map(MessageTicket)
+    }
+
+    fn arb_mapping() -> impl Strategy<Value = TokenMapping> {
+        (arb_id(), arb_id()).prop_map(|(t, b)| TokenMapping {
+            id: TokenId::new(t),
+            block: BlockId::new(b),
+        })
+    }
+
+    fn arb_u32_addr() -> impl Strategy<Value = u32> + Clone {
+        prop_oneof![any::<u32>(), 0u32..300]
+    }
+
+    /// Socket addresses as they survive the wire: V6 with zero flowinfo and scope.
+    fn arb_socket_addr() -> impl Strategy<Value = SocketAddr> + Clone {
+        prop_oneof![
+            (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((ip, port))),
+            (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((ip, port))),
+        ]
+    }
+
+    fn arb_envelope<A: Address + 'static>(
+        addr: impl Strategy<Value = A> + Clone + 'static,
+    ) -> BoxedStrategy<Envelope<A>> {
+        let contact = move || {
+            (arb_id(), addr.clone()).prop_map(|(id, addr)| Contact {
+                id: PeerId::new(id),
+                addr,
+            })
+        };
+        let query = (arb_id(), arb_ticket(), arb_id(), any::<u8>()).prop_map(
+            |(token, ticket, challenger, hops_left)| Message::Query {
+                token: TokenId::new(token),
+                ticket,
+                challenger: PeerId::new(challenger),
+                hops_left,
+            },
+        );
+        let answer = (
+            arb_ticket(),
+            arb_mapping(),
+            prop::array::uniform10(arb_mapping()),
+            contact(),
+        )
+            .prop_map(|(ticket, answer, signature, responder)| Message::Answer {
+                ticket,
+                answer,
+                signature,
+                responder,
+            });
+        let referral =
+            (arb_ticket(), arb_id(), contact(), contact()).prop_map(|(ticket, token, high, low)| {
+                Message::Referral {
+                    ticket,
+                    token: TokenId::new(token),
+                    high,
+                    low,
+                }
+            });
+        (arb_id(), prop_oneof![query, answer, referral])
+            .prop_map(|(sender, message)| Envelope {
+                sender: PeerId::new(sender),
+                message,
+            })
+            .boxed()
+    }
+
+    /// Decodes as `A`; on success the datagram must be the canonical encoding.
+    fn check_canonical<A: Address>(bytes: &[u8]) -> Result<(), TestCaseError> {
+        if let Ok(env) = decode::<A>(bytes) {
+            let again = encode(&env);
+            prop_assert_eq!(again.as_deref(), Ok(bytes));
+        }
+        Ok(())
+    }
+
+    /// A datagram edit: replace, insert or remove one byte at a position.
+    #[derive(Clone, Debug)]
+    enum Edit {
+        Replace(prop::sample::Index, u8),
+        Insert(prop::sample::Index, u8),
+        Remove(prop::sample::Index),
+    }
+
+    fn arb_edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, b)| Edit::Replace(i, b)),
+            (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, b)| Edit::Insert(i, b)),
+            any::<prop::sample::Index>().prop_map(Edit::Remove),
+        ]
+    }
+
+    fn apply(bytes: &mut Vec<u8>, edit: &Edit) {
+        match edit {
+            Edit::Replace(i, b) => {
+                let i = i.index(bytes.len());
+                bytes[i] = *b;
+            }
+            Edit::Insert(i, b) => {
+                let i = i.index(bytes.len() + 1);
+                bytes.insert(i, *b);
+            }
+            Edit::Remove(i) => {
+                let i = i.index(bytes.len());
+                bytes.remove(i);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn round_trip_u32(env in arb_envelope(arb_u32_addr())) {
+            let bytes = encode(&env).unwrap();
+            prop_assert!(bytes.len() <= MAX_DATAGRAM_LEN);
+            prop_assert_eq!(bytes[0], PROTOCOL_VERSION);
+            prop_assert_eq!(decode::<u32>(&bytes), Ok(env));
+        }
+
+        #[test]
+        fn round_trip_socket_addr(env in arb_envelope(arb_socket_addr())) {
+            let bytes = encode(&env).unwrap();
+            prop_assert!(bytes.len() <= MAX_DATAGRAM_LEN);
+            let mut buf = vec![0x55];
+            encode_into(&env, &mut buf).unwrap();
+            prop_assert_eq!(&buf[1..], &bytes[..]);
+            prop_assert_eq!(decode::<SocketAddr>(&bytes), Ok(env));
+        }
+
+        #[test]
+        fn decode_arbitrary_bytes_is_total_and_canonical(
+            version in prop_oneof![3 => Just(PROTOCOL_VERSION), 1 => any::<u8>()],
+            body in prop::collection::vec(any::<u8>(), 0..1300),
+        ) {
+            let mut bytes = vec![version];
+            bytes.extend_from_slice(&body);
+            check_canonical::<u32>(&bytes)?;
+            check_canonical::<SocketAddr>(&bytes)?;
+        }
+
+        /// Edited valid datagrams reach far deeper into the decoder than random
+        /// bytes; whatever still decodes must be canonical.
+        #[test]
+        fn decode_edited_datagrams_is_total_and_canonical(
+            env in arb_envelope(arb_socket_addr()),
+            edits in prop::collection::vec(arb_edit(), 1..4),
+        ) {
+            let mut bytes = encode(&env).unwrap();
+            for edit in &edits {
+                if bytes.is_empty() {
+                    break;
+                }
+                apply(&mut bytes, edit);
+            }
+            check_canonical::<u32>(&bytes)?;
+            check_canonical::<SocketAddr>(&bytes)?;
+        }
+
+        #[test]
+        fn decode_edited_u32_datagrams_is_total_and_canonical(
+            env in arb_envelope(arb_u32_addr()),
+            edits in prop::collection::vec(arb_edit(), 1..4),
+        ) {
+            let mut bytes = encode(&env).unwrap();
+            for edit in &edits {
+                if bytes.is_empty() {
+                    break;
+                }
+                apply(&mut bytes, edit);
+            }
+            check_canonical::<u32>(&bytes)?;
+            check_canonical::<SocketAddr>(&bytes)?;
+        }
+    }
+}
