@@ -550,3 +550,6 @@ impl PeerElection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
