@@ -45,6 +45,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 responders: BTreeMap::new(),
                 split_rounds: 0,
                 saw_split: false,
+                collect_checked: false,
             },
         );
         let opened = self.open_channels(now, token, self.config.initial_channels);
@@ -107,11 +108,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             .min()
             .map(|t| t.saturating_add(self.config.channel_timeout_ms))
             .unwrap_or(u64::MAX);
-        let mut d = timeout.min(channel);
-        if collect > self.now_ms {
-            d = d.min(collect);
+        let d = timeout.min(channel);
+        if a.collect_checked {
+            d
+        } else {
+            d.min(collect)
         }
-        d
     }
 
     /// Does everything that is due: channel timeouts, verdicts, the scheduler.
@@ -124,6 +126,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             .map(|(t, _)| *t)
             .collect();
         for token in due {
+            let collect_ms = self.config.min_collection_ms;
+            if let Some(a) = self.elections.get_mut(&token) {
+                if now >= a.started_at.saturating_add(collect_ms) {
+                    a.collect_checked = true;
+                }
+            }
             self.expire_channels(now, token);
             self.evaluate(now, token);
         }

@@ -108,6 +108,8 @@ struct Active<A> {
     responders: BTreeMap<PeerId, A>,
     split_rounds: u32,
     saw_split: bool,
+    /// Whether the verdict has been looked at since `min_collection_ms` passed.
+    collect_checked: bool,
 }
 
 /// A protocol participant: answers, forwards and refers queries; runs its own

@@ -699,3 +699,31 @@ fn closest_winner_is_elected_over_a_mesh() {
     let closest = responders[..size].iter().min_by_key(|p| ring_distance(*p, &t)).unwrap();
     assert_eq!(&w, closest);
 }
+
+#[test]
+fn an_unsettled_single_verdict_is_taken_at_the_minimum_collection_time() {
+    use Ledger::{A, B};
+    let cfg = NodeConfig {
+        initial_channels: 4,
+        ..quick_config()
+    };
+    // Two agreeing, one dissenting, and one first hop that never answers:
+    // 2 of 3 is decisive now, but not settled while the fourth is pending.
+    let (mut net, c, t) = split_setup(&[A, B, A], &[], cfg);
+    let ghost = Contact {
+        id: near(&t, -2),
+        addr: 999,
+    };
+    net.input(c, Input::Command(Command::AddContacts(vec![ghost])));
+    net.input(c, Input::Command(Command::StartElection(t)));
+    net.run_until(6_000);
+    let latency = net
+        .events_of(c)
+        .iter()
+        .find_map(|e| match e {
+            Event::Elected { latency_ms, cluster_size: 2, .. } => Some(*latency_ms),
+            _ => None,
+        })
+        .expect("elected");
+    assert_eq!(latency, NodeConfig::default().min_collection_ms);
+}
