@@ -4,7 +4,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use election_proto::cluster::{agreement_graph, brute_force_cliques, find_clusters, maximal_cliques};
-use election_proto::{BlockId, PeerId, TokenId, TokenMapping, TokenSignature};
+use election_proto::{agreement, BlockId, PeerId, TokenId, TokenMapping, TokenSignature};
 use std::time::Duration;
 
 /// Deterministic splitmix64 stream.
@@ -28,10 +28,12 @@ impl Mix {
     }
 }
 
+/// A full-width, random-looking mapping determined by `key`.
 fn mapping(key: u64) -> TokenMapping {
+    let mut rng = Mix(key);
     TokenMapping {
-        id: TokenId::from_u64(key),
-        block: BlockId::from_u64(key ^ 0xabcd),
+        id: TokenId::new(rng.id()),
+        block: BlockId::new(rng.id()),
     }
 }
 
@@ -99,6 +101,30 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("find_clusters", n), &resp, |b, resp| {
             b.iter(|| find_clusters(black_box(&token), black_box(resp), 8, 2))
         });
+        let sigs: Vec<&TokenSignature> = resp.iter().map(|(_, s)| s).collect();
+        g.bench_with_input(BenchmarkId::new("agreement_graph", n), &sigs, |b, sigs| {
+            b.iter(|| agreement_graph(black_box(sigs), 8))
+        });
+        // Reference: `proof::agreement` on every pair.
+        g.bench_with_input(
+            BenchmarkId::new("agreement_pairwise_reference", n),
+            &sigs,
+            |b, sigs| {
+                b.iter(|| {
+                    let sigs = black_box(sigs);
+                    let mut adj = vec![0u64; sigs.len()];
+                    for i in 0..sigs.len() {
+                        for j in i + 1..sigs.len() {
+                            if agreement(sigs[i], sigs[j]) >= 8 {
+                                adj[i] |= 1 << j;
+                                adj[j] |= 1 << i;
+                            }
+                        }
+                    }
+                    adj
+                })
+            },
+        );
         let adj = adjacency(&resp);
         g.bench_with_input(BenchmarkId::new("maximal_cliques", n), &adj, |b, adj| {
             b.iter(|| maximal_cliques(black_box(adj)))

@@ -46,6 +46,12 @@ fn bits(mut set: u64) -> impl Iterator<Item = usize> {
     })
 }
 
+/// Bits per agreement counter: agreements are at most `SIGNATURE_SIZE = 10 < 16`.
+const COUNTER_BITS: usize = 4;
+
+/// Bits of a sort key that hold the mapping's position (`signature · 10 + slot < 640`).
+const POSITION_BITS: u32 = 10;
+
 /// Pairwise agreement between responses, and the graph it induces.
 ///
 /// Built by [`agreement_graph`]. Guarantees: [`len`](Self::len) `≤` [`MAX_RESPONSES`];
@@ -56,23 +62,22 @@ fn bits(mut set: u64) -> impl Iterator<Item = usize> {
 /// their agreement is at least the consensus threshold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgreementGraph {
-    n: usize,
     consensus_threshold: usize,
-    /// Row-major `n × n` agreement counts (each `≤ SIGNATURE_SIZE`).
-    counts: Vec<u8>,
-    /// `adjacency[i]` has bit `j` set iff `i ≠ j` and `counts[i][j] ≥ threshold`.
+    /// Bit-sliced counters: bit `j` of `counters[i][b]` is bit `b` of `agreement(i, j)`.
+    counters: Vec<[u64; COUNTER_BITS]>,
+    /// `adjacency[i]` has bit `j` set iff `i ≠ j` and `agreement(i, j) ≥ threshold`.
     adjacency: Vec<u64>,
 }
 
 impl AgreementGraph {
     /// Number of responses (nodes) in the graph, at most [`MAX_RESPONSES`].
     pub fn len(&self) -> usize {
-        self.n
+        self.adjacency.len()
     }
 
     /// Whether the graph has no nodes.
     pub fn is_empty(&self) -> bool {
-        self.n == 0
+        self.adjacency.is_empty()
     }
 
     /// The threshold the edges were built with.
@@ -85,14 +90,47 @@ impl AgreementGraph {
     /// # Panics
     /// If `i` or `j` is not below [`len`](Self::len).
     pub fn agreement(&self, i: usize, j: usize) -> usize {
-        assert!(i < self.n && j < self.n, "response index out of range");
-        usize::from(self.counts[i * self.n + j])
+        assert!(i < self.len() && j < self.len(), "response index out of range");
+        self.counters[i]
+            .iter()
+            .enumerate()
+            .map(|(b, plane)| ((plane >> j & 1) as usize) << b)
+            .sum()
     }
 
     /// Adjacency bitsets, one per response: bit `j` of entry `i` is set iff `i ≠ j`
     /// and the two responses agree on at least the consensus threshold.
     pub fn adjacency(&self) -> &[u64] {
         &self.adjacency
+    }
+
+    /// Sum of `agreement(i, j)` over the responses `j ≠ i` in the bitset `set`.
+    fn sum_within(&self, i: usize, set: u64) -> u64 {
+        let lanes = set & low_mask(self.len()) & !(1u64 << i);
+        self.counters[i]
+            .iter()
+            .enumerate()
+            .map(|(b, plane)| u64::from((plane & lanes).count_ones()) << b)
+            .sum()
+    }
+
+    /// Smallest `agreement(i, j)` over the responses `j ≠ i` in `set`, if any.
+    fn min_within(&self, i: usize, set: u64) -> Option<usize> {
+        let mut candidates = set & low_mask(self.len()) & !(1u64 << i);
+        if candidates == 0 {
+            return None;
+        }
+        // Bit-sliced minimum: from the top bit down, keep the lanes with a 0 if any.
+        let mut min = 0;
+        for b in (0..COUNTER_BITS).rev() {
+            let zeros = candidates & !self.counters[i][b];
+            if zeros == 0 {
+                min |= 1 << b;
+            } else {
+                candidates = zeros;
+            }
+        }
+        Some(min)
     }
 
     /// The responses adjacent to response `i`, as a bitset.
@@ -112,76 +150,157 @@ impl AgreementGraph {
 /// that). This is checked by a `debug_assert!`; in release builds only the first
 /// [`MAX_RESPONSES`] are used. Never panics otherwise.
 ///
-/// Cost: one sort of the `10·n` mappings to number the distinct ones, then one
-/// bitset intersection per pair — no per-pair comparison of 64-byte mappings.
+/// Cost: one sort of `10·n` integer keys groups equal mappings; each distinct mapping
+/// then adds its set of holders to each holder's row of bit-sliced counters. No
+/// per-pair comparison of 64-byte mappings.
 pub fn agreement_graph(signatures: &[&TokenSignature], consensus_threshold: usize) -> AgreementGraph {
     debug_assert!(
         signatures.len() <= MAX_RESPONSES,
         "agreement_graph: {} signatures, at most {MAX_RESPONSES} supported",
         signatures.len()
     );
+    build_graph(signatures, consensus_threshold, fingerprint)
+}
+
+/// [`agreement_graph`] with the fingerprint as a parameter, so tests can force
+/// fingerprint collisions.
+fn build_graph(
+    signatures: &[&TokenSignature],
+    consensus_threshold: usize,
+    fingerprint: fn(&TokenMapping) -> u64,
+) -> AgreementGraph {
     let sigs = &signatures[..signatures.len().min(MAX_RESPONSES)];
     let n = sigs.len();
+    let position_mask = (1u64 << POSITION_BITS) - 1;
+    let mapping_at = |key: u64| {
+        let position = (key & position_mask) as usize;
+        &sigs[position / SIGNATURE_SIZE].signature[position % SIGNATURE_SIZE]
+    };
+    let holder = |key: u64| 1u64 << ((key & position_mask) as usize / SIGNATURE_SIZE);
 
-    // Number the distinct mappings, then represent each signature as the set of the
-    // numbers of its mappings. Agreement is the size of the intersection of two sets,
-    // which is exactly `proof::agreement` (set semantics, repeats count once).
-    let mut all: Vec<(&TokenMapping, usize)> = Vec::with_capacity(n * SIGNATURE_SIZE);
+    // Key = fingerprint (high bits) | position (low bits). Sorting groups equal
+    // fingerprints; equality is then decided on the full mappings, so the result
+    // is exact whatever the fingerprints are.
+    let mut keys: Vec<u64> = Vec::with_capacity(n * SIGNATURE_SIZE);
     for (s, sig) in sigs.iter().enumerate() {
-        all.extend(sig.signature.iter().map(|m| (m, s)));
-    }
-    all.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let words = all.len().div_ceil(64).max(1);
-    let mut sets = vec![0u64; n * words];
-    let mut number = 0usize;
-    let mut previous: Option<&TokenMapping> = None;
-    for &(m, s) in &all {
-        if previous.is_some_and(|p| p != m) {
-            number += 1;
+        for (slot, m) in sig.signature.iter().enumerate() {
+            keys.push(fingerprint(m) << POSITION_BITS | (s * SIGNATURE_SIZE + slot) as u64);
         }
-        previous = Some(m);
-        sets[s * words + number / 64] |= 1u64 << (number % 64);
     }
+    keys.sort_unstable();
 
-    let set = |i: usize| &sets[i * words..(i + 1) * words];
-    let mut counts = vec![0u8; n * n];
-    let mut adjacency = vec![0u64; n];
-    for i in 0..n {
-        let own: u32 = set(i).iter().map(|w| w.count_ones()).sum();
-        counts[i * n + i] = own as u8;
-        for j in i + 1..n {
-            let shared: u32 = set(i).iter().zip(set(j)).map(|(a, b)| (a & b).count_ones()).sum();
-            counts[i * n + j] = shared as u8;
-            counts[j * n + i] = shared as u8;
-            if shared as usize >= consensus_threshold {
-                adjacency[i] |= 1u64 << j;
-                adjacency[j] |= 1u64 << i;
+    // Each distinct mapping, held by the signatures in `holders`, adds 1 to
+    // `agreement(s, j)` for every holder `s` and every `j` in `holders` (a mapping
+    // repeated inside one signature counts once, as in `proof::agreement`).
+    let mut counters = vec![[0u64; COUNTER_BITS]; n];
+    let mut add = |holders: u64| {
+        for s in bits(holders) {
+            let mut carry = holders;
+            for plane in counters[s].iter_mut() {
+                let next = *plane & carry;
+                *plane ^= carry;
+                carry = next;
             }
         }
+    };
+    let mut rest = &mut keys[..];
+    while let Some(&first) = rest.first() {
+        let len = rest
+            .iter()
+            .take_while(|&&k| k >> POSITION_BITS == first >> POSITION_BITS)
+            .count();
+        let (block, tail) = rest.split_at_mut(len);
+        let representative = mapping_at(first);
+        if block.iter().all(|&k| mapping_at(k) == representative) {
+            add(block.iter().fold(0, |h, &k| h | holder(k)));
+        } else {
+            // Different mappings with one fingerprint: group them by value.
+            block.sort_unstable_by(|&a, &b| mapping_at(a).cmp(mapping_at(b)));
+            for run in block.chunk_by(|&a, &b| mapping_at(a) == mapping_at(b)) {
+                add(run.iter().fold(0, |h, &k| h | holder(k)));
+            }
+        }
+        rest = tail;
     }
+
+    let mask = low_mask(n);
+    let adjacency = counters
+        .iter()
+        .enumerate()
+        .map(|(i, c)| at_least(c, consensus_threshold) & mask & !(1u64 << i))
+        .collect();
     AgreementGraph {
-        n,
         consensus_threshold,
-        counts,
+        counters,
         adjacency,
     }
+}
+
+/// Lanes (bits) whose bit-sliced counter is at least `threshold`.
+fn at_least(counter: &[u64; COUNTER_BITS], threshold: usize) -> u64 {
+    if threshold >= 1 << COUNTER_BITS {
+        return 0;
+    }
+    let mut greater = 0u64;
+    let mut equal = u64::MAX;
+    for b in (0..COUNTER_BITS).rev() {
+        if threshold >> b & 1 == 1 {
+            equal &= counter[b];
+        } else {
+            greater |= equal & counter[b];
+            equal &= !counter[b];
+        }
+    }
+    greater | equal
+}
+
+/// A 64-bit mix of all 64 bytes of a mapping (not cryptographic; only speeds up
+/// sorting, equality is always decided on the full mapping).
+fn fingerprint(m: &TokenMapping) -> u64 {
+    let words =
+        m.id.as_bytes()
+            .chunks_exact(8)
+            .chain(m.block.as_bytes().chunks_exact(8));
+    words.fold(0u64, |h, chunk| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        (h ^ u64::from_le_bytes(w))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29)
+    })
 }
 
 /// The undirected simple graph `adj` describes: at most 64 nodes, an edge `{i, j}`
 /// only if both `adj[i]` has bit `j` and `adj[j]` has bit `i`, no self loops, no bits
 /// at or above the node count.
 fn normalize(adj: &[u64]) -> Vec<u64> {
-    let adj = &adj[..adj.len().min(MAX_RESPONSES)];
-    let mask = low_mask(adj.len());
-    adj.iter()
-        .enumerate()
-        .map(|(i, &row)| {
-            let row = row & mask & !(1u64 << i);
-            bits(row)
-                .filter(|&j| adj[j] >> i & 1 == 0)
-                .fold(row, |row, j| row & !(1u64 << j))
-        })
+    let n = adj.len().min(MAX_RESPONSES);
+    let mut rows = [0u64; 64];
+    rows[..n].copy_from_slice(&adj[..n]);
+    let columns = transpose(rows);
+    let mask = low_mask(n);
+    (0..n)
+        .map(|i| rows[i] & columns[i] & mask & !(1u64 << i))
         .collect()
+}
+
+/// Transpose of a 64×64 bit matrix (row `i` = `a[i]`, column `j` = bit `j`): swaps the
+/// off-diagonal blocks of every 2j×2j block, for j = 32, 16, …, 1.
+fn transpose(mut a: [u64; 64]) -> [u64; 64] {
+    let mut j = 32;
+    let mut m: u64 = 0x0000_0000_FFFF_FFFF;
+    while j != 0 {
+        let mut k = 0;
+        while k < 64 {
+            let t = ((a[k] >> j) ^ a[k + j]) & m;
+            a[k + j] ^= t;
+            a[k] ^= t << j;
+            k = (k + j + 1) & !j;
+        }
+        j >>= 1;
+        m ^= m << j;
+    }
+    a
 }
 
 /// All maximal cliques of the graph with adjacency bitsets `adj` (node `i`'s
@@ -390,15 +509,13 @@ pub fn find_clusters(
         .into_iter()
         .map(|mask| {
             let mut order: Vec<usize> = bits(mask).collect();
-            let mut agreement_sum = 0u64;
-            let mut min_agreement = usize::MAX;
-            for (k, &i) in order.iter().enumerate() {
-                for &j in &order[k + 1..] {
-                    let a = graph.agreement(i, j);
-                    agreement_sum += a as u64;
-                    min_agreement = min_agreement.min(a);
-                }
-            }
+            // Each pair is counted from both ends.
+            let agreement_sum = order.iter().map(|&i| graph.sum_within(i, mask)).sum::<u64>() / 2;
+            let min_agreement = order
+                .iter()
+                .filter_map(|&i| graph.min_within(i, mask))
+                .min()
+                .unwrap_or(0);
             let size = order.len() as u64;
             let pairs = size * (size - 1) / 2;
             order.sort_by(|&i, &j| {
@@ -412,7 +529,7 @@ pub fn find_clusters(
             let cluster = ConsensusCluster {
                 winner: members[0],
                 members,
-                min_agreement: if pairs == 0 { 0 } else { min_agreement },
+                min_agreement,
                 avg_agreement: if pairs == 0 {
                     0.0
                 } else {
@@ -501,12 +618,14 @@ mod tests {
         members.iter().fold(0, |m, &i| m | 1 << i)
     }
 
+    /// Every member is adjacent to every other member.
     fn is_clique(adj: &[u64], set: u64) -> bool {
-        bits(set).all(|i| bits(set).all(|j| i == j || adj[i] >> j & 1 == 1))
+        bits(set).all(|i| (adj[i] | 1 << i) & set == set)
     }
 
+    /// No node outside `set` is adjacent to all of it.
     fn is_maximal(adj: &[u64], set: u64) -> bool {
-        (0..adj.len()).all(|v| set >> v & 1 == 1 || !bits(set).all(|i| adj[v] >> i & 1 == 1))
+        (0..adj.len()).all(|v| set >> v & 1 == 1 || adj[v] & set != set)
     }
 
     /// Deterministic splitmix64 stream for building test inputs.
@@ -642,6 +761,41 @@ mod tests {
         assert_eq!(maximal_cliques(&adj), expect);
     }
 
+    proptest! {
+        #[test]
+        fn sum_and_min_within_match_pairwise(
+            keys in prop::collection::vec(prop::array::uniform10(0u64..12), 1..=64),
+            set in any::<u64>(),
+        ) {
+            let sigs: Vec<TokenSignature> = keys.iter().map(|k| sig_of(*k)).collect();
+            let refs: Vec<&TokenSignature> = sigs.iter().collect();
+            let g = agreement_graph(&refs, 8);
+            for i in 0..sigs.len() {
+                let others: Vec<usize> =
+                    (0..sigs.len()).filter(|&j| j != i && set >> j & 1 == 1).collect();
+                let values: Vec<usize> = others.iter().map(|&j| agreement(&sigs[i], &sigs[j])).collect();
+                prop_assert_eq!(g.sum_within(i, set), values.iter().sum::<usize>() as u64);
+                prop_assert_eq!(g.min_within(i, set), values.iter().copied().min());
+            }
+        }
+    }
+
+    #[test]
+    fn transpose_matches_naive() {
+        let mut rng = Mix(3);
+        let mut a = [0u64; 64];
+        for row in a.iter_mut() {
+            *row = rng.next();
+        }
+        let t = transpose(a);
+        for (i, row) in a.iter().enumerate() {
+            for (j, column) in t.iter().enumerate() {
+                assert_eq!(column >> i & 1, row >> j & 1, "({i}, {j})");
+            }
+        }
+        assert_eq!(transpose(t), a);
+    }
+
     #[test]
     fn one_sided_edges_self_loops_and_stray_bits_are_ignored() {
         // 0→1 only one-sided, 1-2 both ways, self loop on 0, bit 7 beyond n = 3.
@@ -688,10 +842,8 @@ mod tests {
     }
 
     proptest! {
-        #[test]
-        fn maximal_cliques_equal_brute_force(adj in arb_graph(14)) {
-            prop_assert_eq!(maximal_cliques(&adj), brute_force_cliques(&adj));
-        }
+        // Dense random graphs on 64 nodes have thousands of maximal cliques: fewer cases.
+        #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
         fn cliques_are_maximal_distinct_sorted_and_cover_all_nodes(adj in arb_graph(64)) {
@@ -706,6 +858,13 @@ mod tests {
             }
             prop_assert_eq!(covered, low_mask(adj.len()));
         }
+    }
+
+    proptest! {
+        #[test]
+        fn maximal_cliques_equal_brute_force(adj in arb_graph(14)) {
+            prop_assert_eq!(maximal_cliques(&adj), brute_force_cliques(&adj));
+        }
 
         #[test]
         fn size_pruning_equals_filtering(adj in arb_graph(20), min in 0usize..6) {
@@ -718,19 +877,27 @@ mod tests {
 
         #[test]
         fn agreement_graph_matches_proof_agreement(
-            keys in prop::collection::vec(prop::array::uniform10(0u64..16), 0..14),
-            threshold in 0usize..=11,
+            keys in prop::collection::vec(prop::array::uniform10(0u64..16), 0..=64),
+            threshold in 0usize..=17,
         ) {
             let sigs: Vec<TokenSignature> = keys.iter().map(|k| sig_of(*k)).collect();
             let refs: Vec<&TokenSignature> = sigs.iter().collect();
-            let g = agreement_graph(&refs, threshold);
-            prop_assert_eq!(g.len(), sigs.len());
-            for i in 0..sigs.len() {
-                for j in 0..sigs.len() {
-                    let a = agreement(&sigs[i], &sigs[j]);
-                    prop_assert_eq!(g.agreement(i, j), a, "pair ({}, {})", i, j);
-                    let edge = g.neighbors(i) >> j & 1 == 1;
-                    prop_assert_eq!(edge, i != j && a >= threshold, "edge ({}, {})", i, j);
+            // The real fingerprint, and degenerate ones that force collisions.
+            let graphs = [
+                agreement_graph(&refs, threshold),
+                build_graph(&refs, threshold, |_| 0),
+                build_graph(&refs, threshold, |m| u64::from(m.id.as_bytes()[31] & 3)),
+            ];
+            for g in &graphs {
+                prop_assert_eq!(g.len(), sigs.len());
+                prop_assert_eq!(g.consensus_threshold(), threshold);
+                for i in 0..sigs.len() {
+                    for j in 0..sigs.len() {
+                        let a = agreement(&sigs[i], &sigs[j]);
+                        prop_assert_eq!(g.agreement(i, j), a, "pair ({}, {})", i, j);
+                        let edge = g.neighbors(i) >> j & 1 == 1;
+                        prop_assert_eq!(edge, i != j && a >= threshold, "edge ({}, {})", i, j);
+                    }
                 }
             }
         }
@@ -751,14 +918,13 @@ mod tests {
                 keys.iter().zip(&peer_ids).map(|(k, &p)| (peer(p), sig_of(*k))).collect();
             let n = resp.len();
             let agree = |i: usize, j: usize| agreement(&resp[i].1, &resp[j].1);
-            let mut adj = vec![0u64; n];
-            for i in 0..n {
-                for j in 0..n {
-                    if i != j && agree(i, j) >= threshold {
-                        adj[i] |= 1 << j;
-                    }
-                }
-            }
+            let adj: Vec<u64> = (0..n)
+                .map(|i| {
+                    (0..n)
+                        .filter(|&j| i != j && agree(i, j) >= threshold)
+                        .fold(0, |row, j| row | 1 << j)
+                })
+                .collect();
             let mut expect: Vec<u64> = brute_force_cliques(&adj)
                 .into_iter()
                 .filter(|c| c.count_ones() as usize >= min_size)

@@ -239,7 +239,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                     self.fail(now, token, reason);
                 } else if pending == 0 {
                     // Every channel has replied or been dropped: widen the search.
-                    let want = self.config.initial_channels.min(2).max(1);
+                    let want = self.config.initial_channels.clamp(1, 2);
                     if self.open_channels(now, token, want) == 0 {
                         let reason = if responses < self.config.election.min_cluster_size {
                             FailureReason::Exhausted
