@@ -69,9 +69,18 @@ impl MemoryStore {
         let buckets = per_bucket
             .into_iter()
             .map(|mut v| {
-                // Stable sort keeps insertion order among equal keys, and BTreeMap's
-                // bulk build from sorted input keeps the last duplicate.
+                // Stable sort keeps insertion order among equal keys; then keep the
+                // last block of each run explicitly (which duplicate `BTreeMap`'s
+                // `FromIterator` keeps is not documented). The bulk build from sorted,
+                // distinct input packs the tree's nodes full.
                 v.sort_by_key(|(t, _)| *t);
+                v.dedup_by(|later, kept| {
+                    let same = later.0 == kept.0;
+                    if same {
+                        kept.1 = later.1;
+                    }
+                    same
+                });
                 let m: BTreeMap<_, _> = v.into_iter().collect();
                 len += m.len();
                 m
@@ -226,7 +235,14 @@ mod tests {
         assert_eq!(store.next_with_suffix(&only, 42), None);
         assert_eq!(store.prev_with_suffix(&only, 42), None);
         // From anywhere else it is found in both directions, wrapping if needed.
-        for from in [t(0, 0), t(7, 41), t(7, 43), t(100, 42), TokenId::MAX, TokenId::ZERO] {
+        for from in [
+            t(0, 0),
+            t(7, 41),
+            t(7, 43),
+            t(100, 42),
+            TokenId::MAX,
+            TokenId::ZERO,
+        ] {
             assert_eq!(store.next_with_suffix(&from, 42), m(only, blk(1)), "{from:?}");
             assert_eq!(store.prev_with_suffix(&from, 42), m(only, blk(1)), "{from:?}");
         }
