@@ -269,7 +269,12 @@ impl PeerElection {
     /// `secret` must be fresh per election and kept private (draw it from a
     /// CSPRNG); it keys the tickets. Out-of-range configuration values are clamped
     /// into range (see [`ElectionConfig::validate`] to reject them instead).
-    pub fn new(challenge_token: TokenId, my_peer_id: PeerId, config: ElectionConfig, secret: [u8; 32]) -> Self {
+    pub fn new(
+        challenge_token: TokenId,
+        my_peer_id: PeerId,
+        config: ElectionConfig,
+        secret: [u8; 32],
+    ) -> Self {
         Self {
             token: challenge_token,
             me: my_peer_id,
@@ -298,7 +303,10 @@ impl PeerElection {
 
     /// Number of channels still waiting for a reply.
     pub fn pending_count(&self) -> usize {
-        self.channels.values().filter(|c| c.state == ChannelState::Pending).count()
+        self.channels
+            .values()
+            .filter(|c| c.state == ChannelState::Pending)
+            .count()
     }
 
     /// Number of channels ever created (the part of the query budget spent).
@@ -396,7 +404,10 @@ impl PeerElection {
         signature_mappings: &[TokenMapping; SIGNATURE_SIZE],
         responder_peer: PeerId,
     ) -> Result<AnswerAccepted, ElectionError> {
-        let channel = self.channels.get_mut(&ticket).ok_or(ElectionError::UnknownTicket)?;
+        let channel = self
+            .channels
+            .get_mut(&ticket)
+            .ok_or(ElectionError::UnknownTicket)?;
         if answer.id != self.token {
             return Err(ElectionError::WrongToken);
         }
@@ -415,7 +426,8 @@ impl PeerElection {
                 }
             }
             ChannelState::Pending => {
-                verify_signature(&self.me, &self.token, &sig).map_err(ElectionError::SignatureVerificationFailed)?;
+                verify_signature(&self.me, &self.token, &sig)
+                    .map_err(ElectionError::SignatureVerificationFailed)?;
                 channel.state = ChannelState::Responded {
                     responder: responder_peer,
                     signature: sig,

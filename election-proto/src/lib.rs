@@ -40,10 +40,10 @@ pub use id::{
     clockwise_distance, counter_clockwise_distance, ring_distance, suffix, BlockId, Distance, PeerId,
     RingPoint, TokenId,
 };
+pub use node::{Command, Event, FailureReason, Input, Metrics, Node, NodeConfig, NodeConfigError, Output};
 pub use proof::{
     agreement, generate_signature, verify_signature, SignatureError, TokenMapping, TokenSignature,
     SIGNATURE_SIZE,
 };
-pub use node::{Command, Event, FailureReason, Input, Metrics, Node, NodeConfig, NodeConfigError, Output};
 pub use store::{MemoryStore, TokenStore};
 pub use wire::{Address, Contact, DecodeError, Envelope, Message};

@@ -1,3 +1,6 @@
+// Tests tweak one field of a default config at a time; that reads best as assignment.
+#![allow(clippy::field_reassign_with_default)]
+
 use super::*;
 use crate::id::{clockwise_distance, counter_clockwise_distance, suffix, BlockId, Distance};
 use crate::proof::{generate_signature, signature_chunks, CLOCKWISE_STEPS};
@@ -79,7 +82,10 @@ fn election(token: TokenId) -> PeerElection {
 fn answer_from(e: &mut PeerElection, store: &MemoryStore, hop: PeerId, responder: PeerId) -> MessageTicket {
     let t = e.create_channel(hop).unwrap();
     let sig = generate_signature(store, &e.challenge_token(), &ME).unwrap();
-    assert_eq!(e.handle_answer(t, &sig.answer, &sig.signature, responder), Ok(AnswerAccepted::New));
+    assert_eq!(
+        e.handle_answer(t, &sig.answer, &sig.signature, responder),
+        Ok(AnswerAccepted::New)
+    );
     t
 }
 
@@ -92,12 +98,24 @@ fn config_validation_names_the_bad_field() {
         f(&mut c);
         c.validate().unwrap_err()
     };
-    assert_eq!(bad(|c| c.consensus_threshold = 11), ConfigError::ConsensusThreshold);
-    assert_eq!(bad(|c| c.consensus_threshold = 0), ConfigError::ConsensusThreshold);
+    assert_eq!(
+        bad(|c| c.consensus_threshold = 11),
+        ConfigError::ConsensusThreshold
+    );
+    assert_eq!(
+        bad(|c| c.consensus_threshold = 0),
+        ConfigError::ConsensusThreshold
+    );
     assert_eq!(bad(|c| c.min_cluster_size = 1), ConfigError::MinClusterSize);
     assert_eq!(bad(|c| c.max_channels = 65), ConfigError::MaxChannels);
-    assert_eq!(bad(|c| c.majority_threshold = f64::NAN), ConfigError::MajorityThreshold);
-    assert_eq!(bad(|c| c.majority_threshold = 0.0), ConfigError::MajorityThreshold);
+    assert_eq!(
+        bad(|c| c.majority_threshold = f64::NAN),
+        ConfigError::MajorityThreshold
+    );
+    assert_eq!(
+        bad(|c| c.majority_threshold = 0.0),
+        ConfigError::MajorityThreshold
+    );
     assert_eq!(bad(|c| c.query_budget = 3), ConfigError::QueryBudget);
     // new() clamps instead of failing.
     let mut c = ElectionConfig::default();
@@ -124,7 +142,12 @@ fn tickets_are_keyed_by_secret_and_fresh_per_channel() {
     assert_ne!(ta, ta2);
     // The late answer for the destroyed channel finds nothing.
     assert_eq!(
-        a.handle_answer(ta, &TokenMapping::default(), &[TokenMapping::default(); 10], peer(1)),
+        a.handle_answer(
+            ta,
+            &TokenMapping::default(),
+            &[TokenMapping::default(); 10],
+            peer(1)
+        ),
         Err(ElectionError::UnknownTicket)
     );
 }
@@ -134,7 +157,10 @@ fn create_channel_errors() {
     let mut e = election(TokenId::from_u64(1));
     assert_eq!(e.create_channel(ME), Err(ElectionError::SelfChannel));
     e.create_channel(peer(1)).unwrap();
-    assert_eq!(e.create_channel(peer(1)), Err(ElectionError::ChannelAlreadyExists));
+    assert_eq!(
+        e.create_channel(peer(1)),
+        Err(ElectionError::ChannelAlreadyExists)
+    );
     for n in 2..=10 {
         e.create_channel(peer(n)).unwrap();
     }
@@ -198,7 +224,10 @@ fn answer_errors_wrong_token_unknown_ticket_bad_signature() {
     ));
     // The channel is still pending: an honest answer is still taken.
     assert_eq!(e.channel_state(t), Some(&ChannelState::Pending));
-    assert_eq!(e.handle_answer(t, &sig.answer, &sig.signature, peer(1)), Ok(AnswerAccepted::New));
+    assert_eq!(
+        e.handle_answer(t, &sig.answer, &sig.signature, peer(1)),
+        Ok(AnswerAccepted::New)
+    );
 }
 
 #[test]
@@ -253,7 +282,9 @@ fn referral_rules() {
     );
     // Suggests the unused one closest to the token; used hops and self are skipped.
     let closest = PeerId::new(*f.token.as_bytes());
-    let got = e.handle_referral(pending, f.token, [peer(1), closest], peer(2)).unwrap();
+    let got = e
+        .handle_referral(pending, f.token, [peer(1), closest], peer(2))
+        .unwrap();
     assert_eq!(got, closest);
     assert_eq!(e.channel_count(), 1, "referred channel closed");
     let p3 = e.create_channel(peer(3)).unwrap();
@@ -261,7 +292,11 @@ fn referral_rules() {
         e.handle_referral(p3, f.token, [ME, peer(1)], peer(3)),
         Err(ElectionError::NoFreshReferral)
     );
-    assert_eq!(e.channel_state(p3), None, "closed even without a fresh suggestion");
+    assert_eq!(
+        e.channel_state(p3),
+        None,
+        "closed even without a fresh suggestion"
+    );
     let p4 = e.create_channel(peer(4)).unwrap();
     assert_eq!(e.abandon_channel(p4), Ok(()));
     assert_eq!(e.abandon_channel(p4), Err(ElectionError::UnknownTicket));
@@ -303,8 +338,14 @@ fn versus(a: u8, b: u8) -> WinnerResult {
 fn majority_boundaries() {
     assert!(matches!(versus(3, 2), WinnerResult::Single { ref cluster, .. } if cluster.members.len() == 3));
     assert!(matches!(versus(3, 3), WinnerResult::SplitBrain { .. }));
-    assert!(matches!(versus(4, 3), WinnerResult::SplitBrain { .. }), "4/7 < 0.6");
-    assert!(matches!(versus(3, 1), WinnerResult::Single { .. }), "a lone dissenter is no cluster");
+    assert!(
+        matches!(versus(4, 3), WinnerResult::SplitBrain { .. }),
+        "4/7 < 0.6"
+    );
+    assert!(
+        matches!(versus(3, 1), WinnerResult::Single { .. }),
+        "a lone dissenter is no cluster"
+    );
     assert_eq!(versus(1, 1), WinnerResult::NoConsensus);
     match versus(3, 3) {
         WinnerResult::SplitBrain {
@@ -373,20 +414,31 @@ fn full_election_by_hand_honest_cluster_beats_stale_and_colluding_forgers() {
     for k in 0..2u8 {
         let t = e.create_channel(peer(40 + k)).unwrap();
         let sig = forge(&ME, &token, fake_block, 1);
-        assert_eq!(verify_signature(&ME, &token, &sig), Ok(()), "forgeries verify: only agreement exposes them");
+        assert_eq!(
+            verify_signature(&ME, &token, &sig),
+            Ok(()),
+            "forgeries verify: only agreement exposes them"
+        );
         // The forgers claim ids very close to the token, to win if elected.
         let claimed = PeerId::new(*token.add(&Distance::from_u64(1 + u64::from(k))).as_bytes());
         e.handle_answer(t, &sig.answer, &sig.signature, claimed).unwrap();
     }
     assert_eq!(e.valid_response_count(), 9);
     match e.check_for_winner() {
-        WinnerResult::Single { winner, cluster, cluster_signatures } => {
+        WinnerResult::Single {
+            winner,
+            cluster,
+            cluster_signatures,
+        } => {
             let mut members = cluster.members.clone();
             members.sort();
             let mut expect = honest_ids.clone();
             expect.sort();
             assert_eq!(members, expect, "the honest six form the cluster");
-            let closest = honest_ids.iter().min_by_key(|p| ring_distance(*p, &token)).unwrap();
+            let closest = honest_ids
+                .iter()
+                .min_by_key(|p| ring_distance(*p, &token))
+                .unwrap();
             assert_eq!(&winner, closest);
             assert_eq!(cluster_signatures.len(), 6);
             assert!(cluster.min_agreement >= 8);

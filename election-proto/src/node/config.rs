@@ -108,7 +108,9 @@ impl fmt::Display for NodeConfigError {
             Self::Election(e) => write!(f, "election config: {e}"),
             Self::Zero(field) => write!(f, "{field} must be greater than zero"),
             Self::InitialChannels => f.write_str("initial_channels must not exceed election.max_channels"),
-            Self::PartitionThreshold => f.write_str("partition_alert_threshold must not exceed partition_window"),
+            Self::PartitionThreshold => {
+                f.write_str("partition_alert_threshold must not exceed partition_window")
+            }
             Self::Jitter => f.write_str("election_jitter_percent must be at most 100"),
         }
     }

@@ -177,9 +177,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         let can_grow = active.election.can_create_channel();
         let responses = active.election.valid_response_count();
         match verdict {
-            WinnerResult::Single {
-                winner, cluster, ..
-            } => {
+            WinnerResult::Single { winner, cluster, .. } => {
                 if settled || collected || timed_out {
                     self.succeed(now, token, winner, &cluster, false);
                 }
@@ -225,7 +223,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 if opened == 0 {
                     match self.config.split_brain_policy {
                         SplitBrainPolicy::Abandon => self.fail(now, token, FailureReason::SplitBrain),
-                        SplitBrainPolicy::AcceptStrongest => self.succeed(now, token, winner1, &cluster1, true),
+                        SplitBrainPolicy::AcceptStrongest => {
+                            self.succeed(now, token, winner1, &cluster1, true)
+                        }
                     }
                 }
             }
@@ -406,7 +406,11 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// ledger this node holds.
     fn discovery_token(&mut self) -> Option<TokenId> {
         let me = TokenId::new(*self.me.id.as_bytes());
-        let gap = if self.rng.coin() { self.elected.largest_gap() } else { None };
+        let gap = if self.rng.coin() {
+            self.elected.largest_gap()
+        } else {
+            None
+        };
         let point = match gap {
             Some((start, len)) => {
                 let mut d = [0u8; 32];
@@ -428,13 +432,15 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             }
         };
         let s = self.rng.below(SUFFIX_SPACE as u64) as u16;
-        let toward_me_ccw = crate::id::clockwise_distance(&me, &point) <= crate::id::counter_clockwise_distance(&me, &point);
+        let toward_me_ccw =
+            crate::id::clockwise_distance(&me, &point) <= crate::id::counter_clockwise_distance(&me, &point);
         let m = if toward_me_ccw {
             self.store.prev_with_suffix(&point, s)
         } else {
             self.store.next_with_suffix(&point, s)
         };
-        m.map(|m| m.id).or_else(|| self.store.lookup(&point).map(|_| point))
+        m.map(|m| m.id)
+            .or_else(|| self.store.lookup(&point).map(|_| point))
     }
 }
 

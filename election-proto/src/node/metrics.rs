@@ -5,7 +5,9 @@ use crate::wire::{DecodeError, MessageKind};
 use serde::{Deserialize, Serialize};
 
 /// Upper bounds (ms, inclusive) of the latency histogram buckets; the last bucket is open.
-pub const LATENCY_BUCKETS_MS: [u64; 12] = [50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 8_000];
+pub const LATENCY_BUCKETS_MS: [u64; 12] = [
+    50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 8_000,
+];
 
 /// Per-message-kind counters, indexed by [`MessageKind::index`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +111,10 @@ impl Metrics {
     }
 
     pub(crate) fn record_latency(&mut self, ms: u64) {
-        let i = LATENCY_BUCKETS_MS.iter().position(|b| ms <= *b).unwrap_or(LATENCY_BUCKETS_MS.len());
+        let i = LATENCY_BUCKETS_MS
+            .iter()
+            .position(|b| ms <= *b)
+            .unwrap_or(LATENCY_BUCKETS_MS.len());
         self.latency_histogram[i] += 1;
         self.latency_sum_ms += ms;
     }

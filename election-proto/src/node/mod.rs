@@ -142,7 +142,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// Builds a node. `identity` is this node's id and the address peers reach it
     /// at; `seed` is the only randomness the node will ever use (give each node a
     /// distinct, secret one: election secrets derive from it).
-    pub fn new(config: NodeConfig, identity: Contact<A>, store: S, seed: [u8; 32]) -> Result<Self, NodeConfigError> {
+    pub fn new(
+        config: NodeConfig,
+        identity: Contact<A>,
+        store: S,
+        seed: [u8; 32],
+    ) -> Result<Self, NodeConfigError> {
         config.validate()?;
         Ok(Self {
             contacts: ContactTable::new(config.max_contacts, config.contact_stale_ms),
@@ -255,7 +260,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             if p.contact.id == self.me.id {
                 continue;
             }
-            self.contacts.observe(&self.me.id, p.contact.id, p.contact.addr.clone(), now);
+            self.contacts
+                .observe(&self.me.id, p.contact.id, p.contact.addr.clone(), now);
             if self.elected.restore(p) {
                 restored += 1;
             }

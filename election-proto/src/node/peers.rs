@@ -76,7 +76,13 @@ impl<A: Address> ElectedPeers<A> {
             evicted = self
                 .map
                 .values()
-                .min_by_key(|p| (p.last_election, p.election_count, core::cmp::Reverse(p.contact.id)))
+                .min_by_key(|p| {
+                    (
+                        p.last_election,
+                        p.election_count,
+                        core::cmp::Reverse(p.contact.id),
+                    )
+                })
                 .map(|p| p.contact.id);
             if let Some(v) = evicted {
                 self.map.remove(&v);

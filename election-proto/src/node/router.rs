@@ -49,7 +49,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 let my_distance = ring_distance(&self.me.id, &token);
                 let next = self
                     .contacts
-                    .closest_to(&token, |id, c| *id != sender && *id != challenger && c.addr != from)
+                    .closest_to(&token, |id, c| {
+                        *id != sender && *id != challenger && c.addr != from
+                    })
                     .filter(|c| ring_distance(&c.id, &token) < my_distance);
                 if let Some(next) = next {
                     if self.forward.insert(key, from.clone(), now) {
@@ -119,11 +121,15 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.metrics.unmatched_replies += 1;
             return;
         };
-        match active.election.handle_answer(ticket, &answer, &signature, responder.id) {
+        match active
+            .election
+            .handle_answer(ticket, &answer, &signature, responder.id)
+        {
             Ok(AnswerAccepted::New) => {
                 active.sent_at.remove(&ticket);
                 active.responders.insert(responder.id, responder.addr.clone());
-                self.contacts.observe(&self.me.id, responder.id, responder.addr, now);
+                self.contacts
+                    .observe(&self.me.id, responder.id, responder.addr, now);
                 self.evaluate(now, token);
             }
             Ok(AnswerAccepted::Redelivery) => self.metrics.duplicate_answers += 1,
@@ -177,11 +183,18 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.metrics.unmatched_replies += 1;
             return;
         };
-        match active.election.handle_referral(ticket, token, [high.id, low.id], sender) {
+        match active
+            .election
+            .handle_referral(ticket, token, [high.id, low.id], sender)
+        {
             Ok(next) => {
                 active.sent_at.remove(&ticket);
                 self.tickets.remove(&ticket);
-                let addr = if next == high.id { high.addr.clone() } else { low.addr.clone() };
+                let addr = if next == high.id {
+                    high.addr.clone()
+                } else {
+                    low.addr.clone()
+                };
                 self.contacts.observe(&self.me.id, high.id, high.addr, now);
                 self.contacts.observe(&self.me.id, low.id, low.addr, now);
                 if !self.open_channel_to(now, own_token, Contact { id: next, addr }) {
@@ -202,7 +215,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     }
 
     /// Sends a reply for someone else's query back along its reverse path.
-    fn relay(&mut self, now: u64, ticket: MessageTicket, token: TokenId, build: impl FnOnce(MessageTicket) -> Message<A>) {
+    fn relay(
+        &mut self,
+        now: u64,
+        ticket: MessageTicket,
+        token: TokenId,
+        build: impl FnOnce(MessageTicket) -> Message<A>,
+    ) {
         match self.forward.take(&(ticket, token), now) {
             Some(prev) => {
                 self.metrics.replies_relayed += 1;
@@ -212,4 +231,3 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
     }
 }
-

@@ -1,4 +1,6 @@
 //! Node tests driven by a tiny deterministic message pump.
+// Tests tweak one field of a default config at a time; that reads best as assignment.
+#![allow(clippy::field_reassign_with_default)]
 
 use super::*;
 use crate::id::{ring_distance, BlockId, Distance};
@@ -59,12 +61,15 @@ fn quick_config() -> NodeConfig {
     }
 }
 
+/// A datagram in flight: (delivery time, sequence, to, from, bytes).
+type InFlight = core::cmp::Reverse<(u64, u64, u32, u32, Vec<u8>)>;
+
 /// Nodes addressed by index, 5 ms links, deterministic delivery order.
 struct Net {
     nodes: Vec<Node<u32, MemoryStore>>,
     now: u64,
     seq: u64,
-    queue: BinaryHeap<core::cmp::Reverse<(u64, u64, u32, u32, Vec<u8>)>>,
+    queue: BinaryHeap<InFlight>,
     timers: Vec<Option<u64>>,
     events: Vec<(u32, Event<u32>)>,
     trace: Vec<String>,
@@ -87,7 +92,13 @@ impl Net {
 
     fn add(&mut self, id: PeerId, ledger: Ledger, config: NodeConfig) -> u32 {
         let idx = self.nodes.len() as u32;
-        let node = Node::new(config, Contact { id, addr: idx }, store(ledger), h("seed", u64::from(idx))).unwrap();
+        let node = Node::new(
+            config,
+            Contact { id, addr: idx },
+            store(ledger),
+            h("seed", u64::from(idx)),
+        )
+        .unwrap();
         self.nodes.push(node);
         self.timers.push(None);
         idx
@@ -149,13 +160,7 @@ impl Net {
                     if let Ok(env) = decode::<u32>(&bytes) {
                         self.delivered.push((from, to, env.message.kind()));
                     }
-                    self.input(
-                        to,
-                        Input::Datagram {
-                            from,
-                            bytes: &bytes,
-                        },
-                    );
+                    self.input(to, Input::Datagram { from, bytes: &bytes });
                 }
             } else {
                 let (_, i) = next_timer.unwrap();
@@ -166,7 +171,11 @@ impl Net {
     }
 
     fn events_of(&self, idx: u32) -> Vec<&Event<u32>> {
-        self.events.iter().filter(|(i, _)| *i == idx).map(|(_, e)| e).collect()
+        self.events
+            .iter()
+            .filter(|(i, _)| *i == idx)
+            .map(|(_, e)| e)
+            .collect()
     }
 
     fn elected(&self, idx: u32) -> Vec<(PeerId, usize)> {
@@ -213,18 +222,43 @@ fn lone(id: PeerId, ledger: Ledger) -> Node<u32, MemoryStore> {
 fn invalid_config_is_rejected_with_the_field() {
     let mut c = NodeConfig::default();
     c.max_contacts = 0;
-    let e = Node::new(c, Contact { id: PeerId::ZERO, addr: 0u32 }, MemoryStore::new(), [0; 32]).unwrap_err();
+    let e = Node::new(
+        c,
+        Contact {
+            id: PeerId::ZERO,
+            addr: 0u32,
+        },
+        MemoryStore::new(),
+        [0; 32],
+    )
+    .unwrap_err();
     assert_eq!(e, NodeConfigError::Zero("max_contacts"));
     let mut c = NodeConfig::default();
     c.initial_channels = 11;
     assert!(matches!(
-        Node::new(c, Contact { id: PeerId::ZERO, addr: 0u32 }, MemoryStore::new(), [0; 32]),
+        Node::new(
+            c,
+            Contact {
+                id: PeerId::ZERO,
+                addr: 0u32
+            },
+            MemoryStore::new(),
+            [0; 32]
+        ),
         Err(NodeConfigError::InitialChannels)
     ));
     let mut c = NodeConfig::default();
     c.election.consensus_threshold = 0;
     assert!(matches!(
-        Node::new(c, Contact { id: PeerId::ZERO, addr: 0u32 }, MemoryStore::new(), [0; 32]),
+        Node::new(
+            c,
+            Contact {
+                id: PeerId::ZERO,
+                addr: 0u32
+            },
+            MemoryStore::new(),
+            [0; 32]
+        ),
         Err(NodeConfigError::Election(_))
     ));
 }
@@ -254,7 +288,10 @@ fn answers_when_it_stores_the_token_and_the_answer_verifies_for_the_challenger()
                 signature: *signature,
             };
             assert_eq!(verify_signature(&challenger, &t, &sig), Ok(()));
-            assert!(verify_signature(&PeerId::new([4; 32]), &t, &sig).is_err(), "bound to the challenger, not the forwarder");
+            assert!(
+                verify_signature(&PeerId::new([4; 32]), &t, &sig).is_err(),
+                "bound to the challenger, not the forwarder"
+            );
         }
         m => panic!("expected an answer, got {m:?}"),
     }
@@ -278,7 +315,13 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
     );
     sends(&mut n);
     let challenger = PeerId::new([3; 32]);
-    n.handle_input(1, Input::Datagram { from: 9, bytes: &query_bytes(challenger, t, challenger, 4, 1) });
+    n.handle_input(
+        1,
+        Input::Datagram {
+            from: 9,
+            bytes: &query_bytes(challenger, t, challenger, 4, 1),
+        },
+    );
     let out = sends(&mut n);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].0, 5, "forwarded to the closer contact");
@@ -296,17 +339,31 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
     assert_eq!(n.metrics().forward_entries, 1);
 
     // The same (ticket, token) again is a loop: refer instead of forwarding.
-    n.handle_input(2, Input::Datagram { from: 8, bytes: &query_bytes(PeerId::new([5; 32]), t, challenger, 4, 1) });
+    n.handle_input(
+        2,
+        Input::Datagram {
+            from: 8,
+            bytes: &query_bytes(PeerId::new([5; 32]), t, challenger, 4, 1),
+        },
+    );
     let out = sends(&mut n);
     assert!(matches!(out[0].1.message, Message::Referral { .. }));
     assert_eq!(out[0].0, 8);
     assert_eq!(n.metrics().loops_cut, 1);
 
     // Out of hops: refer, naming the nearest peers on each side of the token.
-    n.handle_input(3, Input::Datagram { from: 9, bytes: &query_bytes(challenger, t, challenger, 0, 2) });
+    n.handle_input(
+        3,
+        Input::Datagram {
+            from: 9,
+            bytes: &query_bytes(challenger, t, challenger, 0, 2),
+        },
+    );
     let out = sends(&mut n);
     match &out[0].1.message {
-        Message::Referral { high, low, token: rt, .. } => {
+        Message::Referral {
+            high, low, token: rt, ..
+        } => {
             assert_eq!(*rt, t);
             assert_eq!(high.id, closer, "nearest clockwise of the token");
             assert_eq!(low.id, farther, "nearest counter-clockwise");
@@ -316,9 +373,18 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
 
     // No contact closer than itself: refer.
     let mut far = lone(near(&t, 3), Ledger::Empty);
-    far.handle_input(0, Input::Command(Command::AddContacts(vec![Contact { id: farther, addr: 6 }])));
+    far.handle_input(
+        0,
+        Input::Command(Command::AddContacts(vec![Contact { id: farther, addr: 6 }])),
+    );
     sends(&mut far);
-    far.handle_input(1, Input::Datagram { from: 9, bytes: &query_bytes(challenger, t, challenger, 4, 3) });
+    far.handle_input(
+        1,
+        Input::Datagram {
+            from: 9,
+            bytes: &query_bytes(challenger, t, challenger, 4, 3),
+        },
+    );
     let out = sends(&mut far);
     assert!(matches!(out[0].1.message, Message::Referral { .. }));
     assert_eq!(far.metrics().queries_referred, 1);
@@ -348,7 +414,11 @@ fn forwarded_answer_travels_back_over_two_relays_and_verifies_at_the_challenger(
     assert_eq!(cm.elections_succeeded, 1);
     let won = net.elected(c);
     let x_id = net.nodes[x as usize].id();
-    assert_eq!(won, vec![(x_id, 2)], "x is closest to the token in cluster {{x, y}}");
+    assert_eq!(
+        won,
+        vec![(x_id, 2)],
+        "x is closest to the token in cluster {{x, y}}"
+    );
     assert!(net.nodes[c as usize].elected_peer(&x_id).is_some());
 }
 
@@ -381,11 +451,24 @@ fn split_brain_spawns_extra_channels_which_can_resolve_it() {
     net.input(c, Input::Command(Command::StartElection(t)));
     net.run_until(6_000);
     let ev = net.events_of(c);
-    let split = ev
+    let split = ev.iter().position(|e| {
+        matches!(
+            e,
+            Event::SplitBrain {
+                spawning_channels: true,
+                size1: 2,
+                size2: 2,
+                ..
+            }
+        )
+    });
+    let elected = ev
         .iter()
-        .position(|e| matches!(e, Event::SplitBrain { spawning_channels: true, size1: 2, size2: 2, .. }));
-    let elected = ev.iter().position(|e| matches!(e, Event::Elected { cluster_size: 4, .. }));
-    assert!(split.is_some(), "split-brain reported with extra channels: {ev:?}");
+        .position(|e| matches!(e, Event::Elected { cluster_size: 4, .. }));
+    assert!(
+        split.is_some(),
+        "split-brain reported with extra channels: {ev:?}"
+    );
     assert!(elected > split, "then resolved by the extra channels: {ev:?}");
     assert_eq!(net.nodes[c as usize].metrics().split_brains, 1);
 }
@@ -400,10 +483,13 @@ fn unresolved_split_brain_follows_policy_and_repeats_raise_a_partition_alert() {
     let (mut net, c, t) = split_setup(&[A, B, A, B], &[], cfg.clone());
     net.input(c, Input::Command(Command::StartElection(t)));
     net.run_until(6_000);
-    assert!(net
-        .events_of(c)
-        .iter()
-        .any(|e| matches!(e, Event::ElectionFailed { reason: FailureReason::SplitBrain, .. })));
+    assert!(net.events_of(c).iter().any(|e| matches!(
+        e,
+        Event::ElectionFailed {
+            reason: FailureReason::SplitBrain,
+            ..
+        }
+    )));
     // Two more split elections reach the default alert threshold (3 of 10).
     for (i, tok) in [token(22), token(23)].into_iter().enumerate() {
         let _ = i;
@@ -447,7 +533,9 @@ fn timeout_and_exhaustion_report_their_reasons() {
         .events_of(c)
         .iter()
         .filter_map(|e| match e {
-            Event::ElectionFailed { reason, responses, .. } => Some((*reason, *responses)),
+            Event::ElectionFailed {
+                reason, responses, ..
+            } => Some((*reason, *responses)),
             _ => None,
         })
         .collect();
@@ -466,16 +554,25 @@ fn timeout_and_exhaustion_report_their_reasons() {
     net.input(c, Input::Command(Command::AddContacts(ghosts)));
     net.input(c, Input::Command(Command::StartElection(t)));
     net.run_until(10_000);
-    assert!(net
-        .events_of(c)
-        .iter()
-        .any(|e| matches!(e, Event::ElectionFailed { reason: FailureReason::Exhausted, .. })));
+    assert!(net.events_of(c).iter().any(|e| matches!(
+        e,
+        Event::ElectionFailed {
+            reason: FailureReason::Exhausted,
+            ..
+        }
+    )));
 
     // Immediate failures: no contacts; token not stored; already running.
     let mut n = lone(PeerId::new([1; 32]), Ledger::A);
     n.handle_input(0, Input::Command(Command::StartElection(t)));
     let mut n2 = lone(PeerId::new([1; 32]), Ledger::Empty);
-    n2.handle_input(0, Input::Command(Command::AddContacts(vec![Contact { id: PeerId::new([2; 32]), addr: 1 }])));
+    n2.handle_input(
+        0,
+        Input::Command(Command::AddContacts(vec![Contact {
+            id: PeerId::new([2; 32]),
+            addr: 1,
+        }])),
+    );
     n2.handle_input(0, Input::Command(Command::StartElection(t)));
     let reason_of = |n: &mut Node<u32, MemoryStore>| {
         let mut r = None;
@@ -489,7 +586,13 @@ fn timeout_and_exhaustion_report_their_reasons() {
     assert_eq!(reason_of(&mut n), Some(FailureReason::NoContacts));
     assert_eq!(reason_of(&mut n2), Some(FailureReason::NoToken));
     let mut n3 = lone(PeerId::new([1; 32]), Ledger::A);
-    n3.handle_input(0, Input::Command(Command::AddContacts(vec![Contact { id: PeerId::new([2; 32]), addr: 1 }])));
+    n3.handle_input(
+        0,
+        Input::Command(Command::AddContacts(vec![Contact {
+            id: PeerId::new([2; 32]),
+            addr: 1,
+        }])),
+    );
     n3.handle_input(0, Input::Command(Command::StartElection(t)));
     n3.handle_input(1, Input::Command(Command::StartElection(t)));
     assert_eq!(reason_of(&mut n3), Some(FailureReason::AlreadyRunning));
@@ -531,7 +634,10 @@ fn winners_enter_the_table_eviction_keeps_the_cap_and_reelection_updates_history
     assert!(node.metrics().elected_peers <= 3);
     let distinct: std::collections::BTreeSet<_> = winners.iter().collect();
     if distinct.len() > 3 {
-        assert!(net.events_of(0).iter().any(|e| matches!(e, Event::PeerEvicted(_))));
+        assert!(net
+            .events_of(0)
+            .iter()
+            .any(|e| matches!(e, Event::PeerEvicted(_))));
     }
     // Each winner is the closest cluster member to its token (all hold the ledger,
     // so the cluster is every responder).
@@ -565,21 +671,37 @@ fn scheduler_alternates_reverification_and_discovery() {
             _ => None,
         })
         .collect();
-    assert!(purposes.len() >= 12, "about one election per 2 s: {}", purposes.len());
+    assert!(
+        purposes.len() >= 12,
+        "about one election per 2 s: {}",
+        purposes.len()
+    );
     assert!(purposes.iter().any(|p| matches!(p, ElectionPurpose::Reverify(_))));
-    assert!(purposes.iter().filter(|p| matches!(p, ElectionPurpose::Discover)).count() >= 5);
+    assert!(
+        purposes
+            .iter()
+            .filter(|p| matches!(p, ElectionPurpose::Discover))
+            .count()
+            >= 5
+    );
     let m = net.nodes[0].metrics();
     assert!(m.elections_succeeded * 10 >= m.elections_started * 8, "{m:?}");
-    assert!(net.nodes[0].elected_peers().any(|p| p.election_count > 1), "someone re-verified");
+    assert!(
+        net.nodes[0].elected_peers().any(|p| p.election_count > 1),
+        "someone re-verified"
+    );
 }
 
 #[test]
 fn same_seed_same_inputs_same_outputs() {
     let run = || {
-        let mut net = full_mesh(8, NodeConfig {
-            election_interval_ms: 1_500,
-            ..quick_config()
-        });
+        let mut net = full_mesh(
+            8,
+            NodeConfig {
+                election_interval_ms: 1_500,
+                ..quick_config()
+            },
+        );
         net.input(0, Input::Timer);
         net.run_until(20_000);
         net.trace
@@ -598,12 +720,33 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
         max_forward_entries: 32,
         ..quick_config()
     };
-    let mut n = Node::new(cfg, Contact { id: near(&t, 1 << 60), addr: 0u32 }, MemoryStore::new(), [1; 32]).unwrap();
-    n.handle_input(0, Input::Command(Command::AddContacts(vec![Contact { id: near(&t, 5), addr: 1 }])));
+    let mut n = Node::new(
+        cfg,
+        Contact {
+            id: near(&t, 1 << 60),
+            addr: 0u32,
+        },
+        MemoryStore::new(),
+        [1; 32],
+    )
+    .unwrap();
+    n.handle_input(
+        0,
+        Input::Command(Command::AddContacts(vec![Contact {
+            id: near(&t, 5),
+            addr: 1,
+        }])),
+    );
     for i in 0..5_000u64 {
         let sender = PeerId::new(h("attacker", i));
         let q = query_bytes(sender, TokenId::new(h("any", i)), sender, 8, i);
-        n.handle_input(1 + i / 100, Input::Datagram { from: 10_000 + i as u32, bytes: &q });
+        n.handle_input(
+            1 + i / 100,
+            Input::Datagram {
+                from: 10_000 + i as u32,
+                bytes: &q,
+            },
+        );
         while n.poll_output().is_some() {}
         let m = n.metrics();
         assert!(m.contacts <= 64 && m.forward_entries <= 32, "{m:?}");
@@ -637,7 +780,10 @@ fn garbage_is_counted_and_changes_nothing() {
         assert!(n.poll_output().is_none(), "no reaction to garbage");
     }
     let after = n.metrics();
-    assert_eq!(after.decode_errors_total(), before.decode_errors_total() + cases.len() as u64);
+    assert_eq!(
+        after.decode_errors_total(),
+        before.decode_errors_total() + cases.len() as u64
+    );
     assert_eq!(after.contacts, before.contacts);
     assert_eq!(after.received, before.received);
 }
@@ -647,10 +793,13 @@ fn shutdown_fails_running_elections_and_ignores_later_input() {
     let mut net = full_mesh(4, quick_config());
     net.input(0, Input::Command(Command::StartElection(token(3))));
     net.input(0, Input::Command(Command::Shutdown));
-    assert!(net
-        .events_of(0)
-        .iter()
-        .any(|e| matches!(e, Event::ElectionFailed { reason: FailureReason::Shutdown, .. })));
+    assert!(net.events_of(0).iter().any(|e| matches!(
+        e,
+        Event::ElectionFailed {
+            reason: FailureReason::Shutdown,
+            ..
+        }
+    )));
     assert!(net.nodes[0].is_stopped());
     assert_eq!(net.nodes[0].poll_timeout(), None);
     net.input(0, Input::Command(Command::StartElection(token(4))));
@@ -674,7 +823,16 @@ fn snapshot_restores_peer_tables_within_caps() {
         max_contacts: 2,
         ..quick_config()
     };
-    let mut tiny = Node::new(small, Contact { id: PeerId::new([0xaa; 32]), addr: 0u32 }, MemoryStore::new(), [0; 32]).unwrap();
+    let mut tiny = Node::new(
+        small,
+        Contact {
+            id: PeerId::new([0xaa; 32]),
+            addr: 0u32,
+        },
+        MemoryStore::new(),
+        [0; 32],
+    )
+    .unwrap();
     assert_eq!(tiny.restore(snap), 1);
     assert!(tiny.metrics().contacts <= 2);
 }
@@ -696,7 +854,10 @@ fn closest_winner_is_elected_over_a_mesh() {
     // The verdict settled as soon as `size` agreeing answers were in (later ones
     // could not change it), so the cluster is the first `size` responders.
     assert!(responders.len() >= size && size >= 2);
-    let closest = responders[..size].iter().min_by_key(|p| ring_distance(*p, &t)).unwrap();
+    let closest = responders[..size]
+        .iter()
+        .min_by_key(|p| ring_distance(*p, &t))
+        .unwrap();
     assert_eq!(&w, closest);
 }
 
@@ -721,7 +882,11 @@ fn an_unsettled_single_verdict_is_taken_at_the_minimum_collection_time() {
         .events_of(c)
         .iter()
         .find_map(|e| match e {
-            Event::Elected { latency_ms, cluster_size: 2, .. } => Some(*latency_ms),
+            Event::Elected {
+                latency_ms,
+                cluster_size: 2,
+                ..
+            } => Some(*latency_ms),
             _ => None,
         })
         .expect("elected");
