@@ -1,1 +1,59 @@
-//! Placeholder.
+//! Runs [`election_proto`]'s sans-IO [`Node`](election_proto::node::Node) on real
+//! UDP sockets with std threads, plus everything both runtime adapters share.
+//!
+//! - [`driver`]: the std adapter. [`StdNode::spawn`] runs one node on a
+//!   [`std::net::UdpSocket`] on its own thread and returns a handle to send it
+//!   commands (start an election, add contacts, change the store, shut down)
+//!   and read its metrics and events.
+//! - [`control`]: [`NodeControl`] and [`Runtime`], the blocking interface both
+//!   adapters implement so that what follows is written once.
+//! - [`ledger`]: the ledger file format (line-numbered errors), synthetic
+//!   shared ledgers, and [`LedgerView`], the store runtime nodes use.
+//! - [`state`]: the `--state-dir` directory (identity seed, peer snapshots,
+//!   atomic writes).
+//! - [`identity`], [`clock`]: identities derived from seeds; the monotonic
+//!   millisecond clock.
+//! - [`conformance`]: the behaviour tests both adapters run.
+//! - [`setup`]: one long-running node (`run`); [`cluster`]: N nodes on
+//!   loopback and their report (`cluster`); [`cli`]: the command line of both
+//!   binaries.
+//!
+//! ```no_run
+//! use election_proto::node::{Node, NodeConfig};
+//! use election_proto::{wire::Contact, MemoryStore};
+//! use runtime_std::{Clock, Identity, StdNode};
+//! use std::net::UdpSocket;
+//!
+//! let socket = UdpSocket::bind("127.0.0.1:0")?;
+//! let identity = Identity::random()?;
+//! let me = Contact { id: identity.peer_id(), addr: socket.local_addr()? };
+//! let node = Node::new(NodeConfig::default(), me, MemoryStore::new(), runtime_std::identity::os_random()?)
+//!     .expect("valid config");
+//! let running = StdNode::spawn(node, socket, Clock::new())?;
+//! // ... running.add_contacts(..), running.events(), running.metrics() ...
+//! let metrics = running.shutdown().expect("node was running");
+//! println!("{} elections", metrics.elections_started);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod clock;
+pub mod cluster;
+pub mod conformance;
+pub mod control;
+pub mod driver;
+pub mod identity;
+pub mod ledger;
+pub mod setup;
+pub mod state;
+
+pub use clock::Clock;
+pub use cluster::{Cluster, ClusterOptions, ClusterReport};
+pub use control::{IoStats, NodeControl, NodeEvent, NodeStopped, Runtime, Stopped};
+pub use driver::{StdNode, StdRuntime};
+pub use identity::Identity;
+pub use ledger::LedgerView;
+pub use setup::{BootstrapPeer, LedgerSource, NodeSetup, StartedNode};
+pub use state::StateDir;

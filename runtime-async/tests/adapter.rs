@@ -1,0 +1,165 @@
+//! The async adapter on real loopback sockets, and its interoperation with the std adapter.
+
+use election_proto::node::{Event, FailureReason, Node, NodeConfig};
+use election_proto::wire::Contact;
+use election_proto::{BlockId, MemoryStore, TokenId};
+use futures::StreamExt;
+use runtime_async::{AsyncNode, AsyncRuntime};
+use runtime_std::conformance;
+use runtime_std::{Clock, Identity, NodeStopped, StdRuntime};
+use std::net::UdpSocket;
+use std::process::Command;
+use std::time::Duration;
+
+fn ok<T>(r: Result<T, String>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn cluster_of_eight_completes_elections() {
+    let report = ok(conformance::cluster_completes_elections(&[&AsyncRuntime], 8));
+    assert_eq!(report.runtime, "async");
+}
+
+#[test]
+fn garbage_datagrams_are_counted_and_node_keeps_electing() {
+    ok(conformance::garbage_is_counted_and_node_keeps_electing(
+        &AsyncRuntime,
+    ));
+}
+
+#[test]
+fn stopping_a_cluster_returns_metrics() {
+    ok(conformance::stop_returns_metrics(&AsyncRuntime));
+}
+
+#[test]
+fn restart_with_same_state_dir_restores_elected_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(conformance::restart_restores_elected_peers(
+        &AsyncRuntime,
+        dir.path(),
+    ));
+}
+
+#[test]
+fn bootstrap_from_bare_addresses_learns_ids_and_elects() {
+    ok(conformance::bootstrap_by_address_only(&AsyncRuntime));
+}
+
+#[test]
+fn corrupt_state_file_is_reported_and_node_starts_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(conformance::corrupt_state_starts_fresh(&AsyncRuntime, dir.path()));
+}
+
+#[test]
+fn std_and_async_nodes_elect_each_other() {
+    ok(conformance::adapters_elect_each_other(&StdRuntime, &AsyncRuntime));
+}
+
+fn lone_node(n: u64) -> AsyncNode<MemoryStore> {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let identity = Identity::from_u64(n);
+    let me = Contact {
+        id: identity.peer_id(),
+        addr: socket.local_addr().unwrap(),
+    };
+    let node = Node::new(
+        NodeConfig::default(),
+        me,
+        MemoryStore::new(),
+        identity.derived_rng_seed(0),
+    )
+    .unwrap();
+    AsyncNode::spawn(node, socket, Clock::new()).unwrap()
+}
+
+/// The handle's own async API: commands, store updates, the event stream,
+/// shutdown with metrics.
+#[test]
+fn handle_commands_store_updates_and_clean_shutdown() {
+    async_std::task::block_on(async {
+        let mut node = lone_node(7);
+        let token = TokenId::from_u64(5);
+        node.start_election(token).unwrap();
+        node.update_store(move |s| {
+            s.insert(token, BlockId::from_u64(6));
+        })
+        .await
+        .unwrap();
+        node.start_election(token).unwrap();
+        let mut reasons = Vec::new();
+        while reasons.len() < 2 {
+            let next = async_std::future::timeout(Duration::from_secs(30), node.events().next()).await;
+            match next.expect("events arrive").expect("stream open") {
+                Event::ElectionFailed { reason, .. } => reasons.push(reason),
+                Event::ElectionStarted { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(reasons, vec![FailureReason::NoToken, FailureReason::NoContacts]);
+        assert_eq!(node.with_node(|n| n.store().len()).await.unwrap(), 1);
+        let metrics = node.shutdown().await.expect("clean shutdown");
+        assert_eq!(metrics.elections_started, 2);
+        assert_eq!(metrics.failed(FailureReason::NoToken), 1);
+        assert_eq!(metrics.failed(FailureReason::NoContacts), 1);
+    });
+}
+
+#[test]
+fn a_dead_loop_reports_stopped_instead_of_hanging() {
+    async_std::task::block_on(async {
+        let node = lone_node(8);
+        assert!(node.metrics().await.is_ok());
+        // Kill the task with a panicking call (the panic message is expected).
+        let r: Result<(), NodeStopped> = node
+            .with_node(|_| panic!("deliberate panic inside the node task"))
+            .await;
+        assert_eq!(r, Err(NodeStopped));
+        assert_eq!(node.metrics().await, Err(NodeStopped));
+        assert_eq!(node.start_election(TokenId::from_u64(1)), Err(NodeStopped));
+        assert_eq!(node.shutdown().await, Err(NodeStopped));
+    });
+}
+
+#[test]
+fn cli_cluster_prints_a_json_report() {
+    let out = Command::new(env!("CARGO_BIN_EXE_election-node-async"))
+        .args(["cluster", "--nodes", "8", "--duration", "10", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    for key in [
+        "nodes",
+        "duration_s",
+        "elections_started",
+        "elections_succeeded",
+        "success_rate",
+        "latency_ms_p50",
+        "latency_ms_p99",
+        "nodes_with_elected_peer",
+        "datagrams_sent",
+        "decode_errors",
+    ] {
+        assert!(report.get(key).is_some(), "missing {key}: {report}");
+    }
+    assert_eq!(report["runtime"], "async");
+    assert!(report["elections_succeeded"].as_u64().unwrap() > 0, "{report}");
+}
+
+#[test]
+fn cli_reports_bad_ledger_lines_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.txt");
+    std::fs::write(&path, "not a ledger line\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_election-node-async"))
+        .args(["run", "--listen", "127.0.0.1:0", "--ledger"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 1: expected"), "{stderr}");
+}

@@ -1,0 +1,395 @@
+//! Behaviour every runtime adapter must show, as functions both adapters'
+//! test suites call with their own [`Runtime`] (so the scenarios are written
+//! once). Each returns `Err` with a description instead of panicking.
+//!
+//! All scenarios run real nodes on 127.0.0.1 with OS-chosen ports and wait
+//! for outcomes with a generous deadline ([`DEADLINE`]); none asserts speed.
+
+use crate::cluster::{cluster_node_config, Cluster, ClusterOptions, ClusterReport, Progress};
+use crate::control::Runtime;
+use crate::identity::DetRng;
+use crate::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
+use crate::setup::{probe_datagram, BootstrapPeer, IdentityOrigin, LedgerSource, NodeSetup};
+use crate::state::{StateDir, StateError};
+use election_proto::wire::{MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
+use election_proto::PeerId;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long any scenario waits for an outcome before declaring failure.
+pub const DEADLINE: Duration = Duration::from_secs(90);
+
+const POLL: Duration = Duration::from_millis(100);
+
+fn options(nodes: usize, seed: u64) -> ClusterOptions {
+    ClusterOptions {
+        nodes,
+        seed,
+        ..ClusterOptions::default()
+    }
+}
+
+fn wait(cluster: &mut Cluster, what: &str, done: impl FnMut(&Progress) -> bool) -> Result<Progress, String> {
+    cluster
+        .wait_until(DEADLINE, POLL, done)
+        .map_err(|p| format!("{what}: not reached within {DEADLINE:?}; last progress: {p}"))
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> Result<bool, String>) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        if done()? {
+            return Ok(());
+        }
+        if start.elapsed() >= DEADLINE {
+            return Err(format!("{what}: not reached within {DEADLINE:?}"));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// A cluster of `nodes` nodes (on `runtimes`, alternating) elects: every node
+/// ends up with an elected peer, and the final report counts the successes.
+pub fn cluster_completes_elections(runtimes: &[&dyn Runtime], nodes: usize) -> Result<ClusterReport, String> {
+    let mut cluster = Cluster::start(runtimes, &options(nodes, 11)).map_err(|e| format!("start: {e}"))?;
+    wait(&mut cluster, "every node has an elected peer", |p| {
+        p.totals.nodes_with_elected_peer == nodes
+    })?;
+    let report = cluster.finish();
+    if report.nodes != nodes || report.elections_succeeded == 0 || report.nodes_with_elected_peer != nodes {
+        return Err(format!("unexpected report: {report:?}"));
+    }
+    if report.latency_ms_p50.is_none() || report.success_rate.is_none() {
+        return Err(format!("report lacks latency or success rate: {report:?}"));
+    }
+    Ok(report)
+}
+
+/// One datagram of each decode-error kind: empty, oversized, unknown version,
+/// malformed, trailing bytes.
+pub fn garbage_datagrams(me: PeerId) -> Vec<Vec<u8>> {
+    let mut rng = DetRng::new("election-node 2024 garbage", b"conformance");
+    let mut random = vec![0u8; 300];
+    rng.fill(&mut random);
+    let mut unknown_version = random.clone();
+    unknown_version[0] = PROTOCOL_VERSION.wrapping_add(1);
+    let mut malformed = vec![PROTOCOL_VERSION];
+    malformed.extend_from_slice(me.as_bytes());
+    malformed.push(0x7f); // no such message variant
+    let mut trailing = probe_datagram(me, &mut rng);
+    trailing.push(0);
+    vec![
+        Vec::new(),
+        vec![PROTOCOL_VERSION; MAX_DATAGRAM_LEN + 300],
+        unknown_version,
+        malformed,
+        trailing,
+    ]
+}
+
+/// Garbage sent at a running node is counted as decode errors (one per
+/// datagram) and the node goes on electing.
+pub fn garbage_is_counted_and_node_keeps_electing(runtime: &dyn Runtime) -> Result<(), String> {
+    let mut cluster = Cluster::start(&[runtime], &options(8, 12)).map_err(|e| format!("start: {e}"))?;
+    wait(&mut cluster, "first successful election", |p| {
+        p.totals.elections_succeeded > 0
+    })?;
+    let target = cluster.nodes()[0].local_addr();
+    let before = cluster.nodes()[0].metrics().map_err(|e| e.to_string())?;
+    let attacker = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
+    let kinds = garbage_datagrams(PeerId::new([0x5a; 32]));
+    let rounds = 40;
+    for round in 0..rounds {
+        for d in &kinds {
+            attacker.send_to(d, target).map_err(|e| format!("send: {e}"))?;
+        }
+        if round % 10 == 9 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let sent = (rounds * kinds.len()) as u64;
+    let expected = before.decode_errors_total() + sent;
+    let node_metrics = |c: &Cluster| c.nodes()[0].metrics().map_err(|e| e.to_string());
+    wait_for("every garbage datagram counted", || {
+        Ok(node_metrics(&cluster)?.decode_errors_total() >= expected)
+    })?;
+    let after = node_metrics(&cluster)?;
+    if after.decode_errors_total() != expected {
+        return Err(format!(
+            "{} decode errors, expected {expected}",
+            after.decode_errors_total()
+        ));
+    }
+    for (i, n) in after.decode_errors.iter().enumerate() {
+        if *n < before.decode_errors[i] + rounds as u64 {
+            return Err(format!(
+                "decode error kind {i} counted {n} times: {:?}",
+                after.decode_errors
+            ));
+        }
+    }
+    let succeeded = after.elections_succeeded;
+    wait_for("node 0 elects again after the garbage", || {
+        Ok(node_metrics(&cluster)?.elections_succeeded > succeeded)
+    })?;
+    cluster.finish();
+    Ok(())
+}
+
+/// Stopping a node returns its final metrics and peer tables; the node is
+/// then gone (its handle is consumed) and the others carry on.
+pub fn stop_returns_metrics(runtime: &dyn Runtime) -> Result<(), String> {
+    let mut cluster = Cluster::start(&[runtime], &options(8, 13)).map_err(|e| format!("start: {e}"))?;
+    wait(&mut cluster, "node 0 elects a peer", |p| {
+        p.per_node[0].elections_succeeded > 0
+    })?;
+    let report = cluster.finish();
+    if report.elections_succeeded == 0 || report.elections_started < report.elections_succeeded {
+        return Err(format!("final metrics do not show the elections: {report:?}"));
+    }
+    Ok(())
+}
+
+fn setup_for(cluster: &Cluster, seed: u64, dir: &Path) -> NodeSetup {
+    NodeSetup {
+        bootstrap: cluster
+            .nodes()
+            .iter()
+            .map(|n| BootstrapPeer::Contact(n.contact()))
+            .collect(),
+        state_dir: Some(dir.to_path_buf()),
+        ledger: LedgerSource::Synthetic {
+            seed,
+            tokens: DEFAULT_SYNTHETIC_TOKENS,
+            coverage: DEFAULT_COVERAGE,
+        },
+        config: cluster_node_config(),
+        ..NodeSetup::new(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    }
+}
+
+/// A node with a state directory elects peers next to a cluster, stops, and
+/// restarts from the same directory with the same identity and its elected
+/// peers restored, then elects again without any bootstrap.
+pub fn restart_restores_elected_peers(runtime: &dyn Runtime, dir: &Path) -> Result<(), String> {
+    let seed = 14;
+    let cluster = Cluster::start(&[runtime], &options(8, seed)).map_err(|e| format!("start: {e}"))?;
+    let setup = setup_for(&cluster, seed, dir);
+    let first = setup.start(runtime).map_err(|e| format!("first start: {e}"))?;
+    if first.report().identity != IdentityOrigin::Generated {
+        return Err(format!(
+            "fresh directory, yet identity {:?}",
+            first.report().identity
+        ));
+    }
+    let id = first.node().id();
+    wait_for("the node elects two peers", || {
+        Ok(first.node().metrics().map_err(|e| e.to_string())?.elected_peers >= 2)
+    })?;
+    let stopped = first.stop().map_err(|e| format!("stop: {e}"))?;
+    let saved: BTreeSet<PeerId> = stopped.snapshot.elected.iter().map(|p| p.contact.id).collect();
+    let file = StateDir::open(dir)
+        .and_then(|d| d.load_peers())
+        .map_err(|e| format!("reading the saved state: {e}"))?
+        .ok_or("no state saved on stop")?;
+    if file.peer_id != id || file.snapshot != stopped.snapshot {
+        return Err("the saved state differs from the final snapshot".into());
+    }
+
+    let restart = NodeSetup {
+        bootstrap: Vec::new(),
+        ..setup
+    };
+    let second = restart.start(runtime).map_err(|e| format!("restart: {e}"))?;
+    let report = second.report();
+    if report.identity != IdentityOrigin::Loaded || second.node().id() != id {
+        return Err(format!("identity not kept: {:?}", report.identity));
+    }
+    if !report.state_problems.is_empty() {
+        return Err(format!("problems on restart: {:?}", report.state_problems));
+    }
+    if report.restored_peers != saved.len() {
+        return Err(format!(
+            "restored {} elected peers, saved {}",
+            report.restored_peers,
+            saved.len()
+        ));
+    }
+    let now: BTreeSet<PeerId> = second
+        .node()
+        .snapshot()
+        .map_err(|e| e.to_string())?
+        .elected
+        .iter()
+        .map(|p| p.contact.id)
+        .collect();
+    if !saved.is_subset(&now) {
+        return Err(format!(
+            "elected peers after restart {now:?} lack some of {saved:?}"
+        ));
+    }
+    if second.node().now_ms() < file.saved_at_ms {
+        return Err("the restarted clock runs behind the saved snapshot".into());
+    }
+    wait_for("the restarted node elects again from its restored peers", || {
+        Ok(second
+            .node()
+            .metrics()
+            .map_err(|e| e.to_string())?
+            .elections_succeeded
+            > 0)
+    })?;
+    second.stop().map_err(|e| format!("final stop: {e}"))?;
+    cluster.finish();
+    Ok(())
+}
+
+/// Corrupt and truncated state files are reported and the node starts fresh,
+/// keeps working, and leaves valid files behind.
+pub fn corrupt_state_starts_fresh(runtime: &dyn Runtime, dir: &Path) -> Result<(), String> {
+    let seed = 15;
+    let cluster = Cluster::start(&[runtime], &options(8, seed)).map_err(|e| format!("start: {e}"))?;
+    let setup = setup_for(&cluster, seed, dir);
+    // A valid state to damage: run once until something is saved.
+    let first = setup.start(runtime).map_err(|e| format!("first start: {e}"))?;
+    wait_for("the node elects a peer", || {
+        Ok(first.node().metrics().map_err(|e| e.to_string())?.elected_peers >= 1)
+    })?;
+    first.stop().map_err(|e| format!("stop: {e}"))?;
+    let state = StateDir::open(dir).map_err(|e| e.to_string())?;
+    let peers = std::fs::read(state.peers_path()).map_err(|e| e.to_string())?;
+
+    let damaged: BTreeMap<&str, Vec<u8>> = BTreeMap::from([
+        ("truncated", peers[..peers.len() / 2].to_vec()),
+        ("garbage", b"\x00\xff not json at all".to_vec()),
+        ("empty", Vec::new()),
+    ]);
+    for (what, bytes) in &damaged {
+        std::fs::write(state.peers_path(), bytes).map_err(|e| e.to_string())?;
+        let node = setup
+            .start(runtime)
+            .map_err(|e| format!("{what} state file: start failed: {e}"))?;
+        let report = node.report();
+        if report.restored_peers != 0
+            || !matches!(report.state_problems.as_slice(), [StateError::Corrupt { .. }])
+            || report.identity != IdentityOrigin::Loaded
+        {
+            return Err(format!("{what} state file: unexpected start report {report:?}"));
+        }
+        wait_for("the node works after a corrupt state file", || {
+            Ok(node
+                .node()
+                .metrics()
+                .map_err(|e| e.to_string())?
+                .elections_succeeded
+                > 0)
+        })?;
+        node.stop().map_err(|e| format!("{what}: stop: {e}"))?;
+        match state.load_peers() {
+            Ok(Some(_)) => {}
+            other => return Err(format!("{what}: state not rewritten validly: {other:?}")),
+        }
+    }
+    // A corrupt identity: reported, replaced by a new identity, old snapshot not applied.
+    std::fs::write(state.identity_path(), b"xyz").map_err(|e| e.to_string())?;
+    let node = setup
+        .start(runtime)
+        .map_err(|e| format!("corrupt identity: start failed: {e}"))?;
+    let report = node.report();
+    if report.identity != IdentityOrigin::Generated
+        || report.restored_peers != 0
+        || report.state_problems.len() != 2
+    {
+        return Err(format!("corrupt identity: unexpected start report {report:?}"));
+    }
+    node.stop().map_err(|e| format!("stop: {e}"))?;
+    match state.load_identity() {
+        Ok(Some(_)) => {}
+        other => return Err(format!("identity not rewritten validly: {other:?}")),
+    }
+    cluster.finish();
+    Ok(())
+}
+
+/// Nodes of two adapters in one cluster elect each other: some node of `a`
+/// has a node of `b` among its elected peers, and the other way round.
+pub fn adapters_elect_each_other(a: &dyn Runtime, b: &dyn Runtime) -> Result<(), String> {
+    let nodes = 8;
+    let mut cluster = Cluster::start(&[a, b], &options(nodes, 16)).map_err(|e| format!("start: {e}"))?;
+    let runtime_of: BTreeMap<PeerId, &'static str> = cluster
+        .nodes()
+        .iter()
+        .map(|n| (n.id(), n.runtime_name()))
+        .collect();
+    let (name_a, name_b) = (a.name(), b.name());
+    if name_a == name_b {
+        return Err("two different adapters are needed".into());
+    }
+    let start = Instant::now();
+    loop {
+        cluster.drain_events();
+        let mut a_elected_b = false;
+        let mut b_elected_a = false;
+        for n in cluster.nodes() {
+            let Ok(snap) = n.snapshot() else { continue };
+            for p in &snap.elected {
+                let theirs = runtime_of.get(&p.contact.id).copied();
+                match (n.runtime_name(), theirs) {
+                    (x, Some(y)) if x == name_a && y == name_b => a_elected_b = true,
+                    (x, Some(y)) if x == name_b && y == name_a => b_elected_a = true,
+                    _ => {}
+                }
+            }
+        }
+        if a_elected_b && b_elected_a {
+            break;
+        }
+        if start.elapsed() >= DEADLINE {
+            return Err(format!(
+                "within {DEADLINE:?}: {name_a} elected {name_b}: {a_elected_b}; {name_b} elected {name_a}: {b_elected_a}"
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+    let report = cluster.finish();
+    if report.runtime != format!("{name_a}+{name_b}") {
+        return Err(format!("report names runtime {:?}", report.runtime));
+    }
+    Ok(())
+}
+
+/// A node given only bare addresses (`--bootstrap IP:PORT`) learns those
+/// peers' ids through its probes and goes on to elect.
+pub fn bootstrap_by_address_only(runtime: &dyn Runtime) -> Result<(), String> {
+    let seed = 17;
+    let cluster = Cluster::start(&[runtime], &options(8, seed)).map_err(|e| format!("start: {e}"))?;
+    let dir = std::env::temp_dir();
+    let setup = NodeSetup {
+        bootstrap: cluster.nodes()[..2]
+            .iter()
+            .map(|n| BootstrapPeer::Addr(n.local_addr()))
+            .collect(),
+        state_dir: None,
+        ..setup_for(&cluster, seed, &dir)
+    };
+    let node = setup.start(runtime).map_err(|e| format!("start: {e}"))?;
+    let wanted: BTreeSet<PeerId> = cluster.nodes()[..2].iter().map(|n| n.id()).collect();
+    wait_for("the probed peers become contacts", || {
+        let snap = node.node().snapshot().map_err(|e| e.to_string())?;
+        let known: BTreeSet<PeerId> = snap.contacts.iter().map(|c| c.id).collect();
+        Ok(wanted.is_subset(&known))
+    })?;
+    wait_for("the node elects", || {
+        Ok(node
+            .node()
+            .metrics()
+            .map_err(|e| e.to_string())?
+            .elections_succeeded
+            > 0)
+    })?;
+    node.stop().map_err(|e| format!("stop: {e}"))?;
+    cluster.finish();
+    Ok(())
+}

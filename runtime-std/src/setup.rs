@@ -1,0 +1,543 @@
+//! One long-running node as the `run` subcommand starts it: identity, ledger,
+//! state directory, socket, bootstrap, periodic snapshots.
+
+use crate::clock::Clock;
+use crate::control::{NodeControl, NodeEvent, Runtime, Stopped};
+use crate::driver::short_id;
+use crate::identity::{os_random, DetRng, Identity};
+use crate::ledger::{load_ledger_file, synthetic_ledger, LedgerFileError, LedgerView};
+use crate::state::{StateDir, StateError, StateFile, STATE_FORMAT};
+use election_proto::node::{Event, Node, NodeConfig, NodeConfigError};
+use election_proto::wire::{self, Contact, Envelope, Message};
+use election_proto::{MessageTicket, PeerId, TokenId};
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often a node with no contacts re-sends its bootstrap probes.
+pub const BOOTSTRAP_RETRY: Duration = Duration::from_secs(5);
+
+/// A bootstrap peer: an address, optionally with the peer's id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BootstrapPeer {
+    /// Only the address (`ADDR`): the node probes it to learn its id.
+    Addr(SocketAddr),
+    /// Id and address (`HEXID@ADDR`): added as a contact directly.
+    Contact(Contact<SocketAddr>),
+}
+
+impl BootstrapPeer {
+    /// The peer's address.
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Self::Addr(a) => *a,
+            Self::Contact(c) => c.addr,
+        }
+    }
+}
+
+impl FromStr for BootstrapPeer {
+    type Err = String;
+    /// Parses `ADDR` or `HEXID@ADDR`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        match s.split_once('@') {
+            Some((id, addr)) => {
+                let id: PeerId = id.parse().map_err(|e| format!("bad peer id in {s:?}: {e}"))?;
+                let addr: SocketAddr = addr.parse().map_err(|e| format!("bad address in {s:?}: {e}"))?;
+                Ok(Self::Contact(Contact { id, addr }))
+            }
+            None => s
+                .parse()
+                .map(Self::Addr)
+                .map_err(|e| format!("bad address {s:?}: {e} (expected IP:PORT or HEXID@IP:PORT)")),
+        }
+    }
+}
+
+/// A datagram that makes the peer at some address reveal its id.
+///
+/// The core has no "contact by address" command, so bootstrapping from a bare
+/// address sends an ordinary `Query` (random token and ticket, no hops). Its
+/// recipient learns our contact and replies (an answer or, almost always, a
+/// referral); the node learns the replier's id from the envelope when the reply
+/// arrives and drops the reply itself as unmatched. Built only from the public
+/// wire API; the node's own logic is untouched.
+pub fn probe_datagram(me: PeerId, rng: &mut DetRng) -> Vec<u8> {
+    let env: Envelope<SocketAddr> = Envelope {
+        sender: me,
+        message: Message::Query {
+            token: TokenId::new(rng.bytes32()),
+            ticket: MessageTicket(rng.next_u64()),
+            challenger: me,
+            hops_left: 0,
+        },
+    };
+    // A Query without addresses always fits a datagram.
+    wire::encode(&env).unwrap_or_default()
+}
+
+/// Where a node's ledger view comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LedgerSource {
+    /// A ledger file: the node holds every mapping in it.
+    File(PathBuf),
+    /// A synthetic shared ledger; the node holds the arc of `coverage` around its id.
+    Synthetic {
+        /// Ledger seed: nodes with the same seed share the ledger.
+        seed: u64,
+        /// Number of tokens in the whole ledger.
+        tokens: usize,
+        /// Share of the ring held.
+        coverage: f64,
+    },
+}
+
+/// Everything needed to start one node.
+#[derive(Clone, Debug)]
+pub struct NodeSetup {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Address to advertise to peers (default: the bound address; an
+    /// unspecified IP is replaced by loopback).
+    pub advertise: Option<SocketAddr>,
+    /// Peers to start from.
+    pub bootstrap: Vec<BootstrapPeer>,
+    /// Where to keep identity and peer snapshots (none: nothing persists).
+    pub state_dir: Option<PathBuf>,
+    /// The ledger.
+    pub ledger: LedgerSource,
+    /// Deterministic identity (and node RNG) from this number.
+    pub id_seed: Option<u64>,
+    /// Protocol configuration.
+    pub config: NodeConfig,
+    /// How often to snapshot the peer tables to the state directory.
+    pub save_interval: Duration,
+}
+
+impl NodeSetup {
+    /// A setup with defaults: no bootstrap, no state, synthetic ledger 0.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            advertise: None,
+            bootstrap: Vec::new(),
+            state_dir: None,
+            ledger: LedgerSource::Synthetic {
+                seed: 0,
+                tokens: crate::ledger::DEFAULT_SYNTHETIC_TOKENS,
+                coverage: crate::ledger::DEFAULT_COVERAGE,
+            },
+            id_seed: None,
+            config: NodeConfig::default(),
+            save_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Where the node's identity came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdentityOrigin {
+    /// Read from the state directory.
+    Loaded,
+    /// Derived from `--id-seed` (and saved, if there is a state directory).
+    FromSeed,
+    /// Freshly generated (and saved, if there is a state directory).
+    Generated,
+}
+
+/// What happened while starting a node.
+#[derive(Debug)]
+pub struct StartReport {
+    /// Where the identity came from.
+    pub identity: IdentityOrigin,
+    /// Mappings in the node's ledger view.
+    pub ledger_mappings: usize,
+    /// Elected peers restored from the state directory.
+    pub restored_peers: usize,
+    /// Contacts in the restored snapshot.
+    pub restored_contacts: usize,
+    /// Problems with the state directory that were survived (each was logged;
+    /// the affected state was started fresh).
+    pub state_problems: Vec<StateError>,
+}
+
+/// Why a node could not start.
+#[derive(Debug)]
+pub enum SetupError {
+    /// The ledger file is unreadable or has bad lines.
+    Ledger(LedgerFileError),
+    /// The state directory cannot be used at all.
+    State(StateError),
+    /// The listen address cannot be bound.
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        error: io::Error,
+    },
+    /// The node configuration is invalid.
+    Config(NodeConfigError),
+    /// The state directory belongs to another identity than `--id-seed` names.
+    IdentityMismatch {
+        /// Id saved in the state directory.
+        saved: PeerId,
+        /// Id `--id-seed` derives.
+        requested: PeerId,
+    },
+    /// Any other I/O failure (randomness, spawning).
+    Io(io::Error),
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ledger(e) => e.fmt(f),
+            Self::State(e) => write!(f, "state directory: {e}"),
+            Self::Bind { addr, error } => write!(f, "cannot bind {addr}: {error}"),
+            Self::Config(e) => write!(f, "invalid node configuration: {e}"),
+            Self::IdentityMismatch { saved, requested } => write!(
+                f,
+                "the state directory holds identity {saved}, but --id-seed gives {requested}; \
+                 use another directory or drop --id-seed"
+            ),
+            Self::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+/// A started node with its persistence and bootstrap duties.
+pub struct StartedNode {
+    node: Box<dyn NodeControl>,
+    state: Option<StateDir>,
+    report: StartReport,
+    probe_addrs: Vec<SocketAddr>,
+    probe_rng: DetRng,
+    save_interval: Duration,
+    last_save: Instant,
+    last_probe: Instant,
+}
+
+impl fmt::Debug for StartedNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartedNode")
+            .field("contact", &self.node.contact())
+            .field("runtime", &self.node.runtime_name())
+            .field("state", &self.state)
+            .field("report", &self.report)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeSetup {
+    /// Starts the node on `runtime`: loads or creates the identity, loads the
+    /// ledger, binds the socket, restores saved peers, contacts bootstrap peers.
+    ///
+    /// A corrupt state file is reported in [`StartReport::state_problems`] and
+    /// logged, and the node starts fresh; a bad ledger file is an error.
+    pub fn start(&self, runtime: &dyn Runtime) -> Result<StartedNode, SetupError> {
+        let mut problems = Vec::new();
+        let state = match &self.state_dir {
+            Some(dir) => Some(StateDir::open(dir).map_err(SetupError::State)?),
+            None => None,
+        };
+        // Identity.
+        let requested = self.id_seed.map(Identity::from_u64);
+        let saved = match &state {
+            Some(s) => match s.load_identity() {
+                Ok(id) => id,
+                Err(e) => {
+                    log::error!("{e}; starting with a new identity");
+                    problems.push(e);
+                    None
+                }
+            },
+            None => None,
+        };
+        let (identity, origin) = match (saved, requested) {
+            (Some(saved), Some(req)) if saved != req => {
+                return Err(SetupError::IdentityMismatch {
+                    saved: saved.peer_id(),
+                    requested: req.peer_id(),
+                })
+            }
+            (Some(saved), _) => (saved, IdentityOrigin::Loaded),
+            (None, Some(req)) => (req, IdentityOrigin::FromSeed),
+            (None, None) => (
+                Identity::random().map_err(SetupError::Io)?,
+                IdentityOrigin::Generated,
+            ),
+        };
+        if let (Some(s), false) = (&state, origin == IdentityOrigin::Loaded) {
+            s.save_identity(&identity).map_err(SetupError::State)?;
+        }
+        let id = identity.peer_id();
+        // Saved peers.
+        let saved_peers = match &state {
+            Some(s) => match s.load_peers() {
+                Ok(Some(file)) if file.peer_id != id => {
+                    let e = StateError::Corrupt {
+                        path: s.peers_path(),
+                        reason: format!("snapshot belongs to peer {}, not {id}", file.peer_id),
+                    };
+                    log::error!("{e}; starting with empty peer tables");
+                    problems.push(e);
+                    None
+                }
+                Ok(file) => file,
+                Err(e) => {
+                    log::error!("{e}; starting with empty peer tables");
+                    problems.push(e);
+                    None
+                }
+            },
+            None => None,
+        };
+        // Ledger.
+        let view = match &self.ledger {
+            LedgerSource::File(path) => {
+                LedgerView::full(Arc::new(load_ledger_file(path).map_err(SetupError::Ledger)?))
+            }
+            LedgerSource::Synthetic {
+                seed,
+                tokens,
+                coverage,
+            } => LedgerView::arc_around(Arc::new(synthetic_ledger(*seed, *tokens)), &id, *coverage),
+        };
+        let ledger_mappings = view.count();
+        if ledger_mappings == 0 {
+            log::warn!("the ledger view is empty: this node can route but never answer or elect");
+        }
+        // Socket and node.
+        let socket = UdpSocket::bind(self.listen).map_err(|error| SetupError::Bind {
+            addr: self.listen,
+            error,
+        })?;
+        let bound = socket.local_addr().map_err(SetupError::Io)?;
+        let advertise = advertised(self.advertise.unwrap_or(bound));
+        let rng_seed = match self.id_seed {
+            Some(_) => identity.derived_rng_seed(0),
+            None => os_random().map_err(SetupError::Io)?,
+        };
+        let node = Node::new(
+            self.config.clone(),
+            Contact { id, addr: advertise },
+            view,
+            rng_seed,
+        )
+        .map_err(SetupError::Config)?;
+        let clock = Clock::starting_at(saved_peers.as_ref().map_or(0, |f| f.saved_at_ms));
+        let node = runtime.spawn(node, socket, clock).map_err(SetupError::Io)?;
+        let mut report = StartReport {
+            identity: origin,
+            ledger_mappings,
+            restored_peers: 0,
+            restored_contacts: 0,
+            state_problems: problems,
+        };
+        if let Some(file) = saved_peers {
+            report.restored_contacts = file.snapshot.contacts.len();
+            report.restored_peers = node
+                .restore(file.snapshot)
+                .map_err(|e| SetupError::Io(io::Error::other(e)))?;
+        }
+        let contacts: Vec<_> = self
+            .bootstrap
+            .iter()
+            .filter_map(|b| match b {
+                BootstrapPeer::Contact(c) => Some(c.clone()),
+                BootstrapPeer::Addr(_) => None,
+            })
+            .collect();
+        if !contacts.is_empty() {
+            node.add_contacts(contacts)
+                .map_err(|e| SetupError::Io(io::Error::other(e)))?;
+        }
+        let probe_addrs = self
+            .bootstrap
+            .iter()
+            .filter_map(|b| match b {
+                BootstrapPeer::Addr(a) => Some(*a),
+                BootstrapPeer::Contact(_) => None,
+            })
+            .collect();
+        let nonce = os_random().unwrap_or_default();
+        let mut started = StartedNode {
+            node,
+            state,
+            report,
+            probe_addrs,
+            probe_rng: DetRng::new("election-node 2024 bootstrap probes v1", &nonce),
+            save_interval: self.save_interval,
+            last_save: Instant::now(),
+            last_probe: Instant::now(),
+        };
+        started.probe_bootstrap_now();
+        Ok(started)
+    }
+}
+
+/// An unspecified advertised IP (`0.0.0.0`, `::`) is useless to peers; use loopback instead.
+fn advertised(addr: SocketAddr) -> SocketAddr {
+    if !addr.ip().is_unspecified() {
+        return addr;
+    }
+    let ip: IpAddr = if addr.is_ipv4() {
+        Ipv4Addr::LOCALHOST.into()
+    } else {
+        Ipv6Addr::LOCALHOST.into()
+    };
+    log::warn!(
+        "bound to {addr}; advertising {ip}:{} (pass --advertise for other hosts)",
+        addr.port()
+    );
+    SocketAddr::new(ip, addr.port())
+}
+
+impl StartedNode {
+    /// The running node.
+    pub fn node(&self) -> &dyn NodeControl {
+        &*self.node
+    }
+
+    /// The running node, mutably (to drain its events).
+    pub fn node_mut(&mut self) -> &mut dyn NodeControl {
+        &mut *self.node
+    }
+
+    /// What happened at start.
+    pub fn report(&self) -> &StartReport {
+        &self.report
+    }
+
+    /// The state directory, if any.
+    pub fn state_dir(&self) -> Option<&StateDir> {
+        self.state.as_ref()
+    }
+
+    /// Sends a probe to every address-only bootstrap peer.
+    pub fn probe_bootstrap(&mut self) {
+        self.last_probe = Instant::now();
+        self.probe_bootstrap_now();
+    }
+
+    fn probe_bootstrap_now(&mut self) {
+        for addr in &self.probe_addrs {
+            log::debug!("probing bootstrap peer {addr}");
+            let _ = self
+                .node
+                .send_datagram(*addr, probe_datagram(self.node.id(), &mut self.probe_rng));
+        }
+    }
+
+    /// Writes the peer tables to the state directory now. Returns `Ok(false)`
+    /// without a state directory.
+    pub fn save(&self) -> Result<bool, StateError> {
+        let Some(state) = &self.state else {
+            return Ok(false);
+        };
+        let Ok(snapshot) = self.node.snapshot() else {
+            return Ok(false);
+        };
+        state.save_peers(&StateFile {
+            format: STATE_FORMAT,
+            peer_id: self.node.id(),
+            saved_at_ms: self.node.now_ms(),
+            snapshot,
+        })?;
+        Ok(true)
+    }
+
+    /// Periodic duties; call every few hundred milliseconds: saves when the
+    /// save interval has passed, re-probes bootstrap peers while the node
+    /// knows no contact.
+    pub fn tick(&mut self) {
+        if self.state.is_some() && self.last_save.elapsed() >= self.save_interval {
+            self.last_save = Instant::now();
+            if let Err(e) = self.save() {
+                log::error!("saving peer tables: {e}");
+            }
+        }
+        if !self.probe_addrs.is_empty() && self.last_probe.elapsed() >= BOOTSTRAP_RETRY {
+            self.last_probe = Instant::now();
+            if self.node.metrics().map(|m| m.contacts == 0).unwrap_or(false) {
+                self.probe_bootstrap_now();
+            }
+        }
+    }
+
+    /// Shuts the node down cleanly and saves its final peer tables.
+    pub fn stop(self) -> Result<Stopped, SetupError> {
+        let peer_id = self.node.id();
+        let stopped = self
+            .node
+            .stop()
+            .map_err(|e| SetupError::Io(io::Error::other(e)))?;
+        if let Some(state) = &self.state {
+            state
+                .save_peers(&StateFile {
+                    format: STATE_FORMAT,
+                    peer_id,
+                    saved_at_ms: stopped.stopped_at_ms,
+                    snapshot: stopped.snapshot.clone(),
+                })
+                .map_err(SetupError::State)?;
+        }
+        Ok(stopped)
+    }
+}
+
+/// Logs a node event at a level fitting for a long-running node.
+pub fn log_event(me: &PeerId, event: &NodeEvent) {
+    let me = short_id(me);
+    match event {
+        Event::ElectionStarted { token, purpose } => {
+            log::debug!("[{me}] election started for token {token:?} ({purpose:?})")
+        }
+        Event::Elected {
+            token,
+            winner,
+            cluster_size,
+            responses,
+            latency_ms,
+            contested,
+        } => log::info!(
+            "[{me}] elected {} at {} for token {token:?}: cluster {cluster_size}/{responses}, {latency_ms} ms{}",
+            short_id(&winner.id),
+            winner.addr,
+            if *contested { ", contested" } else { "" }
+        ),
+        Event::ElectionFailed {
+            token,
+            reason,
+            responses,
+        } => log::info!(
+            "[{me}] election for token {token:?} failed: {} ({responses} responses)",
+            reason.name()
+        ),
+        Event::SplitBrain {
+            token,
+            winner1,
+            size1,
+            winner2,
+            size2,
+            spawning_channels,
+        } => log::warn!(
+            "[{me}] split-brain on token {token:?}: {} ({size1}) vs {} ({size2}){}",
+            short_id(winner1),
+            short_id(winner2),
+            if *spawning_channels { "; opening more channels" } else { "" }
+        ),
+        Event::PeerAdded(c) => log::info!("[{me}] peer added: {} at {}", short_id(&c.id), c.addr),
+        Event::PeerEvicted(id) => log::info!("[{me}] peer evicted: {}", short_id(id)),
+        Event::PartitionSuspected { split_brains, window } => log::warn!(
+            "[{me}] partition suspected: {split_brains} split-brains in the last {window} elections"
+        ),
+    }
+}

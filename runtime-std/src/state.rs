@@ -1,0 +1,216 @@
+//! The `--state-dir` directory: identity seed and peer-table snapshots.
+//!
+//! Two files, each replaced atomically (written to a temporary file in the same
+//! directory, flushed with `fsync`, renamed over the old one, then the directory
+//! itself is synced), so a crash leaves either the old or the new version:
+//!
+//! - `identity`: the 32-byte identity seed as 64 hex digits and a newline.
+//!   Readable by the owner only on Unix.
+//! - `peers.json`: a [`StateFile`]: the node's [`PeerSnapshot`] and the clock
+//!   reading it was taken at.
+//!
+//! Reading never panics: a missing file is "nothing saved yet"; a truncated or
+//! corrupt one is a [`StateError`] the caller reports before starting fresh.
+
+use crate::identity::Identity;
+use election_proto::node::PeerSnapshot;
+use election_proto::PeerId;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// File name of the identity seed inside the state directory.
+pub const IDENTITY_FILE: &str = "identity";
+/// File name of the peer snapshot inside the state directory.
+pub const PEERS_FILE: &str = "peers.json";
+/// Current [`StateFile::format`].
+pub const STATE_FORMAT: u32 = 1;
+
+/// What `peers.json` holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateFile {
+    /// Format version; files with another version are rejected.
+    pub format: u32,
+    /// The node the snapshot belongs to.
+    pub peer_id: PeerId,
+    /// The node's clock reading (ms) when the snapshot was taken; a restarted
+    /// node's clock continues from here.
+    pub saved_at_ms: u64,
+    /// The peer tables.
+    pub snapshot: PeerSnapshot<SocketAddr>,
+}
+
+/// A problem with the state directory.
+#[derive(Debug)]
+pub enum StateError {
+    /// Reading or writing failed.
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The underlying error.
+        error: io::Error,
+    },
+    /// A file exists but its content is not valid (truncated, corrupt, or another format).
+    Corrupt {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            Self::Corrupt { path, reason } => write!(f, "{} is corrupt: {reason}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for StateError {}
+
+/// A node's state directory.
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    dir: PathBuf,
+}
+
+impl StateDir {
+    /// Opens (creating if needed) a state directory.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StateError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|error| StateError::Io {
+            path: dir.clone(),
+            error,
+        })?;
+        Ok(Self { dir })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of the identity file.
+    pub fn identity_path(&self) -> PathBuf {
+        self.dir.join(IDENTITY_FILE)
+    }
+
+    /// Path of the peer snapshot file.
+    pub fn peers_path(&self) -> PathBuf {
+        self.dir.join(PEERS_FILE)
+    }
+
+    /// The saved identity: `Ok(None)` if none was saved yet.
+    pub fn load_identity(&self) -> Result<Option<Identity>, StateError> {
+        let path = self.identity_path();
+        let Some(bytes) = read_if_exists(&path)? else {
+            return Ok(None);
+        };
+        let corrupt = |reason: &str| StateError::Corrupt {
+            path: path.clone(),
+            reason: reason.to_string(),
+        };
+        let text = std::str::from_utf8(&bytes).map_err(|_| corrupt("not UTF-8"))?;
+        let id: PeerId = text.trim().parse().map_err(|e| corrupt(&format!("{e}")))?;
+        Ok(Some(Identity::from_seed(*id.as_bytes())))
+    }
+
+    /// Saves the identity seed atomically.
+    pub fn save_identity(&self, identity: &Identity) -> Result<(), StateError> {
+        // PeerId's Display is exactly 64 hex digits; reuse it for the seed bytes.
+        let text = format!("{}\n", PeerId::new(*identity.seed()));
+        write_atomic(&self.identity_path(), text.as_bytes(), true)
+    }
+
+    /// The saved peer state: `Ok(None)` if none was saved yet.
+    pub fn load_peers(&self) -> Result<Option<StateFile>, StateError> {
+        let path = self.peers_path();
+        let Some(bytes) = read_if_exists(&path)? else {
+            return Ok(None);
+        };
+        let state: StateFile = serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        if state.format != STATE_FORMAT {
+            return Err(StateError::Corrupt {
+                path,
+                reason: format!("format {} (expected {STATE_FORMAT})", state.format),
+            });
+        }
+        Ok(Some(state))
+    }
+
+    /// Saves the peer state atomically.
+    pub fn save_peers(&self, state: &StateFile) -> Result<(), StateError> {
+        let path = self.peers_path();
+        let bytes = serde_json::to_vec(state).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            reason: format!("cannot encode: {e}"),
+        })?;
+        write_atomic(&path, &bytes, false)
+    }
+}
+
+fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(StateError::Io {
+            path: path.to_path_buf(),
+            error,
+        }),
+    }
+}
+
+/// Replaces `path` with `bytes` atomically: temporary file in the same
+/// directory, `fsync`, rename, then `fsync` of the directory (where the
+/// platform allows opening one).
+pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), StateError> {
+    let io_err = |p: &Path| {
+        let p = p.to_path_buf();
+        move |error| StateError::Io { path: p, error }
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp.{}.{unique}", std::process::id()));
+    let result = (|| {
+        let mut opts = OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        let mut f = opts.open(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(bytes).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(io_err(path))?;
+        // Make the rename itself durable. Not possible on every platform.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,116 @@
+//! The state directory: atomic files, corrupt-file reporting.
+
+use election_proto::node::{ElectedPeer, PeerSnapshot, SNAPSHOT_VERSION};
+use election_proto::wire::Contact;
+use election_proto::{PeerId, TokenId};
+use runtime_std::state::{write_atomic, StateError, StateFile, STATE_FORMAT};
+use runtime_std::{Identity, StateDir};
+
+fn sample_state(id: PeerId) -> StateFile {
+    let contact = Contact {
+        id: PeerId::from_u64(42),
+        addr: "127.0.0.1:4242".parse().unwrap(),
+    };
+    StateFile {
+        format: STATE_FORMAT,
+        peer_id: id,
+        saved_at_ms: 1234,
+        snapshot: PeerSnapshot {
+            version: SNAPSHOT_VERSION,
+            contacts: vec![contact.clone()],
+            elected: vec![ElectedPeer {
+                contact,
+                elected_at: 10,
+                last_election: 1200,
+                election_count: 3,
+                challenge_token: TokenId::from_u64(7),
+            }],
+        },
+    }
+}
+
+fn no_temp_files(dir: &StateDir) -> bool {
+    std::fs::read_dir(dir.path())
+        .unwrap()
+        .all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp."))
+}
+
+#[test]
+fn identity_and_peers_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = StateDir::open(tmp.path().join("nested/state")).unwrap();
+    assert!(dir.load_identity().unwrap().is_none());
+    assert!(dir.load_peers().unwrap().is_none());
+    let identity = Identity::from_u64(99);
+    dir.save_identity(&identity).unwrap();
+    assert_eq!(dir.load_identity().unwrap(), Some(identity.clone()));
+    let state = sample_state(identity.peer_id());
+    dir.save_peers(&state).unwrap();
+    assert_eq!(dir.load_peers().unwrap(), Some(state.clone()));
+    // Overwriting replaces the file whole and leaves no temporary behind.
+    let mut newer = state;
+    newer.saved_at_ms = 5678;
+    dir.save_peers(&newer).unwrap();
+    assert_eq!(dir.load_peers().unwrap(), Some(newer));
+    assert!(no_temp_files(&dir));
+}
+
+#[cfg(unix)]
+#[test]
+fn identity_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = StateDir::open(tmp.path()).unwrap();
+    dir.save_identity(&Identity::from_u64(1)).unwrap();
+    let mode = std::fs::metadata(dir.identity_path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+}
+
+#[test]
+fn corrupt_or_truncated_files_are_errors_not_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = StateDir::open(tmp.path()).unwrap();
+    let good = serde_json::to_vec(&sample_state(PeerId::from_u64(1))).unwrap();
+    for bad in [
+        good[..good.len() - 1].to_vec(),
+        good[..good.len() / 3].to_vec(),
+        b"{}".to_vec(),
+        vec![0xff, 0x00, 0x13],
+        Vec::new(),
+    ] {
+        std::fs::write(dir.peers_path(), &bad).unwrap();
+        assert!(matches!(dir.load_peers(), Err(StateError::Corrupt { .. })));
+    }
+    let mut other_format = sample_state(PeerId::from_u64(1));
+    other_format.format = STATE_FORMAT + 1;
+    std::fs::write(dir.peers_path(), serde_json::to_vec(&other_format).unwrap()).unwrap();
+    assert!(matches!(dir.load_peers(), Err(StateError::Corrupt { .. })));
+    for bad in [&b"abc"[..], &b""[..], &[b'0'; 63][..], &[0xc3, 0x28][..]] {
+        std::fs::write(dir.identity_path(), bad).unwrap();
+        let err = dir.load_identity().unwrap_err();
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("identity"), "{err}");
+    }
+}
+
+#[test]
+fn failed_atomic_write_leaves_the_old_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("file");
+    write_atomic(&target, b"old", false).unwrap();
+    // Renaming over a directory fails: the old content must survive.
+    let blocked = tmp.path().join("dir-target");
+    std::fs::create_dir(&blocked).unwrap();
+    std::fs::write(blocked.join("child"), b"x").unwrap();
+    assert!(write_atomic(&blocked, b"new", false).is_err());
+    assert_eq!(std::fs::read(&target).unwrap(), b"old");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains(".tmp."))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
