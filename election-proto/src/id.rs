@@ -5,7 +5,7 @@
 //! wrapping from `2^256 - 1` to `0`.
 
 use core::fmt;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Width of every identifier in bytes.
 pub const ID_LEN: usize = 32;
@@ -19,8 +19,32 @@ pub const SUFFIX_SPACE: usize = 1 << SUFFIX_BITS;
 macro_rules! ring_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+        ///
+        /// Serializes as 32 raw bytes in binary formats (the wire) and as 64 hex
+        /// digits in human-readable ones (JSON state files, reports).
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
         pub struct $name([u8; ID_LEN]);
+
+        impl Serialize for $name {
+            fn serialize<Ser: Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
+                if s.is_human_readable() {
+                    s.collect_str(self)
+                } else {
+                    self.0.serialize(s)
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                if d.is_human_readable() {
+                    let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                    text.parse().map_err(serde::de::Error::custom)
+                } else {
+                    <[u8; ID_LEN]>::deserialize(d).map(Self)
+                }
+            }
+        }
 
         impl $name {
             /// The identifier `0`.
@@ -305,6 +329,18 @@ mod tests {
         let mut bad = text.clone();
         bad.replace_range(10..11, "g");
         assert_eq!(bad.parse::<PeerId>(), Err(ParseIdError::InvalidDigit(10)));
+    }
+
+    #[test]
+    fn serde_is_hex_for_humans_and_raw_bytes_on_the_wire() {
+        let id = TokenId::new([0x5c; 32]);
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{}\"", "5c".repeat(32)));
+        assert_eq!(serde_json::from_str::<TokenId>(&json).unwrap(), id);
+        assert!(serde_json::from_str::<TokenId>("\"zz\"").is_err());
+        let bin = postcard::to_allocvec(&id).unwrap();
+        assert_eq!(bin, vec![0x5c; 32]);
+        assert_eq!(postcard::from_bytes::<TokenId>(&bin).unwrap(), id);
     }
 
     proptest! {

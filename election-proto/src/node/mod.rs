@@ -88,6 +88,10 @@ pub enum Output<A> {
         bytes: Vec<u8>,
     },
     /// Feed [`Input::Timer`] at (or after) this time. Replaces any earlier request.
+    ///
+    /// When no deadline remains no new `SetTimer` is emitted; a host that keeps
+    /// an old timer just delivers a harmless spurious [`Input::Timer`]. Hosts
+    /// that prefer asking can call [`Node::poll_timeout`] after each input instead.
     SetTimer {
         /// Monotonic milliseconds.
         at_ms: u64,
@@ -250,6 +254,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
 
     /// Restores peer tables from a snapshot, within this node's caps. Returns the
     /// number of elected peers restored. Entries naming this node are skipped.
+    ///
+    /// Timestamps (`elected_at`, `last_election`) are kept as saved, so the host
+    /// must continue the same monotonic timeline across restarts (e.g. start its
+    /// clock at the time the snapshot was taken) for eviction order to stay meaningful.
     pub fn restore(&mut self, snapshot: PeerSnapshot<A>) -> usize {
         let now = self.now_ms;
         for c in snapshot.contacts {
