@@ -273,7 +273,12 @@ impl std::error::Error for DecodeError {}
 /// `env` (see the module docs for the `SocketAddrV6` caveat). For `u32` and
 /// [`std::net::SocketAddr`] addresses this never fails.
 pub fn encode<A: Address>(env: &Envelope<A>) -> Result<Vec<u8>, EncodeError> {
-    let mut out = Vec::new();
+    // One allocation in the common case, without holding a full 1200-byte
+    // buffer for the small messages that dominate traffic.
+    let mut out = Vec::with_capacity(match env.message {
+        Message::Answer { .. } => 1024,
+        Message::Query { .. } | Message::Referral { .. } => 256,
+    });
     encode_into(env, &mut out)?;
     Ok(out)
 }
@@ -335,11 +340,13 @@ struct Append<'a>(&'a mut Vec<u8>);
 impl postcard::ser_flavors::Flavor for Append<'_> {
     type Output = ();
 
+    #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
         self.0.extend_from_slice(data);
         Ok(())
     }
 
+    #[inline]
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
         self.0.push(data);
         Ok(())
@@ -360,6 +367,7 @@ struct Matches<'a> {
 impl postcard::ser_flavors::Flavor for Matches<'_> {
     type Output = ();
 
+    #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
         match self.expected.strip_prefix(data) {
             Some(rest) => {
@@ -370,6 +378,7 @@ impl postcard::ser_flavors::Flavor for Matches<'_> {
         }
     }
 
+    #[inline]
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
         self.try_extend(&[data])
     }

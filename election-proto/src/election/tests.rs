@@ -454,3 +454,73 @@ fn full_election_by_hand_honest_cluster_beats_stale_and_colluding_forgers() {
     let d5 = counter_clockwise_distance(&token, &sig.signature[5].id);
     assert!(d0 > Distance::ZERO && d5 > Distance::ZERO);
 }
+
+#[test]
+fn reference_keeps_colluders_and_other_ledger_versions_from_winning() {
+    let f = fixture();
+    let own = generate_signature(&f.honest, &f.token, &ME).unwrap();
+    let fake = BlockId::new([0xf0; 32]);
+    let near_token = |k: u64| PeerId::new(*f.token.add(&Distance::from_u64(k)).as_bytes());
+    let colluders_and_one_honest = |e: &mut PeerElection| {
+        for k in 0..2u64 {
+            let t = e.create_channel(peer(40 + k as u8)).unwrap();
+            let sig = forge(&ME, &f.token, fake, 7);
+            e.handle_answer(t, &sig.answer, &sig.signature, near_token(k + 1)).unwrap();
+        }
+        answer_from(e, &f.honest, peer(50), peer(50));
+    };
+    // Without a reference, two colluders sharing an invented ledger win.
+    let mut plain = election(f.token);
+    colluders_and_one_honest(&mut plain);
+    assert!(matches!(plain.check_for_winner(), WinnerResult::Single { winner, .. } if winner == near_token(1)));
+    // With the challenger's own walk as reference, they cannot.
+    let mut e = election(f.token);
+    e.set_reference(own).unwrap();
+    colluders_and_one_honest(&mut e);
+    assert_eq!(e.check_for_winner(), WinnerResult::NoConsensus);
+    answer_from(&mut e, &f.honest, peer(51), peer(51));
+    match e.check_for_winner() {
+        WinnerResult::SplitBrain { cluster1, cluster2, .. } => {
+            // 2 aligned of 4 is no majority; the colluders are the other side.
+            assert_eq!(cluster1.members.len(), 2);
+            assert!(cluster1.members.contains(&peer(50)) && cluster1.members.contains(&peer(51)));
+            assert!(cluster2.members.contains(&near_token(1)));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A majority on another ledger version is reported, not elected.
+    let mut e = election(f.token);
+    e.config.max_channels = 20;
+    e.set_reference(own).unwrap();
+    for i in 0..3 {
+        answer_from(&mut e, &f.other, peer(100 + i), peer(100 + i));
+    }
+    for i in 0..2 {
+        answer_from(&mut e, &f.honest, peer(120 + i), peer(120 + i));
+    }
+    match e.check_for_winner() {
+        WinnerResult::SplitBrain { cluster1, cluster2, .. } => {
+            assert_eq!(cluster1.members.len(), 2, "ours first, though smaller");
+            assert_eq!(cluster2.members.len(), 3);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn set_reference_rejects_foreign_or_invalid_signatures() {
+    let f = fixture();
+    let mut e = election(f.token);
+    let for_someone_else = generate_signature(&f.honest, &f.token, &peer(3)).unwrap();
+    assert!(matches!(
+        e.set_reference(for_someone_else),
+        Err(ElectionError::SignatureVerificationFailed(_))
+    ));
+    let other_token = generate_signature(&f.honest, &ledger(40_000, "ledger")[18].0, &ME).unwrap();
+    assert_eq!(e.set_reference(other_token), Err(ElectionError::WrongToken));
+    assert!(e.reference().is_none());
+    let own = generate_signature(&f.honest, &f.token, &ME).unwrap();
+    assert_eq!(e.set_reference(own), Ok(()));
+    assert_eq!(e.reference(), Some(&own));
+}

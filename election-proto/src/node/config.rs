@@ -22,7 +22,9 @@ pub enum SplitBrainPolicy {
 pub struct NodeConfig {
     /// Per-election parameters.
     pub election: ElectionConfig,
-    /// Channels opened when an election starts. Default 3 (the seed's).
+    /// Channels opened when an election starts. Default 2 (the seed had 3): two
+    /// agreeing answers already settle an election, a third is opened only when
+    /// one of the first two fails or disagrees. Saves a third of the traffic.
     pub initial_channels: usize,
     /// Channels added each time an election sees a split-brain. Default 2 (the seed's).
     pub split_brain_extra_channels: usize,
@@ -66,7 +68,7 @@ impl Default for NodeConfig {
     fn default() -> Self {
         Self {
             election: ElectionConfig::default(),
-            initial_channels: 3,
+            initial_channels: 2,
             split_brain_extra_channels: 2,
             split_brain_policy: SplitBrainPolicy::Abandon,
             election_interval_ms: 60_000,

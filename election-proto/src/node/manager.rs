@@ -4,6 +4,7 @@ use super::peers::Recorded;
 use super::{Active, ElectionPurpose, Event, FailureReason, Node, SplitBrainPolicy};
 use crate::election::{PeerElection, WinnerResult};
 use crate::id::{Distance, PeerId, TokenId, SUFFIX_SPACE};
+use crate::proof::generate_signature;
 use crate::store::TokenStore;
 use crate::wire::{Address, Contact, Message};
 use std::collections::BTreeMap;
@@ -34,7 +35,14 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         }
         let secret = self.rng.bytes32();
-        let election = PeerElection::new(token, self.me.id, self.config.election.clone(), secret);
+        let mut election = PeerElection::new(token, self.me.id, self.config.election.clone(), secret);
+        // We hold the token, so our own walk is the yardstick winners must match:
+        // responders that only agree with each other (colluders, another ledger
+        // version) can then never be elected. A store too sparse to walk falls
+        // back to plain consensus among responders.
+        if let Some(own) = generate_signature(&self.store, &token, &self.me.id) {
+            let _ = election.set_reference(own);
+        }
         self.elections.insert(
             token,
             Active {
