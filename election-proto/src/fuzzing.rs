@@ -25,7 +25,10 @@ use crate::election::{
     AnswerAccepted, ChannelState, ElectionConfig, ElectionError, MessageTicket, PeerElection, WinnerResult,
 };
 use crate::id::{ring_distance, BlockId, Distance, PeerId, TokenId};
-use crate::node::{Command, Event, Input, Node, NodeConfig, Output, SplitBrainPolicy};
+use crate::node::{
+    Command, ElectedPeer, Event, Input, Node, NodeConfig, Output, PeerSnapshot, SplitBrainPolicy,
+    SNAPSHOT_VERSION,
+};
 use crate::proof::{
     agreement, generate_signature, verify_signature, TokenMapping, TokenSignature, SIGNATURE_SIZE,
 };
@@ -741,6 +744,7 @@ fn run_election(u: &mut Unstructured<'_>, stats: &mut ElectionStats) -> arbitrar
                 max_channels,
                 majority_threshold: [0.6, 0.5, 0.34, 0.75, 1.0, 0.01][usize::from(maj % 6)],
                 query_budget: max_channels + usize::from(budget % 24),
+                ..ElectionConfig::default()
             }
         }
     };
@@ -1304,6 +1308,9 @@ pub enum NodeOp {
     AddContacts(Vec<ContactSel>),
     /// `Command::Shutdown`.
     Shutdown,
+    /// `Node::restore` of a snapshot: contacts, then elected peers
+    /// `(contact, token, time offset, wins)`; the node must keep its caps.
+    Restore(Vec<ContactSel>, Vec<(ContactSel, TokenSel, u16, u8)>),
 }
 
 impl<'a> Arbitrary<'a> for NodeOp {
@@ -1351,7 +1358,14 @@ impl<'a> Arbitrary<'a> for NodeOp {
             239..=246 => NodeOp::Jump(u.arbitrary()?),
             247..=253 => NodeOp::Rewind(u.arbitrary()?),
             254 => NodeOp::AddContacts(u.arbitrary_iter()?.take(64).collect::<arbitrary::Result<_>>()?),
-            _ => NodeOp::Shutdown,
+            255 if u.ratio(1, 2)? => NodeOp::Shutdown,
+            _ => {
+                let n = u.int_in_range(0..=12u8)?;
+                let contacts = (0..n).map(|_| u.arbitrary()).collect::<arbitrary::Result<_>>()?;
+                let n = u.int_in_range(0..=12u8)?;
+                let elected = (0..n).map(|_| u.arbitrary()).collect::<arbitrary::Result<_>>()?;
+                NodeOp::Restore(contacts, elected)
+            }
         })
     }
 }
@@ -1626,6 +1640,27 @@ impl NodeHarness {
             NodeOp::AddContacts(list) => {
                 let list = list.into_iter().take(32).map(ContactSel::contact).collect();
                 self.feed(self.now, Input::Command(Command::AddContacts(list)));
+            }
+            NodeOp::Restore(contacts, elected) => {
+                let now = self.now;
+                let snapshot = PeerSnapshot {
+                    version: SNAPSHOT_VERSION,
+                    contacts: contacts.into_iter().map(ContactSel::contact).collect(),
+                    elected: elected
+                        .into_iter()
+                        .map(|(c, t, back, wins)| ElectedPeer {
+                            contact: c.contact(),
+                            elected_at: now.saturating_sub(u64::from(back)),
+                            last_election: now.saturating_sub(u64::from(back) / 2),
+                            election_count: u32::from(wins),
+                            challenge_token: t.token(),
+                        })
+                        .collect(),
+                };
+                let offered = snapshot.elected.len();
+                let restored = self.node.restore(snapshot);
+                assert!(restored <= offered, "restored more peers than offered");
+                self.check_tables();
             }
             NodeOp::Shutdown => {
                 self.feed(self.now, Input::Command(Command::Shutdown));

@@ -1,1 +1,23 @@
-//! Placeholder.
+//! Deterministic network simulator for `election-proto`, its scenario tests and
+//! the `simulate` report.
+//!
+//! - [`ledger`]: the procedural global ledger and the per-node store views.
+//! - [`sim`]: the discrete-event simulator (time, delivery order, faults, churn,
+//!   partitions, the winner oracle, the digest).
+//! - [`adversary`]: adversarial node kinds.
+//! - [`report`]: the `simulate` report.
+//! - [`rng`]: seeded randomness.
+//!
+//! ```
+//! use election_tests::sim::{Sim, SimConfig};
+//! let mut cfg = SimConfig::new(20, 7);
+//! cfg.node.election_interval_ms = 10_000;
+//! let mut sim = Sim::new(cfg).unwrap();
+//! sim.run_until(30_000);
+//! assert!(sim.honest().succeeded > 0);
+//! ```
+pub mod adversary;
+pub mod ledger;
+pub mod report;
+pub mod rng;
+pub mod sim;

@@ -1,0 +1,104 @@
+//! How often do two honest holders of a token agree, by ledger coverage?
+//!
+//! ```text
+//! cargo run --release -p election-tests --bin agreement -- [SAMPLES]
+//! ```
+//!
+//! For each coverage, draws random tokens and a random challenger, lets two
+//! distinct nodes whose arcs hold the token sign it, and tabulates the agreement
+//! (shared `(token, block)` pairs out of 10) and `P(agreement ≥ t)`. This is the
+//! probability that two honest answers form a cluster under `consensus_threshold = t`.
+
+use election_proto::{agreement, generate_signature, PeerId, TokenId, TokenStore};
+use election_tests::ledger::{Ledger, LedgerView};
+use election_tests::rng::SimRng;
+use std::sync::Arc;
+
+fn main() {
+    let samples: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    let nodes = 1000usize;
+    let replication = 12.0;
+    let arc_depth = 256u64;
+    let ledger = Arc::new(Ledger::new(99, arc_depth * nodes as u64 / 12, 0.0));
+    let half = (replication / nodes as f64 / 2.0 * 18_446_744_073_709_551_616.0) as u64;
+    println!("coverage stale | mean  | P(>=5) P(>=6) P(>=7) P(>=8) P(>=9) P(=10) | no answer");
+    for (coverage, stale) in [
+        (1.0, 0.0),
+        (1.0, 0.01),
+        (0.95, 0.01),
+        (0.9, 0.0),
+        (0.9, 0.01),
+        (0.85, 0.01),
+        (0.8, 0.01),
+    ] {
+        let mut rng = SimRng::new(7, "agreement");
+        let mut hist = [0u64; 11];
+        let mut unanswerable = 0u64;
+        let mut pairs = 0u64;
+        while pairs < samples as u64 {
+            // A token and two holders within the replication radius of it.
+            let t0 = TokenId::new(rng.bytes32());
+            let probe = LedgerView::new(
+                ledger.clone(),
+                &PeerId::new(*t0.as_bytes()),
+                u64::MAX / 2,
+                0,
+                1.0,
+                0.0,
+            );
+            let token = probe
+                .next_with_suffix(&t0, (rng.next_u64() % 1024) as u16)
+                .unwrap()
+                .id;
+            let top = election_tests::ledger::top64(token.as_bytes());
+            let mut holder = |k: u64| {
+                let off = rng.below(2 * half) as i128 - half as i128;
+                let mut b = [0u8; 32];
+                b[..8].copy_from_slice(&((top as i128 + off) as u64).to_be_bytes());
+                LedgerView::new(
+                    ledger.clone(),
+                    &PeerId::new(b),
+                    half,
+                    k ^ rng.next_u64(),
+                    coverage,
+                    stale,
+                )
+            };
+            let (a, b) = (holder(1), holder(2));
+            let challenger = PeerId::new(rng.bytes32());
+            let (Some(sa), Some(sb)) = (
+                generate_signature(&a, &token, &challenger),
+                generate_signature(&b, &token, &challenger),
+            ) else {
+                unanswerable += 1;
+                if unanswerable > 10 * samples as u64 {
+                    break;
+                }
+                continue;
+            };
+            hist[agreement(&sa, &sb)] += 1;
+            pairs += 1;
+        }
+        let n = pairs.max(1) as f64;
+        let at_least = |t: usize| hist[t..].iter().sum::<u64>() as f64 / n;
+        let mean = hist
+            .iter()
+            .enumerate()
+            .map(|(k, c)| k as f64 * *c as f64)
+            .sum::<f64>()
+            / n;
+        println!(
+            "{coverage:>8} {stale:>5} | {mean:.2} | {:.3}  {:.3}  {:.3}  {:.3}  {:.3}  {:.3} | {:.3}",
+            at_least(5),
+            at_least(6),
+            at_least(7),
+            at_least(8),
+            at_least(9),
+            at_least(10),
+            unanswerable as f64 / (unanswerable + pairs) as f64
+        );
+    }
+}

@@ -1,0 +1,344 @@
+//! The `simulate` report: the keys plus the breakdowns needed to explain them.
+
+use crate::adversary::NodeKind;
+use crate::sim::{ElectionCounters, Sim, WinnerClass};
+use election_proto::node::FailureReason;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Messages by kind.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ByKind {
+    /// Queries (own and forwarded).
+    pub query: u64,
+    /// Answers (own and relayed).
+    pub answer: u64,
+    /// Referrals (own and relayed).
+    pub referral: u64,
+}
+
+/// Winners of honest nodes' elections, by what the oracle found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Winners {
+    /// Winner stores the token with the honest block.
+    pub honest_block: u64,
+    /// Winner stores the token with a stale block.
+    pub stale_block: u64,
+    /// Winner does not store the token.
+    pub not_holding: u64,
+    /// Winner is no node.
+    pub phantom: u64,
+    /// Winner's store could not produce a valid signature for the challenger.
+    pub unable_to_sign: u64,
+    /// Winner on another ledger version than the challenger.
+    pub other_version: u64,
+    /// Winners by node kind.
+    pub by_kind: std::collections::BTreeMap<String, u64>,
+}
+
+/// Everything `simulate` prints. The first block of fields are the keys.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Nodes simulated.
+    pub nodes: usize,
+    /// Simulated minutes.
+    pub simulated_minutes: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Elections started by honest nodes.
+    pub elections_started: u64,
+    /// Elections honest nodes won.
+    pub elections_succeeded: u64,
+    /// `elections_succeeded / finished` (finished excludes elections cut by churn shutdowns).
+    pub success_rate: f64,
+    /// Honest elections that saw a split-brain.
+    pub split_brain: u64,
+    /// Failed: fewer than `min_cluster_size` valid answers by the deadline.
+    pub failed_timeout: u64,
+    /// Failed: answers, but no agreeing group.
+    pub failed_no_consensus: u64,
+    /// Median win latency (ms).
+    pub latency_ms_p50: u64,
+    /// 99th percentile win latency (ms).
+    pub latency_ms_p99: u64,
+    /// Datagrams sent network-wide (every node, every kind, relays and adversaries
+    /// included) per honest election started.
+    pub messages_per_election: f64,
+    /// Datagrams sent network-wide per node per simulated hour.
+    pub messages_per_node_hour: f64,
+    /// Mean elected-table size over honest online nodes at the end.
+    pub elected_peers_per_node_mean: f64,
+    /// Mean distinct valid responders per finished honest election that ran.
+    pub distinct_responders_mean: f64,
+    /// Wall time of the run (s).
+    pub wall_seconds: f64,
+    /// Simulator events (deliveries, timers, churn, partitions) per wall second.
+    pub events_per_second: f64,
+
+    /// Failed: split-brain not settled by extra channels (policy `Abandon`).
+    pub failed_split_brain: u64,
+    /// Failed: no channel pending and none could be opened.
+    pub failed_exhausted: u64,
+    /// Failed for the remaining reasons (busy, already running, no token, no contacts).
+    pub failed_other: u64,
+    /// Elections cut by churn shutdowns (not in the success rate).
+    pub cut_by_shutdown: u64,
+    /// Mean win latency (ms).
+    pub latency_ms_mean: f64,
+    /// 90th percentile win latency (ms).
+    pub latency_ms_p90: u64,
+    /// Maximum win latency (ms).
+    pub latency_ms_max: u64,
+    /// Datagrams by kind, network-wide.
+    pub messages_by_kind: ByKind,
+    /// Bytes sent per node per simulated hour.
+    pub bytes_per_node_hour: f64,
+    /// Winners' classification (the oracle).
+    pub winners: Winners,
+    /// Split-brain events (an election may report several).
+    pub split_brain_events: u64,
+    /// Split-brain events that opened extra channels.
+    pub split_brain_spawning: u64,
+    /// Partition alerts raised by honest nodes.
+    pub partition_alerts: u64,
+    /// Peers evicted from full elected tables.
+    pub peers_evicted: u64,
+    /// Core counters summed over all nodes.
+    pub core: crate::sim::CoreTotals,
+    /// Network counters.
+    pub network: crate::sim::NetCounters,
+    /// Ledger coverage of honest nodes.
+    pub coverage: f64,
+    /// Loss probability.
+    pub loss: f64,
+    /// Latency range (ms).
+    pub latency_ms_range: [u64; 2],
+    /// Adversary shares.
+    pub adversaries: std::collections::BTreeMap<String, f64>,
+    /// Consensus threshold in force.
+    pub consensus_threshold: usize,
+    /// Initial channels in force.
+    pub initial_channels: usize,
+    /// Election interval in force (ms).
+    pub election_interval_ms: u64,
+    /// Worker threads used.
+    pub threads: usize,
+    /// Times a node asked for a timer already due after handling an input (should be 0).
+    pub stuck_timers: u64,
+    /// BLAKE3 digest of every delivered datagram and node event (hex): equal
+    /// configurations give equal digests, whatever the thread count.
+    pub digest: String,
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    // Nearest rank.
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    u64::from(sorted[rank - 1])
+}
+
+impl Report {
+    /// Builds the report of `sim` after `wall_seconds` of wall time.
+    pub fn new(sim: &Sim, wall_seconds: f64) -> Self {
+        let cfg = sim.config();
+        let h: &ElectionCounters = sim.honest();
+        let mut lat = sim.latencies().to_vec();
+        lat.sort_unstable();
+        let minutes = sim.now() as f64 / 60_000.0;
+        let hours = (minutes / 60.0).max(1e-9);
+        let net = sim.net().clone();
+        let core = sim.core_totals();
+        let by_kind = ByKind {
+            query: core.sent[0] + net.adversary_sent[0],
+            answer: core.sent[1] + net.adversary_sent[1],
+            referral: core.sent[2] + net.adversary_sent[2],
+        };
+        let honest_online: Vec<usize> = (0..sim.len())
+            .filter(|&i| sim.kind(i) == NodeKind::Honest && sim.node(i).is_some())
+            .collect();
+        let elected_mean = if honest_online.is_empty() {
+            0.0
+        } else {
+            honest_online
+                .iter()
+                .map(|&i| sim.node(i).map_or(0, |n| n.elected_peers().count()))
+                .sum::<usize>() as f64
+                / honest_online.len() as f64
+        };
+        let other = [
+            FailureReason::Busy,
+            FailureReason::AlreadyRunning,
+            FailureReason::NoToken,
+            FailureReason::NoContacts,
+        ]
+        .iter()
+        .map(|r| h.failed(*r))
+        .sum();
+        let mut winners = Winners {
+            honest_block: h.winners(WinnerClass::HonestBlock),
+            stale_block: h.winners(WinnerClass::StaleBlock),
+            not_holding: h.winners(WinnerClass::NotHolding),
+            phantom: h.winners(WinnerClass::Phantom),
+            unable_to_sign: h.winners_unable_to_sign,
+            other_version: h.winners_other_version,
+            by_kind: Default::default(),
+        };
+        for k in NodeKind::ALL {
+            let n = h.winners_of_kind(k);
+            if n > 0 {
+                winners.by_kind.insert(k.name().to_string(), n);
+            }
+        }
+        let n = sim.len() as f64;
+        Self {
+            nodes: sim.len(),
+            simulated_minutes: minutes,
+            seed: cfg.seed,
+            elections_started: h.started,
+            elections_succeeded: h.succeeded,
+            success_rate: h.success_rate(),
+            split_brain: h.split_brain_elections,
+            failed_timeout: h.failed(FailureReason::Timeout),
+            failed_no_consensus: h.failed(FailureReason::NoConsensus),
+            latency_ms_p50: percentile(&lat, 0.50),
+            latency_ms_p99: percentile(&lat, 0.99),
+            messages_per_election: if h.started == 0 {
+                0.0
+            } else {
+                net.sent as f64 / h.started as f64
+            },
+            messages_per_node_hour: net.sent as f64 / n / hours,
+            elected_peers_per_node_mean: elected_mean,
+            distinct_responders_mean: if h.responders_n == 0 {
+                0.0
+            } else {
+                h.responders_sum as f64 / h.responders_n as f64
+            },
+            wall_seconds,
+            events_per_second: if wall_seconds > 0.0 {
+                net.events as f64 / wall_seconds
+            } else {
+                0.0
+            },
+            failed_split_brain: h.failed(FailureReason::SplitBrain),
+            failed_exhausted: h.failed(FailureReason::Exhausted),
+            failed_other: other,
+            cut_by_shutdown: h.failed(FailureReason::Shutdown),
+            latency_ms_mean: if h.succeeded == 0 {
+                0.0
+            } else {
+                h.latency_sum_ms as f64 / h.succeeded as f64
+            },
+            latency_ms_p90: percentile(&lat, 0.90),
+            latency_ms_max: lat.last().map_or(0, |v| u64::from(*v)),
+            messages_by_kind: by_kind,
+            bytes_per_node_hour: net.sent_bytes as f64 / n / hours,
+            winners,
+            split_brain_events: h.split_brain_events,
+            split_brain_spawning: h.split_brain_spawning,
+            partition_alerts: h.partition_alerts,
+            peers_evicted: h.peers_evicted,
+            core,
+            network: net,
+            coverage: cfg.coverage,
+            loss: cfg.loss,
+            latency_ms_range: [cfg.latency_ms.0, cfg.latency_ms.1],
+            adversaries: cfg
+                .adversaries
+                .iter()
+                .map(|(k, f)| (k.name().to_string(), *f))
+                .collect(),
+            consensus_threshold: cfg.node.election.consensus_threshold,
+            initial_channels: cfg.node.initial_channels,
+            election_interval_ms: cfg.node.election_interval_ms,
+            threads: cfg.threads,
+            stuck_timers: sim.stuck_timers(),
+            digest: sim.digest().iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
+    /// One JSON object.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// A two-column table: the keys in order, then every other field,
+    /// nested objects flattened to `outer.inner`.
+    pub fn to_table(&self) -> String {
+        const HEADLINE: [&str; 17] = [
+            "nodes",
+            "simulated_minutes",
+            "seed",
+            "elections_started",
+            "elections_succeeded",
+            "success_rate",
+            "split_brain",
+            "failed_timeout",
+            "failed_no_consensus",
+            "latency_ms_p50",
+            "latency_ms_p99",
+            "messages_per_election",
+            "messages_per_node_hour",
+            "elected_peers_per_node_mean",
+            "distinct_responders_mean",
+            "wall_seconds",
+            "events_per_second",
+        ];
+        let value = serde_json::to_value(self).unwrap_or(Value::Null);
+        let mut rows: Vec<(String, String)> = Vec::new();
+        if let Value::Object(map) = &value {
+            for k in HEADLINE {
+                if let Some(v) = map.get(k) {
+                    flatten(k, v, &mut rows);
+                }
+            }
+            rows.push((String::new(), String::new()));
+            let rest: Map<String, Value> = map
+                .iter()
+                .filter(|(k, _)| !HEADLINE.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            flatten_map("", &rest, &mut rows);
+        }
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for (k, v) in rows {
+            out.push_str(format!("{k:<width$}  {v}").trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn flatten(prefix: &str, v: &Value, rows: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(map) => flatten_map(prefix, map, rows),
+        Value::Number(n) => {
+            let s = match n.as_f64() {
+                Some(f) if n.is_f64() => {
+                    if f.abs() >= 100.0 {
+                        format!("{f:.1}")
+                    } else {
+                        format!("{f:.4}")
+                    }
+                }
+                _ => n.to_string(),
+            };
+            rows.push((prefix.to_string(), s));
+        }
+        other => rows.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+fn flatten_map(prefix: &str, map: &Map<String, Value>, rows: &mut Vec<(String, String)>) {
+    for (k, v) in map {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        flatten(&key, v, rows);
+    }
+}

@@ -1,0 +1,165 @@
+//! Each adversary kind at 15 %: no election elects a peer outside a verified
+//! cluster (the oracle checks every winner's store), and honest winners dominate.
+//!
+//! One attack still succeeds against the current core and is documented by an
+//! ignored test (bottom of this file): a mangled (unauthenticated) responder id
+//! in a relayed answer can win, electing a peer that does not exist. Colluding
+//! forgers used to win about their population share; answers must now agree
+//! with the challenger's own walk, and `colluders_never_win` holds.
+
+mod common;
+
+use common::*;
+use election_tests::adversary::NodeKind;
+use election_tests::sim::{Sim, WinnerClass};
+
+const SHARE: f64 = 0.15;
+
+fn run(kind: NodeKind, seed: u64) -> Sim {
+    let mut cfg = config(60, seed);
+    cfg.adversaries = vec![(kind, SHARE)];
+    let mut sim = Sim::new(cfg).unwrap();
+    sim.run_until(5 * MINUTE);
+    let h = sim.honest();
+    eprintln!(
+        "{kind:?}: rate {:.3} wins {} honest share {:.3} by kind {:?} by class {:?} core {:?}",
+        h.success_rate(),
+        h.succeeded,
+        honest_share(&sim),
+        h.winners_by_kind,
+        h.winners_by_class,
+        sim.core_totals()
+    );
+    assert_eq!(
+        (0..sim.len()).filter(|&i| sim.kind(i) == kind).count(),
+        (60.0 * SHARE).round() as usize
+    );
+    assert!(h.succeeded >= 1000, "{}", summary(&sim));
+    sim
+}
+
+fn wins_of(sim: &Sim, kind: NodeKind) -> usize {
+    sim.wins().iter().filter(|w| w.winner_kind == Some(kind)).count()
+}
+
+#[test]
+fn forwarders_forking_and_answering_first_install_no_winner() {
+    let sim = run(NodeKind::Forwarder, 31);
+    let core = sim.core_totals();
+    // The attack happened: garbage answers arrived first and were rejected, forked
+    // queries brought second answers that blocked channels.
+    assert!(sim.net().adversary_sent[1] > 200, "{:?}", sim.net());
+    assert!(core.invalid_signatures > 200, "{core:?}");
+    assert!(core.conflicting_answers > 10, "{core:?}");
+    assert_winners_verified(&sim, &[NodeKind::Honest]);
+    assert!(honest_share(&sim) >= 0.99);
+    assert!(sim.honest().success_rate() >= 0.9, "{}", summary(&sim));
+}
+
+#[test]
+fn forgers_inventing_valid_signatures_never_win() {
+    let sim = run(NodeKind::Forger, 32);
+    // Forged answers verify (so they count as responses) but agree with nobody.
+    assert!(sim.net().adversary_sent[1] > 200, "{:?}", sim.net());
+    assert_eq!(sim.core_totals().invalid_signatures, 0);
+    assert_winners_verified(&sim, &[NodeKind::Honest]);
+    assert!(honest_share(&sim) >= 0.99);
+    assert!(sim.honest().success_rate() >= 0.9, "{}", summary(&sim));
+}
+
+#[test]
+fn lazy_nodes_win_only_with_tokens_they_hold() {
+    let sim = run(NodeKind::Lazy, 33);
+    // A lazy winner answered validly: it stores the token and could sign.
+    assert_winners_verified(&sim, &[NodeKind::Honest, NodeKind::Lazy]);
+    let lazy = wins_of(&sim, NodeKind::Lazy) as f64 / sim.wins().len() as f64;
+    assert!(lazy < SHARE / 3.0, "lazy nodes win {lazy:.3} of elections");
+    assert!(honest_share(&sim) >= 0.95);
+    assert!(sim.honest().success_rate() >= 0.9, "{}", summary(&sim));
+}
+
+#[test]
+fn droppers_cost_time_not_correctness() {
+    let sim = run(NodeKind::Dropper, 34);
+    assert!(sim.net().adversary_dropped > 200, "{:?}", sim.net());
+    assert!(sim.core_totals().channel_timeouts > 100);
+    assert_winners_verified(&sim, &[NodeKind::Honest]);
+    assert!(honest_share(&sim) >= 0.99);
+    assert!(sim.honest().success_rate() >= 0.9, "{}", summary(&sim));
+}
+
+#[test]
+fn manglers_bytes_are_rejected_or_harmless() {
+    let sim = run(NodeKind::Mangler, 35);
+    let core = sim.core_totals();
+    assert!(sim.net().mangled > 200);
+    assert!(core.decode_errors > 200, "{core:?}");
+    assert!(core.invalid_signatures > 20, "{core:?}");
+    // Every winner that is a node stores the token and could sign for it; a
+    // mangler can win with its own (intact) answer, as any holder can.
+    for w in sim.wins().iter().filter(|w| w.class != WinnerClass::Phantom) {
+        assert!(
+            matches!(w.winner_kind, Some(NodeKind::Honest | NodeKind::Mangler)),
+            "{w:?}"
+        );
+        assert!(
+            w.class == WinnerClass::HonestBlock || w.class == WinnerClass::StaleBlock,
+            "{w:?}"
+        );
+        assert!(w.can_sign, "{w:?}");
+    }
+    // Phantom winners (a flipped byte in the unauthenticated responder id) exist
+    // but are rare; see `mangled_responder_ids_never_win`.
+    let phantom = sim.honest().winners(WinnerClass::Phantom) as f64 / sim.wins().len() as f64;
+    assert!(phantom < 0.03, "phantom share {phantom}");
+    assert!(honest_share(&sim) >= 0.8);
+    assert!(sim.honest().success_rate() >= 0.8, "{}", summary(&sim));
+}
+
+#[test]
+fn colluders_stay_a_minority_of_winners() {
+    let sim = run(NodeKind::Colluder, 36);
+    assert_eq!(sim.honest().winners(WinnerClass::Phantom), 0);
+    // Colluders agree with each other 10/10, so two colluding answers form a
+    // cluster; it cannot win because it shares nothing with the challenger's own
+    // walk (before that check, 15 % colluders won 12-16 % of elections). What
+    // they can still do is stand as the other side of a split-brain.
+    let colluder = wins_of(&sim, NodeKind::Colluder) as f64 / sim.wins().len() as f64;
+    assert_eq!(colluder, 0.0, "colluders win {colluder:.3}");
+    for w in sim
+        .wins()
+        .iter()
+        .filter(|w| w.winner_kind == Some(NodeKind::Honest))
+    {
+        assert!(
+            matches!(w.class, WinnerClass::HonestBlock | WinnerClass::StaleBlock) && w.can_sign,
+            "{w:?}"
+        );
+    }
+    assert!(honest_share(&sim) >= 0.75);
+    // The price of refusing them: a colluding pair can still stand as the
+    // other side of a split-brain and make an election fail (measured ~87 %
+    // success at 15 % colluders, against ~30 % of wins stolen before).
+    assert!(sim.honest().success_rate() >= 0.8, "{}", summary(&sim));
+}
+
+/// Colluders answering every query with the same invented walk form a cluster
+/// of valid, agreeing signatures; it never wins because winners must agree with
+/// the challenger's own walk (before that check, they won ~30 % of elections).
+#[test]
+fn colluders_never_win() {
+    let sim = run(NodeKind::Colluder, 36);
+    assert_eq!(wins_of(&sim, NodeKind::Colluder), 0);
+}
+
+/// Known protocol gap: `Answer.responder` is not covered by the signature, so a
+/// relay (or a flipped byte) can replace it; the winner is chosen by the
+/// responder id's distance to the token, so an id close to the token wins even if
+/// no such node exists. Un-ignore once the responder id is bound into the
+/// signature hash (or checked against the datagram's sender).
+#[test]
+#[ignore = "protocol gap: unauthenticated responder ids can win"]
+fn mangled_responder_ids_never_win() {
+    let sim = run(NodeKind::Mangler, 35);
+    assert_eq!(sim.honest().winners(WinnerClass::Phantom), 0);
+}
