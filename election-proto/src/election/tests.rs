@@ -465,14 +465,17 @@ fn reference_keeps_colluders_and_other_ledger_versions_from_winning() {
         for k in 0..2u64 {
             let t = e.create_channel(peer(40 + k as u8)).unwrap();
             let sig = forge(&ME, &f.token, fake, 7);
-            e.handle_answer(t, &sig.answer, &sig.signature, near_token(k + 1)).unwrap();
+            e.handle_answer(t, &sig.answer, &sig.signature, near_token(k + 1))
+                .unwrap();
         }
         answer_from(e, &f.honest, peer(50), peer(50));
     };
     // Without a reference, two colluders sharing an invented ledger win.
     let mut plain = election(f.token);
     colluders_and_one_honest(&mut plain);
-    assert!(matches!(plain.check_for_winner(), WinnerResult::Single { winner, .. } if winner == near_token(1)));
+    assert!(
+        matches!(plain.check_for_winner(), WinnerResult::Single { winner, .. } if winner == near_token(1))
+    );
     // With the challenger's own walk as reference, they cannot.
     let mut e = election(f.token);
     e.set_reference(own).unwrap();
@@ -480,7 +483,9 @@ fn reference_keeps_colluders_and_other_ledger_versions_from_winning() {
     assert_eq!(e.check_for_winner(), WinnerResult::NoConsensus);
     answer_from(&mut e, &f.honest, peer(51), peer(51));
     match e.check_for_winner() {
-        WinnerResult::SplitBrain { cluster1, cluster2, .. } => {
+        WinnerResult::SplitBrain {
+            cluster1, cluster2, ..
+        } => {
             // 2 aligned of 4 is no majority; the colluders are the other side.
             assert_eq!(cluster1.members.len(), 2);
             assert!(cluster1.members.contains(&peer(50)) && cluster1.members.contains(&peer(51)));
@@ -500,7 +505,9 @@ fn reference_keeps_colluders_and_other_ledger_versions_from_winning() {
         answer_from(&mut e, &f.honest, peer(120 + i), peer(120 + i));
     }
     match e.check_for_winner() {
-        WinnerResult::SplitBrain { cluster1, cluster2, .. } => {
+        WinnerResult::SplitBrain {
+            cluster1, cluster2, ..
+        } => {
             assert_eq!(cluster1.members.len(), 2, "ours first, though smaller");
             assert_eq!(cluster2.members.len(), 3);
         }
