@@ -559,8 +559,11 @@ impl PeerElection {
     ///
     /// With a [reference](Self::set_reference), the winning cluster is drawn
     /// only from responders aligned with the challenger's own signature (see
-    /// [`ElectionConfig::alignment_threshold`]); the
-    /// strongest cluster of the others, if any, is the split-brain competitor.
+    /// [`ElectionConfig::alignment_threshold`]), most aligned first; the
+    /// strongest cluster of the *unaligned* responders, if any, is the
+    /// split-brain competitor. Two aligned clusters that fail to agree with each
+    /// other are both "like us" (honest gaps make that common at 90 % coverage):
+    /// that is noise, not a split, and is not reported as one.
     pub fn check_for_winner(&self) -> WinnerResult {
         let responses = self.valid_responses();
         if responses.len() < self.config.min_cluster_size {
@@ -652,8 +655,7 @@ impl PeerElection {
             return single();
         }
         let theirs = cluster::find_clusters(&self.token, &other, threshold, min);
-        let disjoint = |c: &&ConsensusCluster| c.members.iter().all(|m| !c1.members.contains(m));
-        let competitor = theirs.first().or_else(|| ours.iter().skip(1).find(disjoint));
+        let competitor = theirs.first();
         match competitor {
             Some(c2) => WinnerResult::SplitBrain {
                 cluster1: c1.clone(),

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::id::{clockwise_distance, counter_clockwise_distance, suffix, BlockId, Distance};
-use crate::proof::{generate_signature, signature_chunks, CLOCKWISE_STEPS};
+use crate::proof::{agreement, generate_signature, signature_chunks, CLOCKWISE_STEPS};
 use crate::store::MemoryStore;
 
 /// Deterministic 32-byte values for tests.
@@ -530,4 +530,46 @@ fn set_reference_rejects_foreign_or_invalid_signatures() {
     let own = generate_signature(&f.honest, &f.token, &ME).unwrap();
     assert_eq!(e.set_reference(own), Ok(()));
     assert_eq!(e.reference(), Some(&own));
+}
+
+#[test]
+fn two_aligned_clusters_that_disagree_are_noise_not_a_split() {
+    let f = fixture();
+    let own = generate_signature(&f.honest, &f.token, &ME).unwrap();
+    // Step blocks are not covered by verification, so altering them keeps the
+    // walk valid: X keeps our first five mappings, Y our last five.
+    let variant = |keep_first: bool, salt: u64| {
+        let mut s = own;
+        for (i, m) in s.signature.iter_mut().enumerate() {
+            if (i < CLOCKWISE_STEPS) != keep_first {
+                m.block = BlockId::new(h("variant", salt * 10 + i as u64));
+            }
+        }
+        s
+    };
+    let (x, y) = (variant(true, 1), variant(false, 2));
+    assert_eq!(
+        (agreement(&own, &x), agreement(&own, &y), agreement(&x, &y)),
+        (5, 5, 0)
+    );
+    let mut e = election(f.token);
+    e.set_reference(own).unwrap();
+    for (k, sig) in [(1u8, x), (2, x), (3, y), (4, y)] {
+        let t = e.create_channel(peer(60 + k)).unwrap();
+        e.handle_answer(t, &sig.answer, &sig.signature, peer(60 + k))
+            .unwrap();
+    }
+    // Without a reference this is 2 v 2: a split-brain.
+    let mut plain = election(f.token);
+    for (k, sig) in [(1u8, x), (2, x), (3, y), (4, y)] {
+        let t = plain.create_channel(peer(60 + k)).unwrap();
+        plain
+            .handle_answer(t, &sig.answer, &sig.signature, peer(60 + k))
+            .unwrap();
+    }
+    assert!(matches!(
+        plain.check_for_winner(),
+        WinnerResult::SplitBrain { .. }
+    ));
+    assert!(matches!(e.check_for_winner(), WinnerResult::Single { ref cluster, .. } if cluster.size() == 2));
 }
