@@ -24,7 +24,7 @@ fn main() {
     for n in 2..5u8 {
         let responder = PeerId::new([n; 32]);
         let ticket = election.create_channel(responder).expect("room for a channel"); // send Query{token, ticket}
-        // ... the responder (here: an identical store) answers:
+                                                                                      // ... the responder (here: an identical store) answers:
         let sig = generate_signature(&store, &token, &me).expect("responder holds the token");
         election
             .handle_answer(ticket, &sig.answer, &sig.signature, responder)

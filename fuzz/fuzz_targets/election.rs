@@ -1,0 +1,11 @@
+//! `election` target: see `election_proto::fuzzing::election` for the input format and invariants.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(
+    init: election_proto::fuzzing::init(),
+    |data: &[u8]| {
+        election_proto::fuzzing::election(data);
+    }
+);
