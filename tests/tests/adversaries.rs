@@ -137,10 +137,9 @@ fn colluders_stay_a_minority_of_winners() {
         );
     }
     assert!(honest_share(&sim) >= 0.75);
-    // The price of refusing them: a colluding pair can still stand as the
-    // other side of a split-brain and make an election fail (measured ~87 %
-    // success at 15 % colluders, against ~30 % of wins stolen before).
-    assert!(sim.honest().success_rate() >= 0.8, "{}", summary(&sim));
+    // A colluding pair can still stand as the other side of a split-brain; the
+    // default policy elects our (aligned) side anyway, so they cannot veto.
+    assert!(sim.honest().success_rate() >= 0.9, "{}", summary(&sim));
 }
 
 /// Colluders answering every query with the same invented walk form a cluster

@@ -8,9 +8,13 @@ use serde::{Deserialize, Serialize};
 /// after the extra channels it may spawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SplitBrainPolicy {
-    /// Elect nobody and report the split (the seed's MVP behaviour; the safe default).
+    /// Elect nobody and report the split (the seed's MVP behaviour).
     Abandon,
-    /// Elect the strongest cluster's winner and still report the split.
+    /// Elect the strongest cluster's winner and still report the split. The
+    /// default: `Node` checks answers against its own walk, so the strongest
+    /// cluster is always one aligned with this node's ledger and the competitor
+    /// is the side that disagrees with it (another version, or colluders). Under
+    /// `Abandon`, a pair of colluders could veto any election they reach.
     AcceptStrongest,
 }
 
@@ -29,6 +33,7 @@ pub struct NodeConfig {
     /// Channels added each time an election sees a split-brain. Default 2 (the seed's).
     pub split_brain_extra_channels: usize,
     /// What to do with a split-brain that extra channels did not resolve.
+    /// Default [`SplitBrainPolicy::AcceptStrongest`] (the seed abandoned).
     pub split_brain_policy: SplitBrainPolicy,
     /// Mean time between scheduled elections. Default 60 s (the seed's).
     pub election_interval_ms: u64,
@@ -70,7 +75,7 @@ impl Default for NodeConfig {
             election: ElectionConfig::default(),
             initial_channels: 2,
             split_brain_extra_channels: 2,
-            split_brain_policy: SplitBrainPolicy::Abandon,
+            split_brain_policy: SplitBrainPolicy::AcceptStrongest,
             election_interval_ms: 60_000,
             election_jitter_percent: 20,
             min_collection_ms: 400,

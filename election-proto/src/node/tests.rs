@@ -478,6 +478,7 @@ fn unresolved_split_brain_follows_policy_and_repeats_raise_a_partition_alert() {
     use Ledger::{A, B};
     let cfg = NodeConfig {
         initial_channels: 4,
+        split_brain_policy: SplitBrainPolicy::Abandon,
         ..quick_config()
     };
     let (mut net, c, t) = split_setup(&[A, B, A, B], &[], cfg.clone());
