@@ -31,35 +31,18 @@ use std::time::{Duration, Instant};
 const STORE_TOKENS: usize = 100_000;
 const QUERIES: usize = 1_024;
 
-/// splitmix64: deterministic bench data without extra crates.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn bytes32(&mut self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        for c in b.chunks_exact_mut(8) {
-            c.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
-        b
-    }
-}
+#[path = "../tests/support/ledger.rs"]
+mod support;
+use support::SplitMix64;
 
 struct Setup {
     store: MemoryStore,
     tokens: Vec<TokenId>,
-    rng: Rng,
+    rng: SplitMix64,
 }
 
 fn setup() -> Setup {
-    let mut rng = Rng(0x0b5e_55ed);
+    let mut rng = SplitMix64(0x0b5e_55ed);
     let tokens: Vec<TokenId> = (0..STORE_TOKENS).map(|_| TokenId::new(rng.bytes32())).collect();
     let store = MemoryStore::from_mappings(tokens.iter().map(|t| (*t, BlockId::new(rng.bytes32()))));
     Setup { store, tokens, rng }
@@ -143,7 +126,7 @@ fn responder(s: &mut Setup) -> Responder {
         addr: 0u32,
     };
     let senders: Vec<PeerId> = (0..64).map(|_| PeerId::new(s.rng.bytes32())).collect();
-    let make = |token: TokenId, i: usize, rng: &mut Rng| {
+    let make = |token: TokenId, i: usize, rng: &mut SplitMix64| {
         let from = (i % senders.len()) as u32 + 1;
         let env = Envelope {
             sender: senders[i % senders.len()],
@@ -159,7 +142,7 @@ fn responder(s: &mut Setup) -> Responder {
     let mut queries = Vec::with_capacity(QUERIES);
     let mut unstored = Vec::with_capacity(QUERIES);
     for i in 0..QUERIES {
-        let token = s.tokens[(s.rng.next_u64() % STORE_TOKENS as u64) as usize];
+        let token = s.tokens[s.rng.below(STORE_TOKENS)];
         queries.push(make(token, i, &mut s.rng));
         unstored.push(make(TokenId::new(s.rng.bytes32()), i, &mut s.rng));
     }

@@ -18,26 +18,9 @@ use election_proto::{
 const TOKENS: usize = 1_000_000;
 const SAMPLES: usize = 256;
 
-/// splitmix64: deterministic bench data without extra crates.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn bytes32(&mut self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        for c in b.chunks_exact_mut(8) {
-            c.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
-        b
-    }
-}
+#[path = "../tests/support/ledger.rs"]
+mod support;
+use support::SplitMix64;
 
 /// All tokens in one sorted `Vec`; suffix search walks it one token at a time.
 struct LinearScanStore(Vec<(TokenId, BlockId)>);
@@ -92,14 +75,12 @@ impl TokenStore for LinearScanStore {
 
 fn bench_proof(c: &mut Criterion) {
     let mut rng = SplitMix64(42);
-    let all: Vec<(TokenId, BlockId)> = (0..TOKENS)
-        .map(|_| (TokenId::new(rng.bytes32()), BlockId::new(rng.bytes32())))
-        .collect();
+    let all: Vec<(TokenId, BlockId)> = (0..TOKENS).map(|_| rng.mapping()).collect();
     let indexed = MemoryStore::from_mappings(all.iter().copied());
     let scan = LinearScanStore::new(all.clone());
     let queries: Vec<(TokenId, PeerId)> = (0..SAMPLES)
         .map(|_| {
-            let k = (rng.next_u64() % TOKENS as u64) as usize;
+            let k = rng.below(TOKENS);
             (all[k].0, PeerId::new(rng.bytes32()))
         })
         .collect();

@@ -9,7 +9,7 @@
 //! `/proc/self/status`), so it includes allocator overhead and anything the build left
 //! behind, and is compared with the bare 64 bytes of a `(TokenId, BlockId)` pair.
 
-use election_proto::{BlockId, MemoryStore, TokenId, TokenStore};
+use election_proto::{MemoryStore, TokenId, TokenStore};
 use std::hint::black_box;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -19,31 +19,9 @@ const BARE_BYTES: f64 = 64.0;
 /// Target from the issue: at most ~2.5x the bare mappings.
 const TARGET_BYTES: f64 = 160.0;
 
-/// splitmix64: a tiny deterministic generator, good enough for test data.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn bytes32(&mut self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        for chunk in b.chunks_exact_mut(8) {
-            chunk.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
-        b
-    }
-}
-
-fn mappings(n: usize, seed: u64) -> impl Iterator<Item = (TokenId, BlockId)> {
-    let mut rng = SplitMix64(seed);
-    (0..n).map(move |_| (TokenId::new(rng.bytes32()), BlockId::new(rng.bytes32())))
-}
+#[path = "../tests/support/ledger.rs"]
+mod support;
+use support::mappings;
 
 /// A field of `/proc/self/status` in kB (`VmRSS`, `VmHWM`).
 fn status_kb(field: &str) -> Option<u64> {

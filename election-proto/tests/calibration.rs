@@ -27,42 +27,9 @@ use election_proto::{
     SIGNATURE_SIZE,
 };
 
-/// splitmix64: deterministic test data without extra crates.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    fn bytes32(&mut self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        for c in b.chunks_exact_mut(8) {
-            c.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
-        b
-    }
-}
-
-fn ledger(n: usize, seed: u64) -> Vec<(TokenId, BlockId)> {
-    let mut rng = SplitMix64(seed);
-    (0..n)
-        .map(|_| (TokenId::new(rng.bytes32()), BlockId::new(rng.bytes32())))
-        .collect()
-}
+#[path = "support/ledger.rs"]
+mod support;
+use support::{ledger, SplitMix64};
 
 /// One node's view: each token missing with probability `missing`, and each held token
 /// stale (same token, another block) with probability `stale`.

@@ -17,7 +17,7 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::{Fuse, FusedFuture, RemoteHandle};
 use futures::{select_biased, FutureExt, StreamExt};
 use runtime_std::control::IoCounters;
-use runtime_std::driver::{short_id, EVENT_CAPACITY, RECV_BUFFER_LEN};
+use runtime_std::driver::{record_send, stopped, StuckTimerWarning, EVENT_CAPACITY, RECV_BUFFER_LEN};
 use runtime_std::{Clock, IoStats, LedgerView, NodeControl, NodeEvent, NodeStopped, Runtime, Stopped};
 use std::any::Any;
 use std::fmt;
@@ -241,12 +241,7 @@ impl<S: TokenStore + Send + 'static> NodeControl for AsyncNode<S> {
         let clock = self.clock;
         let io = self.io.clone();
         let node = futures::executor::block_on(self.shutdown_into_node())?;
-        Ok(Stopped {
-            metrics: node.metrics(),
-            snapshot: node.snapshot(),
-            stopped_at_ms: clock.now_ms(),
-            io: io.snapshot(),
-        })
+        Ok(stopped(&node, clock, &io))
     }
 }
 
@@ -302,13 +297,7 @@ impl Outputs {
     }
 
     async fn send(&self, socket: &exec::UdpSocket, to: SocketAddr, bytes: &[u8]) {
-        match socket.send_to(bytes, to).await {
-            Ok(_) => self.io.sent(),
-            Err(e) => {
-                self.io.send_error();
-                log::debug!("send to {to} failed: {e}");
-            }
-        }
+        record_send(module_path!(), &self.io, to, socket.send_to(bytes, to).await);
     }
 }
 
@@ -328,7 +317,7 @@ async fn node_loop<S: TokenStore>(
     let mut buf = vec![0u8; RECV_BUFFER_LEN];
     let mut timer = Fuse::terminated();
     let mut timer_at: Option<u64> = None;
-    let mut warned_stuck = false;
+    let mut stuck = StuckTimerWarning::new(module_path!());
     out.feed(&socket, &mut node, clock.now_ms(), Input::Timer).await;
     loop {
         let want = node.poll_timeout();
@@ -369,13 +358,7 @@ async fn node_loop<S: TokenStore>(
                 out.feed(&socket, &mut node, now, Input::Timer).await;
                 if let Some(at) = node.poll_timeout().filter(|at| *at <= now) {
                     // The node still wants a timer now: do not spin on it.
-                    if !warned_stuck {
-                        warned_stuck = true;
-                        log::warn!(
-                            "node {} asks for a timer in the past; pacing it",
-                            short_id(&node.id())
-                        );
-                    }
+                    stuck.warn_once(&node.id());
                     timer = exec::sleep(Duration::from_millis(1)).fuse();
                     timer_at = Some(at);
                 }

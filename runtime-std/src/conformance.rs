@@ -6,13 +6,14 @@
 //! for outcomes with a generous deadline ([`DEADLINE`]); none asserts speed.
 
 use crate::cluster::{cluster_node_config, Cluster, ClusterOptions, ClusterReport, Progress};
-use crate::control::Runtime;
-use crate::identity::DetRng;
+use crate::control::{NodeControl, Runtime};
+use crate::identity::{DetRng, Identity};
 use crate::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
 use crate::setup::{probe_datagram, BootstrapPeer, IdentityOrigin, LedgerSource, NodeSetup};
 use crate::state::{StateDir, StateError};
-use election_proto::wire::{MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
-use election_proto::PeerId;
+use election_proto::node::{FailureReason, Metrics, Node, NodeConfig};
+use election_proto::wire::{Contact, MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
+use election_proto::{MemoryStore, PeerId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
@@ -48,6 +49,13 @@ fn wait_for(what: &str, mut done: impl FnMut() -> Result<bool, String>) -> Resul
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// Waits until `node` has won an election.
+fn wait_until_elected(what: &str, node: &dyn NodeControl) -> Result<(), String> {
+    wait_for(what, || {
+        Ok(node.metrics().map_err(|e| e.to_string())?.elections_succeeded > 0)
+    })
 }
 
 /// A cluster of `nodes` nodes (on `runtimes`, alternating) elects: every node
@@ -233,14 +241,10 @@ pub fn restart_restores_elected_peers(runtime: &dyn Runtime, dir: &Path) -> Resu
     if second.node().now_ms() < file.saved_at_ms {
         return Err("the restarted clock runs behind the saved snapshot".into());
     }
-    wait_for("the restarted node elects again from its restored peers", || {
-        Ok(second
-            .node()
-            .metrics()
-            .map_err(|e| e.to_string())?
-            .elections_succeeded
-            > 0)
-    })?;
+    wait_until_elected(
+        "the restarted node elects again from its restored peers",
+        second.node(),
+    )?;
     second.stop().map_err(|e| format!("final stop: {e}"))?;
     cluster.finish();
     Ok(())
@@ -278,14 +282,7 @@ pub fn corrupt_state_starts_fresh(runtime: &dyn Runtime, dir: &Path) -> Result<(
         {
             return Err(format!("{what} state file: unexpected start report {report:?}"));
         }
-        wait_for("the node works after a corrupt state file", || {
-            Ok(node
-                .node()
-                .metrics()
-                .map_err(|e| e.to_string())?
-                .elections_succeeded
-                > 0)
-        })?;
+        wait_until_elected("the node works after a corrupt state file", node.node())?;
         node.stop().map_err(|e| format!("{what}: stop: {e}"))?;
         match state.load_peers() {
             Ok(Some(_)) => {}
@@ -381,15 +378,85 @@ pub fn bootstrap_by_address_only(runtime: &dyn Runtime) -> Result<(), String> {
         let known: BTreeSet<PeerId> = snap.contacts.iter().map(|c| c.id).collect();
         Ok(wanted.is_subset(&known))
     })?;
-    wait_for("the node elects", || {
-        Ok(node
-            .node()
-            .metrics()
-            .map_err(|e| e.to_string())?
-            .elections_succeeded
-            > 0)
-    })?;
+    wait_until_elected("the node elects", node.node())?;
     node.stop().map_err(|e| format!("stop: {e}"))?;
     cluster.finish();
+    Ok(())
+}
+
+/// A node with an empty store and no contacts, and the loopback socket it
+/// advertises (identity from `n`), for tests of an adapter's own handle.
+pub fn lone_node(n: u64) -> Result<(Node<SocketAddr, MemoryStore>, UdpSocket), String> {
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("bind: {e}"))?;
+    let identity = Identity::from_u64(n);
+    let me = Contact {
+        id: identity.peer_id(),
+        addr: socket.local_addr().map_err(|e| format!("local_addr: {e}"))?,
+    };
+    let node = Node::new(
+        NodeConfig::default(),
+        me,
+        MemoryStore::new(),
+        identity.derived_rng_seed(0),
+    )
+    .map_err(|e| format!("node: {e:?}"))?;
+    Ok((node, socket))
+}
+
+/// The outcome the handle scenario expects of a [`lone_node`] asked for two
+/// elections: first before its token is stored (`NoToken`), then after (no
+/// contacts): the failures in that order, and final counters to match.
+pub fn lone_node_elections_failed(reasons: &[FailureReason], metrics: &Metrics) -> Result<(), String> {
+    if reasons != [FailureReason::NoToken, FailureReason::NoContacts] {
+        return Err(format!("failure reasons: {reasons:?}"));
+    }
+    if metrics.elections_started != 2
+        || metrics.failed(FailureReason::NoToken) != 1
+        || metrics.failed(FailureReason::NoContacts) != 1
+    {
+        return Err(format!("final metrics: {metrics:?}"));
+    }
+    Ok(())
+}
+
+/// The adapter's command-line binary at `bin`, run as `cluster --nodes 8
+/// --duration 10 --json`, succeeds and prints a JSON [`ClusterReport`] with
+/// every documented key, naming `runtime` and counting some successes.
+pub fn cli_cluster_prints_a_json_report(bin: &Path, runtime: &str) -> Result<(), String> {
+    let out = std::process::Command::new(bin)
+        .args(["cluster", "--nodes", "8", "--duration", "10", "--json"])
+        .output()
+        .map_err(|e| format!("run {}: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("no JSON on stdout: {e}"))?;
+    for key in [
+        "nodes",
+        "duration_s",
+        "elections_started",
+        "elections_succeeded",
+        "success_rate",
+        "latency_ms_p50",
+        "latency_ms_p99",
+        "nodes_with_elected_peer",
+        "datagrams_sent",
+        "decode_errors",
+    ] {
+        if report.get(key).is_none() {
+            return Err(format!("missing {key}: {report}"));
+        }
+    }
+    if report["nodes"] != 8 || report["runtime"] != runtime {
+        return Err(format!("expected 8 {runtime} nodes: {report}"));
+    }
+    if !report["elections_succeeded"].as_u64().is_some_and(|n| n > 0) {
+        return Err(format!("no election succeeded: {report}"));
+    }
     Ok(())
 }

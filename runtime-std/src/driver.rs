@@ -296,12 +296,7 @@ impl<S: TokenStore + Send + 'static> NodeControl for StdNode<S> {
     }
     fn stop(mut self: Box<Self>) -> Result<Stopped, NodeStopped> {
         let node = self.stop_thread().ok_or(NodeStopped)?;
-        Ok(Stopped {
-            metrics: node.metrics(),
-            snapshot: node.snapshot(),
-            stopped_at_ms: self.clock.now_ms(),
-            io: self.io.snapshot(),
-        })
+        Ok(stopped(&node, self.clock, &self.io))
     }
 }
 
@@ -353,12 +348,63 @@ impl Outputs<'_> {
     }
 
     fn send(&self, to: SocketAddr, bytes: &[u8]) {
-        match self.socket.send_to(bytes, to) {
-            Ok(_) => self.io.sent(),
-            Err(e) => {
-                self.io.send_error();
-                log::debug!("send to {to} failed: {e}");
-            }
+        record_send(module_path!(), self.io, to, self.socket.send_to(bytes, to));
+    }
+}
+
+// Loop bookkeeping shared with the async adapter (`runtime-async`), whose loop
+// differs only in how it waits.
+
+/// What a stopped node leaves behind: its final counters and tables, the
+/// clock's reading now, and the adapter's transport counters.
+pub fn stopped<S: TokenStore>(node: &Node<SocketAddr, S>, clock: Clock, io: &IoCounters) -> Stopped {
+    Stopped {
+        metrics: node.metrics(),
+        snapshot: node.snapshot(),
+        stopped_at_ms: clock.now_ms(),
+        io: io.snapshot(),
+    }
+}
+
+/// Counts the outcome of a `send_to` to `to`; a failure is logged at debug
+/// level under `log_target` (the calling adapter's `module_path!()`).
+pub fn record_send(log_target: &str, io: &IoCounters, to: SocketAddr, result: io::Result<usize>) {
+    match result {
+        Ok(_) => io.sent(),
+        Err(e) => {
+            io.send_error();
+            log::debug!(target: log_target, "send to {to} failed: {e}");
+        }
+    }
+}
+
+/// Warns, once per loop, that a node asks for a timer that is already due right
+/// after handling one (the loop then paces it instead of spinning).
+#[derive(Debug)]
+pub struct StuckTimerWarning {
+    log_target: &'static str,
+    warned: bool,
+}
+
+impl StuckTimerWarning {
+    /// Not warned yet; the warning goes to `log_target` (the calling adapter's
+    /// `module_path!()`).
+    pub fn new(log_target: &'static str) -> Self {
+        Self {
+            log_target,
+            warned: false,
+        }
+    }
+
+    /// Logs the warning for node `id`, the first time only.
+    pub fn warn_once(&mut self, id: &PeerId) {
+        if !self.warned {
+            self.warned = true;
+            log::warn!(
+                target: self.log_target,
+                "node {} asks for a timer in the past; pacing it",
+                short_id(id)
+            );
         }
     }
 }
@@ -373,7 +419,7 @@ fn node_loop<S: TokenStore>(
 ) -> Node<SocketAddr, S> {
     let mut buf = vec![0u8; RECV_BUFFER_LEN];
     let mut read_timeout = None;
-    let mut warned_stuck = false;
+    let mut stuck = StuckTimerWarning::new(module_path!());
     out.feed(&mut node, clock.now_ms(), Input::Timer);
     loop {
         // 1. Commands.
@@ -401,13 +447,7 @@ fn node_loop<S: TokenStore>(
                 match node.poll_timeout() {
                     Some(at) if at <= now => {
                         // The node still wants a timer now: do not spin on it.
-                        if !warned_stuck {
-                            warned_stuck = true;
-                            log::warn!(
-                                "node {} asks for a timer in the past; pacing it",
-                                short_id(&node.id())
-                            );
-                        }
+                        stuck.warn_once(&node.id());
                         Duration::from_millis(1)
                     }
                     _ => continue,

@@ -1,12 +1,11 @@
 //! The std adapter on real loopback sockets.
 
-use election_proto::node::{Event, FailureReason, Node, NodeConfig};
+use election_proto::node::Event;
 use election_proto::wire::Contact;
-use election_proto::{BlockId, MemoryStore, TokenId};
+use election_proto::{BlockId, TokenId};
 use runtime_std::conformance;
 use runtime_std::{Clock, Identity, NodeStopped, StdNode, StdRuntime};
-use std::net::UdpSocket;
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 fn ok<T>(r: Result<T, String>) -> T {
@@ -54,19 +53,7 @@ fn corrupt_state_file_is_reported_and_node_starts_fresh() {
 /// The handle's own API: commands, store updates, events, shutdown with metrics.
 #[test]
 fn handle_commands_store_updates_and_clean_shutdown() {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let identity = Identity::from_u64(7);
-    let me = Contact {
-        id: identity.peer_id(),
-        addr: socket.local_addr().unwrap(),
-    };
-    let node = Node::new(
-        NodeConfig::default(),
-        me,
-        MemoryStore::new(),
-        identity.derived_rng_seed(0),
-    )
-    .unwrap();
+    let (node, socket) = ok(conformance::lone_node(7));
     let node = StdNode::spawn(node, socket, Clock::new()).unwrap();
     let token = TokenId::from_u64(5);
     // Not stored yet: the election fails for want of the token.
@@ -89,23 +76,14 @@ fn handle_commands_store_updates_and_clean_shutdown() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(reasons, vec![FailureReason::NoToken, FailureReason::NoContacts]);
     assert_eq!(node.with_node(|n| n.store().len()).unwrap(), 1);
     let metrics = node.shutdown().expect("clean shutdown");
-    assert_eq!(metrics.elections_started, 2);
-    assert_eq!(metrics.failed(FailureReason::NoToken), 1);
-    assert_eq!(metrics.failed(FailureReason::NoContacts), 1);
+    ok(conformance::lone_node_elections_failed(&reasons, &metrics));
 }
 
 #[test]
 fn a_dead_loop_reports_stopped_instead_of_hanging() {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let identity = Identity::from_u64(8);
-    let me = Contact {
-        id: identity.peer_id(),
-        addr: socket.local_addr().unwrap(),
-    };
-    let node = Node::new(NodeConfig::default(), me, MemoryStore::new(), [1; 32]).unwrap();
+    let (node, socket) = ok(conformance::lone_node(8));
     let node = StdNode::spawn(node, socket, Clock::new()).unwrap();
     assert!(node.metrics().is_ok());
     // Kill the loop thread with a panicking call (the panic message is expected).
@@ -119,28 +97,10 @@ fn a_dead_loop_reports_stopped_instead_of_hanging() {
 
 #[test]
 fn cli_cluster_prints_a_json_report() {
-    let out = Command::new(env!("CARGO_BIN_EXE_election-node"))
-        .args(["cluster", "--nodes", "8", "--duration", "10", "--json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
-    for key in [
-        "nodes",
-        "duration_s",
-        "elections_started",
-        "elections_succeeded",
-        "success_rate",
-        "latency_ms_p50",
-        "latency_ms_p99",
-        "nodes_with_elected_peer",
-        "datagrams_sent",
-        "decode_errors",
-    ] {
-        assert!(report.get(key).is_some(), "missing {key}: {report}");
-    }
-    assert_eq!(report["nodes"], 8);
-    assert!(report["elections_succeeded"].as_u64().unwrap() > 0, "{report}");
+    ok(conformance::cli_cluster_prints_a_json_report(
+        Path::new(env!("CARGO_BIN_EXE_election-node")),
+        "std",
+    ));
 }
 
 #[test]

@@ -220,47 +220,22 @@ fn lone(id: PeerId, ledger: Ledger) -> Node<u32, MemoryStore> {
 
 #[test]
 fn invalid_config_is_rejected_with_the_field() {
-    let mut c = NodeConfig::default();
-    c.max_contacts = 0;
-    let e = Node::new(
-        c,
-        Contact {
+    let new_node = |c: NodeConfig| {
+        let me = Contact {
             id: PeerId::ZERO,
             addr: 0u32,
-        },
-        MemoryStore::new(),
-        [0; 32],
-    )
-    .unwrap_err();
-    assert_eq!(e, NodeConfigError::Zero("max_contacts"));
+        };
+        Node::new(c, me, MemoryStore::new(), [0; 32])
+    };
+    let mut c = NodeConfig::default();
+    c.max_contacts = 0;
+    assert_eq!(new_node(c).unwrap_err(), NodeConfigError::Zero("max_contacts"));
     let mut c = NodeConfig::default();
     c.initial_channels = 11;
-    assert!(matches!(
-        Node::new(
-            c,
-            Contact {
-                id: PeerId::ZERO,
-                addr: 0u32
-            },
-            MemoryStore::new(),
-            [0; 32]
-        ),
-        Err(NodeConfigError::InitialChannels)
-    ));
+    assert!(matches!(new_node(c), Err(NodeConfigError::InitialChannels)));
     let mut c = NodeConfig::default();
     c.election.consensus_threshold = 0;
-    assert!(matches!(
-        Node::new(
-            c,
-            Contact {
-                id: PeerId::ZERO,
-                addr: 0u32
-            },
-            MemoryStore::new(),
-            [0; 32]
-        ),
-        Err(NodeConfigError::Election(_))
-    ));
+    assert!(matches!(new_node(c), Err(NodeConfigError::Election(_))));
 }
 
 #[test]
@@ -515,13 +490,12 @@ fn unresolved_split_brain_follows_policy_and_repeats_raise_a_partition_alert() {
         .any(|e| matches!(e, Event::Elected { contested: true, .. })));
 }
 
-#[test]
-fn timeout_and_exhaustion_report_their_reasons() {
-    let t = token(31);
-    // Contacts that never answer (addresses with no node behind them).
+/// A node that knows `ghosts` contacts near `t` with no node behind them (they
+/// never answer), 10 s after it started an election for `t`.
+fn election_with_silent_contacts(t: TokenId, ghosts: i64) -> (Net, u32) {
     let mut net = Net::new();
     let c = net.add(near(&t, 12345), Ledger::A, quick_config());
-    let ghosts: Vec<Contact<u32>> = (0..40)
+    let ghosts: Vec<Contact<u32>> = (0..ghosts)
         .map(|i| Contact {
             id: near(&t, 1000 + i),
             addr: 1000 + i as u32,
@@ -530,6 +504,14 @@ fn timeout_and_exhaustion_report_their_reasons() {
     net.input(c, Input::Command(Command::AddContacts(ghosts)));
     net.input(c, Input::Command(Command::StartElection(t)));
     net.run_until(10_000);
+    (net, c)
+}
+
+#[test]
+fn timeout_and_exhaustion_report_their_reasons() {
+    let t = token(31);
+    // Contacts that never answer (addresses with no node behind them).
+    let (net, c) = election_with_silent_contacts(t, 40);
     let reasons: Vec<_> = net
         .events_of(c)
         .iter()
@@ -544,17 +526,7 @@ fn timeout_and_exhaustion_report_their_reasons() {
     assert!(net.nodes[c as usize].metrics().channel_timeouts >= 3);
 
     // With only two silent contacts, the election runs out of first hops first.
-    let mut net = Net::new();
-    let c = net.add(near(&t, 12345), Ledger::A, quick_config());
-    let ghosts: Vec<Contact<u32>> = (0..2)
-        .map(|i| Contact {
-            id: near(&t, 1000 + i),
-            addr: 1000 + i as u32,
-        })
-        .collect();
-    net.input(c, Input::Command(Command::AddContacts(ghosts)));
-    net.input(c, Input::Command(Command::StartElection(t)));
-    net.run_until(10_000);
+    let (net, c) = election_with_silent_contacts(t, 2);
     assert!(net.events_of(c).iter().any(|e| matches!(
         e,
         Event::ElectionFailed {
