@@ -404,7 +404,8 @@ impl<'a> Arbitrary<'a> for TicketSel {
 // decode
 // ---------------------------------------------------------------------------
 
-/// Feeds `data` to [`wire::decode`] (as `u32` and as `SocketAddr` addresses).
+/// Feeds `data` to [`wire::decode`] (as `u32` addresses and as an address
+/// with `SocketAddr`'s wire shape).
 ///
 /// Invariants: never panics; whatever decodes re-encodes to exactly `data` and
 /// decodes again to the same envelope; every error names the right reason
@@ -456,7 +457,7 @@ pub fn decode(data: &[u8]) -> bool {
         }
     }
     let ok = check::<u32>(data);
-    check::<std::net::SocketAddr>(data);
+    check::<crate::wire::NetAddr>(data);
     ok
 }
 
