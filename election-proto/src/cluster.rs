@@ -562,6 +562,13 @@ pub enum Decision {
     SplitBrain(usize, usize),
 }
 
+/// Whether `size` of `total` responses reaches `majority_threshold`: the one
+/// majority rule used by [`decide`] and by the election's settledness check, so
+/// the two can never disagree at a boundary. An empty total is a majority.
+pub fn is_majority(size: usize, total: usize, majority_threshold: f64) -> bool {
+    total == 0 || size as f64 / total as f64 >= majority_threshold
+}
+
 /// SPEC §6 step 5: decides between a single winner and split-brain.
 ///
 /// `clusters` must be ranked strongest first and already filtered by size, as
@@ -581,8 +588,7 @@ pub fn decide(clusters: &[ConsensusCluster], valid_responses: usize, majority_th
     let Some(strongest) = clusters.first() else {
         return Decision::NoConsensus;
     };
-    let share = strongest.size() as f64 / valid_responses as f64;
-    if valid_responses == 0 || share >= majority_threshold {
+    if is_majority(strongest.size(), valid_responses, majority_threshold) {
         return Decision::Single(0);
     }
     match clusters

@@ -569,125 +569,130 @@ impl PeerElection {
         if responses.len() < self.config.min_cluster_size {
             return WinnerResult::NoConsensus;
         }
-        if let Some(reference) = &self.reference {
-            return self.verdict_with_reference(&responses, reference);
-        }
-        let clusters = cluster::find_clusters(
-            &self.token,
-            &responses,
-            self.config.consensus_threshold,
-            self.config.min_cluster_size,
-        );
-        let sigs = |c: &ConsensusCluster| -> Vec<(PeerId, TokenSignature)> {
+        let sides = match &self.reference {
+            Some(reference) => self.aligned_sides(&responses, reference),
+            None => self.plain_sides(&responses),
+        };
+        let Some((c1, c2)) = sides else {
+            return WinnerResult::NoConsensus;
+        };
+        let signatures = |c: &ConsensusCluster| -> Vec<(PeerId, TokenSignature)> {
             c.members
                 .iter()
                 .filter_map(|m| responses.iter().find(|(p, _)| p == m).copied())
                 .collect()
         };
+        match c2 {
+            None => WinnerResult::Single {
+                winner: c1.winner,
+                cluster_signatures: signatures(&c1),
+                cluster: c1,
+            },
+            Some(c2) => WinnerResult::SplitBrain {
+                winner1: c1.winner,
+                signatures1: signatures(&c1),
+                winner2: c2.winner,
+                signatures2: signatures(&c2),
+                cluster1: c1,
+                cluster2: c2,
+            },
+        }
+    }
+
+    /// SPEC.md §6 without a reference: the strongest cluster, and its disjoint
+    /// competitor when it has no majority.
+    fn plain_sides(&self, responses: &[(PeerId, TokenSignature)]) -> Option<Sides> {
+        let mut clusters = cluster::find_clusters(
+            &self.token,
+            responses,
+            self.config.consensus_threshold,
+            self.config.min_cluster_size,
+        );
         match cluster::decide(&clusters, responses.len(), self.config.majority_threshold) {
-            Decision::NoConsensus => WinnerResult::NoConsensus,
-            Decision::Single(i) => {
-                let c = clusters[i].clone();
-                WinnerResult::Single {
-                    winner: c.winner,
-                    cluster_signatures: sigs(&c),
-                    cluster: c,
-                }
-            }
+            Decision::NoConsensus => None,
+            Decision::Single(i) => Some((clusters.swap_remove(i), None)),
             Decision::SplitBrain(i, j) => {
-                let (c1, c2) = (clusters[i].clone(), clusters[j].clone());
-                WinnerResult::SplitBrain {
-                    winner1: c1.winner,
-                    signatures1: sigs(&c1),
-                    winner2: c2.winner,
-                    signatures2: sigs(&c2),
-                    cluster1: c1,
-                    cluster2: c2,
-                }
+                let c2 = clusters[j].clone();
+                Some((clusters.swap_remove(i), Some(c2)))
             }
         }
     }
 
-    fn verdict_with_reference(
+    /// With a reference: the winning side is drawn from aligned responders, most
+    /// like us first; the competitor is the strongest cluster of the rest.
+    fn aligned_sides(
         &self,
         responses: &[(PeerId, TokenSignature)],
         reference: &TokenSignature,
-    ) -> WinnerResult {
+    ) -> Option<Sides> {
         let threshold = self.config.consensus_threshold;
-        let bar = self.config.alignment_threshold;
+        let min = self.config.min_cluster_size;
+        // Agreement with our own walk, computed once per response.
+        let to_ref: Vec<usize> = responses.iter().map(|(_, s)| agreement(reference, s)).collect();
         let (aligned, other): (Vec<_>, Vec<_>) = responses
             .iter()
-            .copied()
-            .partition(|(_, s)| agreement(reference, s) >= bar);
-        let min = self.config.min_cluster_size;
-        let mut ours = cluster::find_clusters(&self.token, &aligned, threshold, min);
+            .zip(&to_ref)
+            .partition(|(_, a)| **a >= self.config.alignment_threshold);
+        let aligned: Vec<(PeerId, TokenSignature)> = aligned.into_iter().map(|(r, _)| *r).collect();
+        let other: Vec<(PeerId, TokenSignature)> = other.into_iter().map(|(r, _)| *r).collect();
         // Most like us first: when two aligned clusters exist (e.g. a partial
         // fork that kept the challenged block), the one closer to our own walk is
-        // ours and the other is the split-brain competitor. Exact comparison of
-        // mean agreement with the reference; the sort is stable, so ties keep
-        // the size/agreement ranking.
-        let to_ref = |c: &ConsensusCluster| -> usize {
+        // ours. Exact comparison of mean agreement with the reference; the sort
+        // is stable, so ties keep the size/agreement ranking.
+        let ref_sum = |c: &ConsensusCluster| -> usize {
             c.members
                 .iter()
-                .filter_map(|m| aligned.iter().find(|(p, _)| p == m))
-                .map(|(_, s)| agreement(reference, s))
+                .filter_map(|m| responses.iter().position(|(p, _)| p == m))
+                .map(|i| to_ref[i])
                 .sum()
         };
-        let mut keyed: Vec<(usize, ConsensusCluster)> = ours.drain(..).map(|c| (to_ref(&c), c)).collect();
-        keyed.sort_by(|(sa, a), (sb, b)| (sb * a.size()).cmp(&(sa * b.size())));
-        let ours: Vec<ConsensusCluster> = keyed.into_iter().map(|(_, c)| c).collect();
-        let Some(c1) = ours.first() else {
-            return WinnerResult::NoConsensus;
-        };
-        let sigs = |c: &ConsensusCluster| -> Vec<(PeerId, TokenSignature)> {
-            c.members
-                .iter()
-                .filter_map(|m| responses.iter().find(|(p, _)| p == m).copied())
-                .collect()
-        };
-        let single = || WinnerResult::Single {
-            winner: c1.winner,
-            cluster: c1.clone(),
-            cluster_signatures: sigs(c1),
-        };
-        // Same comparison as `cluster::decide`: divide, don't multiply, so 3/5 ≥ 0.6 holds.
-        if c1.size() as f64 / responses.len() as f64 >= self.config.majority_threshold {
-            return single();
+        let mut ours: Vec<(usize, ConsensusCluster)> =
+            cluster::find_clusters(&self.token, &aligned, threshold, min)
+                .into_iter()
+                .map(|c| (ref_sum(&c), c))
+                .collect();
+        ours.sort_by(|(sa, a), (sb, b)| (sb * a.size()).cmp(&(sa * b.size())));
+        let (_, c1) = ours.into_iter().next()?;
+        if cluster::is_majority(c1.size(), responses.len(), self.config.majority_threshold) {
+            return Some((c1, None));
         }
-        let theirs = cluster::find_clusters(&self.token, &other, threshold, min);
-        let competitor = theirs.first();
-        match competitor {
-            Some(c2) => WinnerResult::SplitBrain {
-                cluster1: c1.clone(),
-                winner1: c1.winner,
-                signatures1: sigs(c1),
-                cluster2: c2.clone(),
-                winner2: c2.winner,
-                signatures2: sigs(c2),
-            },
-            None => single(),
-        }
+        // Two aligned clusters that miss each other's threshold are both "like
+        // us" (honest gaps): noise, not a split. Only the unaligned compete.
+        let c2 = cluster::find_clusters(&self.token, &other, threshold, min)
+            .into_iter()
+            .next();
+        Some((c1, c2))
     }
 
     /// Whether the verdict can no longer change however the pending channels
     /// reply: nothing is pending, or the strongest cluster stays decisive even if
     /// every pending channel brought a new, disagreeing responder.
     pub fn is_settled(&self) -> bool {
+        self.is_settled_given(&self.check_for_winner())
+    }
+
+    /// [`is_settled`](Self::is_settled) for a verdict the caller already has from
+    /// [`check_for_winner`](Self::check_for_winner) (saves computing it twice).
+    pub fn is_settled_given(&self, verdict: &WinnerResult) -> bool {
         let pending = self.pending_count();
         if pending == 0 {
             return true;
         }
-        match self.check_for_winner() {
-            WinnerResult::Single { cluster, .. } => {
-                let valid = self.valid_response_count() + pending;
-                // |c1| / (valid + pending) ≥ majority ⇒ no later cluster can outrank c1
-                // (it would need more than the remaining minority of responses).
-                cluster.members.len() as f64 >= self.config.majority_threshold * valid as f64
-            }
+        match verdict {
+            // |c1| / (valid + pending) ≥ majority ⇒ no later cluster can outrank c1
+            // (it would need more than the remaining minority of responses).
+            WinnerResult::Single { cluster, .. } => cluster::is_majority(
+                cluster.size(),
+                self.valid_response_count() + pending,
+                self.config.majority_threshold,
+            ),
             WinnerResult::SplitBrain { .. } | WinnerResult::NoConsensus => false,
         }
     }
 }
+
+/// The winning cluster and, if there is a split-brain, its competitor.
+type Sides = (ConsensusCluster, Option<ConsensusCluster>);
 
 #[cfg(test)]
 mod tests;

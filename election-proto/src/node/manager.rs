@@ -47,18 +47,16 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             token,
             Active {
                 election,
-                purpose,
                 started_at: now,
                 sent_at: BTreeMap::new(),
                 responders: BTreeMap::new(),
-                split_rounds: 0,
                 saw_split: false,
                 collect_checked: false,
             },
         );
         let opened = self.open_channels(now, token, self.config.initial_channels);
         if opened == 0 {
-            self.fail(now, token, FailureReason::NoContacts);
+            self.fail(token, FailureReason::NoContacts);
         }
     }
 
@@ -178,7 +176,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         };
         let verdict = active.election.check_for_winner();
-        let settled = active.election.is_settled();
+        let settled = active.election.is_settled_given(&verdict);
         let pending = active.election.pending_count();
         let collected = now >= active.started_at.saturating_add(self.config.min_collection_ms);
         let timed_out = now >= active.started_at.saturating_add(self.config.election_timeout_ms);
@@ -197,9 +195,6 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 winner2,
                 ..
             } => {
-                if !(collected || pending == 0 || timed_out) {
-                    return;
-                }
                 if pending > 0 && !timed_out {
                     // Replies still on their way may settle it.
                     return;
@@ -217,9 +212,6 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 } else {
                     0
                 };
-                if let Some(a) = self.elections.get_mut(&token) {
-                    a.split_rounds += u32::from(opened > 0);
-                }
                 self.emit(Event::SplitBrain {
                     token,
                     winner1,
@@ -230,7 +222,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 });
                 if opened == 0 {
                     match self.config.split_brain_policy {
-                        SplitBrainPolicy::Abandon => self.fail(now, token, FailureReason::SplitBrain),
+                        SplitBrainPolicy::Abandon => self.fail(token, FailureReason::SplitBrain),
                         SplitBrainPolicy::AcceptStrongest => {
                             self.succeed(now, token, winner1, &cluster1, true)
                         }
@@ -244,7 +236,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                     } else {
                         FailureReason::NoConsensus
                     };
-                    self.fail(now, token, reason);
+                    self.fail(token, reason);
                 } else if pending == 0 {
                     // Every channel has replied or been dropped: widen the search.
                     let want = self.config.initial_channels.clamp(1, 2);
@@ -254,7 +246,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                         } else {
                             FailureReason::NoConsensus
                         };
-                        self.fail(now, token, reason);
+                        self.fail(token, reason);
                     }
                 }
             }
@@ -265,9 +257,6 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         let active = self.elections.remove(&token)?;
         for t in active.election.tickets() {
             self.tickets.remove(&t);
-        }
-        for t in active.sent_at.keys() {
-            self.tickets.remove(t);
         }
         self.note_outcome(active.saw_split);
         Some(active)
@@ -331,10 +320,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             latency_ms: latency,
             contested,
         });
-        let _ = active.purpose;
     }
 
-    pub(super) fn fail(&mut self, _now: u64, token: TokenId, reason: FailureReason) {
+    pub(super) fn fail(&mut self, token: TokenId, reason: FailureReason) {
         let Some(active) = self.finish(token) else {
             return;
         };

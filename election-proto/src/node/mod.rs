@@ -104,13 +104,11 @@ pub enum Output<A> {
 #[derive(Debug)]
 struct Active<A> {
     election: PeerElection,
-    purpose: ElectionPurpose,
     started_at: u64,
     /// Send time of each pending channel, for channel timeouts.
     sent_at: BTreeMap<MessageTicket, u64>,
     /// Addresses responders gave with their answers.
     responders: BTreeMap<PeerId, A>,
-    split_rounds: u32,
     saw_split: bool,
     /// Whether the verdict has been looked at since `min_collection_ms` passed.
     collect_checked: bool,
@@ -317,7 +315,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 }
             }
             Input::Command(Command::Shutdown) => {
-                self.shutdown(now);
+                self.shutdown();
                 return;
             }
         }
@@ -395,10 +393,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
     }
 
-    fn shutdown(&mut self, now: u64) {
+    fn shutdown(&mut self) {
         let tokens: Vec<TokenId> = self.elections.keys().copied().collect();
         for t in tokens {
-            self.fail(now, t, FailureReason::Shutdown);
+            self.fail(t, FailureReason::Shutdown);
         }
         self.stopped = true;
         self.next_election_at = None;

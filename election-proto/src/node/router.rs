@@ -183,35 +183,31 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.metrics.unmatched_replies += 1;
             return;
         };
-        match active
+        // Either way the referred channel is closed: follow the suggestion if
+        // there is a fresh one, else open a replacement to another first hop.
+        let next = match active
             .election
             .handle_referral(ticket, token, [high.id, low.id], sender)
         {
-            Ok(next) => {
-                active.sent_at.remove(&ticket);
-                self.tickets.remove(&ticket);
-                let addr = if next == high.id {
-                    high.addr.clone()
-                } else {
-                    low.addr.clone()
-                };
-                self.contacts.observe(&self.me.id, high.id, high.addr, now);
-                self.contacts.observe(&self.me.id, low.id, low.addr, now);
-                if !self.open_channel_to(now, own_token, Contact { id: next, addr }) {
-                    self.open_channels(now, own_token, 1);
-                }
-                self.evaluate(now, own_token);
+            Ok(next) => Some(if next == high.id {
+                high.clone()
+            } else {
+                low.clone()
+            }),
+            Err(ElectionError::NoFreshReferral) => None,
+            Err(_) => {
+                self.metrics.unmatched_replies += 1;
+                return;
             }
-            Err(ElectionError::NoFreshReferral) => {
-                active.sent_at.remove(&ticket);
-                self.tickets.remove(&ticket);
-                self.contacts.observe(&self.me.id, high.id, high.addr, now);
-                self.contacts.observe(&self.me.id, low.id, low.addr, now);
-                self.open_channels(now, own_token, 1);
-                self.evaluate(now, own_token);
-            }
-            Err(_) => self.metrics.unmatched_replies += 1,
+        };
+        active.sent_at.remove(&ticket);
+        self.tickets.remove(&ticket);
+        self.contacts.observe(&self.me.id, high.id, high.addr, now);
+        self.contacts.observe(&self.me.id, low.id, low.addr, now);
+        if !next.is_some_and(|hop| self.open_channel_to(now, own_token, hop)) {
+            self.open_channels(now, own_token, 1);
         }
+        self.evaluate(now, own_token);
     }
 
     /// Sends a reply for someone else's query back along its reverse path.
