@@ -104,7 +104,7 @@ pub struct Report {
     /// Peers evicted from full elected tables.
     pub peers_evicted: u64,
     /// Core counters summed over all nodes.
-    pub core: crate::sim::CoreTotals,
+    pub core: election_proto::node::Metrics,
     /// Network counters.
     pub network: crate::sim::NetCounters,
     /// Ledger coverage of honest nodes.
@@ -151,9 +151,9 @@ impl Report {
         let net = sim.net().clone();
         let core = sim.core_totals();
         let by_kind = ByKind {
-            query: core.sent[0] + net.adversary_sent[0],
-            answer: core.sent[1] + net.adversary_sent[1],
-            referral: core.sent[2] + net.adversary_sent[2],
+            query: core.sent.count[0] + net.adversary_sent[0],
+            answer: core.sent.count[1] + net.adversary_sent[1],
+            referral: core.sent.count[2] + net.adversary_sent[2],
         };
         let honest_online: Vec<usize> = (0..sim.len())
             .filter(|&i| sim.kind(i) == NodeKind::Honest && sim.node(i).is_some())

@@ -401,63 +401,6 @@ impl NetCounters {
     }
 }
 
-/// Sums of core [`Metrics`] counters over nodes and their past incarnations.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct CoreTotals {
-    /// Datagrams sent by kind (query, answer, referral).
-    pub sent: [u64; 3],
-    /// Bytes sent by kind.
-    pub sent_bytes: [u64; 3],
-    /// Undecodable datagrams dropped.
-    pub decode_errors: u64,
-    /// Answers failing verification.
-    pub invalid_signatures: u64,
-    /// Conflicting second answers (channels blocked).
-    pub conflicting_answers: u64,
-    /// Identical re-deliveries ignored.
-    pub duplicate_answers: u64,
-    /// Replies matching nothing.
-    pub unmatched_replies: u64,
-    /// Queries answered.
-    pub queries_answered: u64,
-    /// Queries forwarded.
-    pub queries_forwarded: u64,
-    /// Queries referred.
-    pub queries_referred: u64,
-    /// Loops cut.
-    pub loops_cut: u64,
-    /// Forward table full.
-    pub forward_table_full: u64,
-    /// Replies relayed back.
-    pub replies_relayed: u64,
-    /// Channels timed out.
-    pub channel_timeouts: u64,
-    /// Queries sent by challengers for their own elections.
-    pub election_messages_sent: u64,
-}
-
-impl CoreTotals {
-    fn add(&mut self, m: &Metrics) {
-        for i in 0..3 {
-            self.sent[i] += m.sent.count[i];
-            self.sent_bytes[i] += m.sent.bytes[i];
-        }
-        self.decode_errors += m.decode_errors_total();
-        self.invalid_signatures += m.invalid_signatures;
-        self.conflicting_answers += m.conflicting_answers;
-        self.duplicate_answers += m.duplicate_answers;
-        self.unmatched_replies += m.unmatched_replies;
-        self.queries_answered += m.queries_answered;
-        self.queries_forwarded += m.queries_forwarded;
-        self.queries_referred += m.queries_referred;
-        self.loops_cut += m.loops_cut;
-        self.forward_table_full += m.forward_table_full;
-        self.replies_relayed += m.replies_relayed;
-        self.channel_timeouts += m.channel_timeouts;
-        self.election_messages_sent += m.election_messages_sent;
-    }
-}
-
 /// Core type the simulator runs.
 pub type SimNodeCore = Node<u32, LedgerView>;
 
@@ -1080,7 +1023,7 @@ pub struct Sim {
     others: ElectionCounters,
     latencies: Vec<u32>,
     net: NetCounters,
-    retired: CoreTotals,
+    retired: Metrics,
     stuck_timers: u64,
     events: Vec<(u64, u32, Event<u32>)>,
     wins: Vec<WinRecord>,
@@ -1212,7 +1155,7 @@ impl Sim {
             others: ElectionCounters::default(),
             latencies: Vec::new(),
             net: NetCounters::default(),
-            retired: CoreTotals::default(),
+            retired: Metrics::default(),
             stuck_timers: 0,
             events: Vec::new(),
             wins: Vec::new(),
@@ -1340,12 +1283,13 @@ impl Sim {
         &self.net
     }
 
-    /// Core metrics summed over every node, including past incarnations.
-    pub fn core_totals(&self) -> CoreTotals {
+    /// Core metrics summed over every node, including past incarnations
+    /// (see [`Metrics::merge`]).
+    pub fn core_totals(&self) -> Metrics {
         let mut t = self.retired.clone();
         for n in &self.nodes {
             if let Some(c) = &n.core {
-                t.add(&c.metrics());
+                t.merge(&c.metrics());
             }
         }
         t
@@ -1610,7 +1554,7 @@ impl Sim {
         let st = &mut self.nodes[i];
         if let Some(core) = st.core.take() {
             st.snapshot = Some(core.snapshot());
-            self.retired.add(&core.metrics());
+            self.retired.merge(&core.metrics());
         }
         st.timer_at = None;
         st.split_tokens.clear();

@@ -93,7 +93,7 @@ fn manglers_bytes_are_rejected_or_harmless() {
     let sim = run(NodeKind::Mangler, 35);
     let core = sim.core_totals();
     assert!(sim.net().mangled > 200);
-    assert!(core.decode_errors > 200, "{core:?}");
+    assert!(core.decode_errors_total() > 200, "{core:?}");
     assert!(core.invalid_signatures > 20, "{core:?}");
     // Every winner that is a node stores the token and could sign for it; a
     // mangler can win with its own (intact) answer, as any holder can.

@@ -19,6 +19,11 @@ pub struct KindCounters {
 }
 
 impl KindCounters {
+    fn merge(&mut self, other: &KindCounters) {
+        add_all(&mut self.count, &other.count);
+        add_all(&mut self.bytes, &other.bytes);
+    }
+
     pub(crate) fn add(&mut self, kind: MessageKind, bytes: usize) {
         self.count[kind.index()] += 1;
         self.bytes[kind.index()] += bytes as u64;
@@ -95,7 +100,76 @@ pub struct Metrics {
     pub active_elections: usize,
 }
 
+fn add_all<const N: usize>(into: &mut [u64; N], from: &[u64; N]) {
+    for (a, b) in into.iter_mut().zip(from) {
+        *a += b;
+    }
+}
+
 impl Metrics {
+    /// Adds `other` into `self`, field by field: counters and histograms sum,
+    /// and the table sizes sum too (so over many nodes they are totals, not
+    /// one node's size). For reports over a whole network.
+    pub fn merge(&mut self, other: &Metrics) {
+        // Destructured so that a new field cannot be forgotten here.
+        let Metrics {
+            elections_started,
+            elections_succeeded,
+            elections_failed,
+            split_brains,
+            partition_alerts,
+            latency_histogram,
+            latency_sum_ms,
+            election_messages_sent,
+            sent,
+            received,
+            decode_errors,
+            duplicate_answers,
+            conflicting_answers,
+            invalid_signatures,
+            unmatched_replies,
+            queries_answered,
+            queries_forwarded,
+            queries_referred,
+            loops_cut,
+            forward_table_full,
+            replies_relayed,
+            channel_timeouts,
+            encode_errors,
+            contacts,
+            elected_peers,
+            forward_entries,
+            active_elections,
+        } = other;
+        self.elections_started += elections_started;
+        self.elections_succeeded += elections_succeeded;
+        add_all(&mut self.elections_failed, elections_failed);
+        self.split_brains += split_brains;
+        self.partition_alerts += partition_alerts;
+        add_all(&mut self.latency_histogram, latency_histogram);
+        self.latency_sum_ms += latency_sum_ms;
+        self.election_messages_sent += election_messages_sent;
+        self.sent.merge(sent);
+        self.received.merge(received);
+        add_all(&mut self.decode_errors, decode_errors);
+        self.duplicate_answers += duplicate_answers;
+        self.conflicting_answers += conflicting_answers;
+        self.invalid_signatures += invalid_signatures;
+        self.unmatched_replies += unmatched_replies;
+        self.queries_answered += queries_answered;
+        self.queries_forwarded += queries_forwarded;
+        self.queries_referred += queries_referred;
+        self.loops_cut += loops_cut;
+        self.forward_table_full += forward_table_full;
+        self.replies_relayed += replies_relayed;
+        self.channel_timeouts += channel_timeouts;
+        self.encode_errors += encode_errors;
+        self.contacts += contacts;
+        self.elected_peers += elected_peers;
+        self.forward_entries += forward_entries;
+        self.active_elections += active_elections;
+    }
+
     pub(crate) fn record_failure(&mut self, reason: FailureReason) {
         self.elections_failed[reason.index()] += 1;
     }
@@ -139,5 +213,37 @@ impl Metrics {
     pub fn success_rate(&self) -> Option<f64> {
         let done = self.elections_succeeded + self.failed_total();
         (done > 0).then(|| self.elections_succeeded as f64 / done as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_sums_every_field() {
+        let mut one = Metrics {
+            elections_started: 2,
+            contacts: 5,
+            channel_timeouts: 4,
+            ..Metrics::default()
+        };
+        one.elections_failed[3] = 1;
+        one.sent.add(MessageKind::Answer, 700);
+        one.record_decode_error(DecodeError::Malformed);
+        one.record_latency(120);
+        let mut total = one.clone();
+        total.merge(&one);
+        assert_eq!(total.elections_started, 4);
+        assert_eq!(total.elections_failed[3], 2);
+        assert_eq!(total.sent.count[MessageKind::Answer.index()], 2);
+        assert_eq!(total.sent.total_bytes(), 1400);
+        assert_eq!(total.decode_errors_total(), 2);
+        assert_eq!(total.latency_histogram.iter().sum::<u64>(), 2);
+        assert_eq!(total.latency_sum_ms, 240);
+        assert_eq!((total.contacts, total.channel_timeouts), (10, 8));
+        let mut from_zero = Metrics::default();
+        from_zero.merge(&one);
+        assert_eq!(from_zero, one);
     }
 }
