@@ -1724,7 +1724,6 @@ impl NodeHarness {
                     }
                     push_bounded(&mut self.sent, (*to, bytes.clone()));
                 }
-                Output::SetTimer { .. } => {}
                 Output::Event(ev) => match ev {
                     Event::Elected {
                         winner,

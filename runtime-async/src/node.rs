@@ -285,8 +285,6 @@ impl Outputs {
         while let Some(out) = node.poll_output() {
             match out {
                 Output::Send { to, bytes } => self.send(socket, to, &bytes).await,
-                // The loop asks `poll_timeout` after every input instead.
-                Output::SetTimer { .. } => {}
                 Output::Event(e) => {
                     if self.events.try_send(e).is_err() {
                         self.io.event_dropped();

@@ -335,8 +335,6 @@ impl Outputs<'_> {
         while let Some(out) = node.poll_output() {
             match out {
                 Output::Send { to, bytes } => self.send(to, &bytes),
-                // The loop asks `poll_timeout` after every input instead.
-                Output::SetTimer { .. } => {}
                 Output::Event(e) => match self.events.try_send(e) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {

@@ -629,7 +629,6 @@ impl<'a> Worker<'a> {
             match o {
                 Output::Send { to, bytes } => self.transmit(i, to, bytes),
                 Output::Event(e) => self.on_event(i, e),
-                Output::SetTimer { .. } => {}
             }
         }
         self.out_buf = buf;

@@ -1,8 +1,9 @@
 //! The sans-IO node: routing, election manager, peer tables and scheduler.
 //!
 //! A [`Node`] never reads a clock, touches a socket or draws unseeded
-//! randomness. The host feeds it [`Input`]s with the current time and drains
-//! [`Output`]s until [`Node::poll_output`] returns `None`:
+//! randomness. The host feeds it [`Input`]s with the current time, drains
+//! [`Output`]s until [`Node::poll_output`] returns `None`, then asks
+//! [`Node::poll_timeout`] when to feed [`Input::Timer`] next:
 //!
 //! ```
 //! use election_proto::node::{Input, Node, NodeConfig, Output};
@@ -14,10 +15,12 @@
 //! while let Some(out) = node.poll_output() {
 //!     match out {
 //!         Output::Send { to, bytes } => { /* socket.send_to(&bytes, to) */ let _ = (to, bytes); }
-//!         Output::SetTimer { at_ms } => { /* wake me at at_ms */ let _ = at_ms; }
 //!         Output::Event(e) => println!("{e:?}"),
 //!     }
 //! }
+//! // Wake the node at this time (or on the next datagram or command, whichever is first).
+//! let wake_at: Option<u64> = node.poll_timeout();
+//! # let _ = wake_at;
 //! ```
 //!
 //! Guarantees: same configuration, identity, store, seed and inputs ⇒ the same
@@ -87,15 +90,6 @@ pub enum Output<A> {
         /// Payload, at most [`wire::MAX_DATAGRAM_LEN`] bytes.
         bytes: Vec<u8>,
     },
-    /// Feed [`Input::Timer`] at (or after) this time. Replaces any earlier request.
-    ///
-    /// When no deadline remains no new `SetTimer` is emitted; a host that keeps
-    /// an old timer just delivers a harmless spurious [`Input::Timer`]. Hosts
-    /// that prefer asking can call [`Node::poll_timeout`] after each input instead.
-    SetTimer {
-        /// Monotonic milliseconds.
-        at_ms: u64,
-    },
     /// Tell the host something.
     Event(Event<A>),
 }
@@ -135,7 +129,6 @@ pub struct Node<A, S> {
     started: bool,
     stopped: bool,
     next_election_at: Option<u64>,
-    armed_timer: Option<u64>,
     reverify_next: bool,
     recent_splits: VecDeque<bool>,
 }
@@ -167,7 +160,6 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             started: false,
             stopped: false,
             next_election_at: None,
-            armed_timer: None,
             reverify_next: false,
             recent_splits: VecDeque::new(),
         })
@@ -280,7 +272,11 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         self.outputs.pop_front()
     }
 
-    /// When the node next needs [`Input::Timer`], if ever.
+    /// When the node next needs [`Input::Timer`], if ever: the one timer
+    /// mechanism. Ask after draining the outputs of every input (any input can
+    /// move the deadline) and fire [`Input::Timer`] at or after the returned
+    /// monotonic millisecond. Firing early, late or twice is harmless; `None`
+    /// means nothing is scheduled until the next datagram or command.
     pub fn poll_timeout(&self) -> Option<u64> {
         if self.stopped {
             return None;
@@ -320,7 +316,6 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             }
         }
         self.run_due(now);
-        self.arm_timer();
     }
 
     fn on_datagram(&mut self, now: u64, from: A, bytes: &[u8]) {
@@ -383,16 +378,6 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         self.next_election_at.into_iter().chain(elections).min()
     }
 
-    fn arm_timer(&mut self) {
-        let next = self.next_deadline();
-        if next != self.armed_timer {
-            self.armed_timer = next;
-            if let Some(at_ms) = next {
-                self.outputs.push_back(Output::SetTimer { at_ms });
-            }
-        }
-    }
-
     fn shutdown(&mut self) {
         let tokens: Vec<TokenId> = self.elections.keys().copied().collect();
         for t in tokens {
@@ -400,7 +385,6 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
         self.stopped = true;
         self.next_election_at = None;
-        self.armed_timer = None;
     }
 }
 

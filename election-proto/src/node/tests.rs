@@ -130,10 +130,10 @@ impl Net {
                     self.queue
                         .push(core::cmp::Reverse((self.now + 5, self.seq, to, idx, bytes)));
                 }
-                Output::SetTimer { at_ms } => self.timers[idx as usize] = Some(at_ms),
                 Output::Event(e) => self.events.push((idx, e)),
             }
         }
+        self.timers[idx as usize] = self.nodes[idx as usize].poll_timeout();
     }
 
     /// Runs until `until` ms, delivering datagrams (to existing nodes only) and timers.
