@@ -21,8 +21,11 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct MessageTicket(pub u64);
 
-/// Parameters of one election. Defaults are the seed's.
+/// Parameters of one election. Defaults are the seed's except where a field says otherwise.
+///
+/// `#[non_exhaustive]`: start from [`ElectionConfig::default()`] and set fields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ElectionConfig {
     /// Two answers agree when they share at least this many of their
     /// [`SIGNATURE_SIZE`] mappings. Default 6 (the seed had 8): two honest
@@ -70,6 +73,7 @@ impl Default for ElectionConfig {
 
 /// A field of [`ElectionConfig`] outside its valid range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// `consensus_threshold` must be in `1..=SIGNATURE_SIZE`.
     ConsensusThreshold,
@@ -147,6 +151,7 @@ impl ElectionConfig {
 /// Why an election refused an operation. Every variant leaves the election
 /// unchanged unless its documentation says otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ElectionError {
     /// No live channel has this ticket (never created, replaced or abandoned).
     UnknownTicket,

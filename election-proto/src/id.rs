@@ -239,6 +239,7 @@ fn wrapping_add(a: &[u8; ID_LEN], b: &[u8; ID_LEN]) -> [u8; ID_LEN] {
 
 /// Error from parsing an identifier out of hex text.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ParseIdError {
     /// The text was not exactly 64 characters long; holds the length seen.
     Length(usize),

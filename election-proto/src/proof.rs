@@ -40,6 +40,7 @@ pub struct TokenSignature {
 
 /// Why a signature failed verification. Each variant names the first check that failed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum SignatureError {
     /// `answer.id` is not the challenged token.
     WrongToken,

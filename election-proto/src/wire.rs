@@ -200,6 +200,7 @@ pub struct Envelope<A> {
 /// Neither happens for `u32` or [`std::net::SocketAddr`] addresses: their largest
 /// message is 800 bytes (see the module docs) and they always serialize.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// The datagram would be `len` bytes, more than [`MAX_DATAGRAM_LEN`] (only
     /// possible with an address type whose encoding is hundreds of bytes).
@@ -228,6 +229,7 @@ impl std::error::Error for EncodeError {}
 
 /// Why [`decode`] rejected a datagram. Checks run in the order of the variants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The datagram has no bytes at all.
     Empty,
@@ -247,6 +249,36 @@ pub enum DecodeError {
         /// Number of bytes after the envelope.
         count: usize,
     },
+}
+
+impl DecodeError {
+    /// Number of kinds of decode error; the length of a per-kind counter array.
+    pub const COUNT: usize = 5;
+
+    /// Snake_case name of each kind, indexed by [`DecodeError::index`].
+    pub const NAMES: [&'static str; Self::COUNT] = [
+        "empty",
+        "oversized",
+        "unknown_version",
+        "malformed",
+        "trailing_bytes",
+    ];
+
+    /// Dense index of this error's kind in `0..DecodeError::COUNT` (its payload ignored).
+    pub const fn index(&self) -> usize {
+        match self {
+            Self::Empty => 0,
+            Self::Oversized { .. } => 1,
+            Self::UnknownVersion(_) => 2,
+            Self::Malformed => 3,
+            Self::TrailingBytes { .. } => 4,
+        }
+    }
+
+    /// Snake_case name of this error's kind, for reports and metric labels.
+    pub const fn name(&self) -> &'static str {
+        Self::NAMES[self.index()]
+    }
 }
 
 impl fmt::Display for DecodeError {

@@ -159,9 +159,10 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
             },
         },
         id_seed: args.id_seed,
-        config: NodeConfig {
-            election_interval_ms: args.interval_ms,
-            ..NodeConfig::default()
+        config: {
+            let mut config = NodeConfig::default();
+            config.election_interval_ms = args.interval_ms;
+            config
         },
         save_interval: Duration::from_secs(args.save_interval.max(1)),
     };
@@ -227,9 +228,10 @@ fn cluster(args: ClusterArgs, runtime: &dyn Runtime) -> ExitCode {
         nodes: args.nodes.max(1),
         seed: args.seed,
         ledger_tokens: args.ledger_tokens,
-        config: NodeConfig {
-            election_interval_ms: args.interval_ms.max(1),
-            ..cluster_node_config()
+        config: {
+            let mut config = cluster_node_config();
+            config.election_interval_ms = args.interval_ms.max(1);
+            config
         },
         ..ClusterOptions::default()
     };

@@ -20,13 +20,12 @@ use std::time::{Duration, Instant};
 /// 60 s, and collection/timeout windows sized for sub-millisecond round trips
 /// with room for a busy machine.
 pub fn cluster_node_config() -> NodeConfig {
-    NodeConfig {
-        election_interval_ms: 2_500,
-        min_collection_ms: 150,
-        channel_timeout_ms: 700,
-        election_timeout_ms: 2_500,
-        ..NodeConfig::default()
-    }
+    let mut config = NodeConfig::default();
+    config.election_interval_ms = 2_500;
+    config.min_collection_ms = 150;
+    config.channel_timeout_ms = 700;
+    config.election_timeout_ms = 2_500;
+    config
 }
 
 /// How to build a cluster.

@@ -539,5 +539,6 @@ pub fn log_event(me: &PeerId, event: &NodeEvent) {
         Event::PartitionSuspected { split_brains, window } => log::warn!(
             "[{me}] partition suspected: {split_brains} split-brains in the last {window} elections"
         ),
+        other => log::debug!("[{me}] {other:?}"),
     }
 }

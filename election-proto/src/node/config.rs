@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// What to do when an election still has two disjoint disagreeing clusters
 /// after the extra channels it may spawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum SplitBrainPolicy {
     /// Elect nobody and report the split (the seed's MVP behaviour).
     Abandon,
@@ -22,7 +23,11 @@ pub enum SplitBrainPolicy {
 ///
 /// Every table the node keeps has a cap here, and every cap is enforced: memory
 /// does not grow with the number or content of datagrams received.
+///
+/// Fields will be added as the protocol grows, so the struct is
+/// `#[non_exhaustive]`: start from [`NodeConfig::default()`] and set fields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct NodeConfig {
     /// Per-election parameters.
     pub election: ElectionConfig,
@@ -96,6 +101,7 @@ impl Default for NodeConfig {
 
 /// A [`NodeConfig`] field outside its valid range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NodeConfigError {
     /// The embedded election configuration is invalid.
     Election(ConfigError),

@@ -5,7 +5,10 @@ use crate::wire::Contact;
 use serde::{Deserialize, Serialize};
 
 /// Why an election ended without electing anyone.
+///
+/// New reasons may be added in minor releases; match with a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum FailureReason {
     /// The node knows no contact to send a query to.
     NoContacts,
@@ -30,8 +33,11 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
-    /// Every reason, in a fixed order (for metrics tables).
-    pub const ALL: [FailureReason; 9] = [
+    /// Number of reasons; the length of a per-reason counter array.
+    pub const COUNT: usize = 9;
+
+    /// Every reason, in a fixed order (for metrics tables). `ALL[r.index()] == r`.
+    pub const ALL: [FailureReason; Self::COUNT] = [
         Self::NoContacts,
         Self::NoToken,
         Self::Busy,
@@ -43,13 +49,23 @@ impl FailureReason {
         Self::Shutdown,
     ];
 
-    /// Position in [`FailureReason::ALL`].
-    pub fn index(self) -> usize {
-        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    /// Position in [`FailureReason::ALL`]: a dense index in `0..FailureReason::COUNT`.
+    pub const fn index(self) -> usize {
+        match self {
+            Self::NoContacts => 0,
+            Self::NoToken => 1,
+            Self::Busy => 2,
+            Self::AlreadyRunning => 3,
+            Self::Timeout => 4,
+            Self::NoConsensus => 5,
+            Self::SplitBrain => 6,
+            Self::Exhausted => 7,
+            Self::Shutdown => 8,
+        }
     }
 
-    /// Short snake_case name for reports.
-    pub fn name(self) -> &'static str {
+    /// Short snake_case name for reports and metric labels.
+    pub const fn name(self) -> &'static str {
         match self {
             Self::NoContacts => "no_contacts",
             Self::NoToken => "no_token",
@@ -66,6 +82,7 @@ impl FailureReason {
 
 /// Why an election was started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum ElectionPurpose {
     /// The host asked for it.
     Requested,
@@ -76,7 +93,10 @@ pub enum ElectionPurpose {
 }
 
 /// Something the host may want to know or act on.
+///
+/// New events may be added in minor releases; match with a wildcard arm.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Event<A> {
     /// An election started.
     ElectionStarted {

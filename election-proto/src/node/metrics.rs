@@ -1,4 +1,8 @@
 //! Counters a node keeps about itself; cheap to update, snapshotted on demand.
+//!
+//! Counter arrays are sized by the enums they count and serialize as maps from
+//! each slot's name to its count (`{"timeout": 3, ...}`), so reports and JSON
+//! consumers never depend on positions.
 
 use super::event::FailureReason;
 use crate::wire::{DecodeError, MessageKind};
@@ -9,13 +13,18 @@ pub const LATENCY_BUCKETS_MS: [u64; 12] = [
     50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 8_000,
 ];
 
+/// Number of latency histogram slots: one per bound in [`LATENCY_BUCKETS_MS`] plus overflow.
+pub const LATENCY_SLOTS: usize = LATENCY_BUCKETS_MS.len() + 1;
+
 /// Per-message-kind counters, indexed by [`MessageKind::index`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KindCounters {
-    /// Datagrams of each kind (Query, Answer, Referral).
-    pub count: [u64; 3],
+    /// Datagrams of each kind.
+    #[serde(with = "by_kind")]
+    pub count: [u64; MessageKind::COUNT],
     /// Bytes of each kind.
-    pub bytes: [u64; 3],
+    #[serde(with = "by_kind")]
+    pub bytes: [u64; MessageKind::COUNT],
 }
 
 impl KindCounters {
@@ -48,13 +57,16 @@ pub struct Metrics {
     /// Elections that elected a winner.
     pub elections_succeeded: u64,
     /// Failed elections per reason, indexed by [`FailureReason::index`].
-    pub elections_failed: [u64; 9],
+    #[serde(with = "by_reason")]
+    pub elections_failed: [u64; FailureReason::COUNT],
     /// Split-brain verdicts seen (an election may see several).
     pub split_brains: u64,
     /// Partition alerts raised.
     pub partition_alerts: u64,
-    /// Latency histogram of successful elections, buckets per [`LATENCY_BUCKETS_MS`] plus overflow.
-    pub latency_histogram: [u64; 13],
+    /// Latency histogram of successful elections, buckets per [`LATENCY_BUCKETS_MS`] plus
+    /// overflow; serialized with the keys in [`LATENCY_SLOT_NAMES`].
+    #[serde(with = "by_latency")]
+    pub latency_histogram: [u64; LATENCY_SLOTS],
     /// Sum of successful-election latencies, for the mean.
     pub latency_sum_ms: u64,
     /// Messages this node's own elections caused it to send (queries).
@@ -63,9 +75,9 @@ pub struct Metrics {
     pub sent: KindCounters,
     /// Datagrams received and decoded, by kind.
     pub received: KindCounters,
-    /// Datagrams dropped as undecodable, per [`DecodeError`] kind
-    /// (empty, oversized, unknown version, malformed, trailing bytes).
-    pub decode_errors: [u64; 5],
+    /// Datagrams dropped as undecodable, indexed by [`DecodeError::index`].
+    #[serde(with = "by_decode_error")]
+    pub decode_errors: [u64; DecodeError::COUNT],
     /// Re-delivered identical answers ignored.
     pub duplicate_answers: u64,
     /// Conflicting second answers (channels blocked).
@@ -194,14 +206,12 @@ impl Metrics {
     }
 
     pub(crate) fn record_decode_error(&mut self, e: DecodeError) {
-        let i = match e {
-            DecodeError::Empty => 0,
-            DecodeError::Oversized { .. } => 1,
-            DecodeError::UnknownVersion(_) => 2,
-            DecodeError::Malformed => 3,
-            DecodeError::TrailingBytes { .. } => 4,
-        };
-        self.decode_errors[i] += 1;
+        self.decode_errors[e.index()] += 1;
+    }
+
+    /// Undecodable datagrams of one kind (the payload of `e` is ignored).
+    pub fn decode_errors_of(&self, e: DecodeError) -> u64 {
+        self.decode_errors[e.index()]
     }
 
     /// Undecodable datagrams, all kinds.
@@ -216,9 +226,168 @@ impl Metrics {
     }
 }
 
+/// Serde for a counter array as a map `{slot name: count}`; missing names read
+/// as 0, unknown names are an error (a report from a newer version should be
+/// read by a newer reader, not silently truncated).
+mod named {
+    use core::fmt;
+    use serde::de::{Error, MapAccess, Visitor};
+    use serde::ser::SerializeMap;
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer, const N: usize>(
+        names: &[&str; N],
+        values: &[u64; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(N))?;
+        for (name, v) in names.iter().zip(values) {
+            map.serialize_entry(name, v)?;
+        }
+        map.end()
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        names: [&'static str; N],
+        d: D,
+    ) -> Result<[u64; N], D::Error> {
+        struct Named<const N: usize>([&'static str; N]);
+        impl<'de, const N: usize> Visitor<'de> for Named<N> {
+            type Value = [u64; N];
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a map from counter names ({}) to counts", self.0.join(", "))
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<[u64; N], M::Error> {
+                let mut out = [0u64; N];
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let i = self
+                        .0
+                        .iter()
+                        .position(|n| *n == key)
+                        .ok_or_else(|| M::Error::unknown_field(&key, &[]))?;
+                    out[i] = map.next_value()?;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Named(names))
+    }
+}
+
+/// One `with` module per counted enum, so fields say what indexes them.
+macro_rules! named_counts {
+    ($module:ident, $len:expr, $names:expr) => {
+        mod $module {
+            use super::*;
+            pub(super) fn serialize<S: serde::Serializer>(v: &[u64; $len], s: S) -> Result<S::Ok, S::Error> {
+                named::serialize(&$names, v, s)
+            }
+            pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> Result<[u64; $len], D::Error> {
+                named::deserialize($names, d)
+            }
+        }
+    };
+}
+
+named_counts!(
+    by_kind,
+    MessageKind::COUNT,
+    MessageKind::ALL.map(MessageKind::as_str)
+);
+named_counts!(
+    by_reason,
+    FailureReason::COUNT,
+    FailureReason::ALL.map(FailureReason::name)
+);
+named_counts!(by_decode_error, DecodeError::COUNT, DecodeError::NAMES);
+named_counts!(by_latency, LATENCY_SLOTS, LATENCY_SLOT_NAMES);
+
+/// Keys of the latency histogram's slots, one per bound in [`LATENCY_BUCKETS_MS`]
+/// plus the open overflow slot (a test checks they match the bounds).
+pub const LATENCY_SLOT_NAMES: [&str; LATENCY_SLOTS] = [
+    "le_50_ms",
+    "le_100_ms",
+    "le_200_ms",
+    "le_300_ms",
+    "le_500_ms",
+    "le_750_ms",
+    "le_1000_ms",
+    "le_1500_ms",
+    "le_2000_ms",
+    "le_3000_ms",
+    "le_5000_ms",
+    "le_8000_ms",
+    "gt_8000_ms",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_names_every_counter_and_round_trips() {
+        let mut m = Metrics::default();
+        m.record_failure(FailureReason::Timeout);
+        m.record_decode_error(DecodeError::TrailingBytes { count: 3 });
+        m.record_latency(9_000);
+        m.received.add(MessageKind::Referral, 150);
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["elections_failed"]["timeout"], 1);
+        assert_eq!(v["elections_failed"]["no_contacts"], 0);
+        assert_eq!(
+            v["elections_failed"].as_object().unwrap().len(),
+            FailureReason::COUNT
+        );
+        assert_eq!(v["decode_errors"]["trailing_bytes"], 1);
+        assert_eq!(v["latency_histogram"]["gt_8000_ms"], 1);
+        assert_eq!(v["latency_histogram"]["le_50_ms"], 0);
+        assert_eq!(v["received"]["count"]["referral"], 1);
+        assert_eq!(v["received"]["bytes"]["referral"], 150);
+        let back: Metrics = serde_json::from_value(v).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn json_with_an_unknown_counter_name_is_rejected_and_missing_names_read_as_zero() {
+        let mut v = serde_json::to_value(Metrics::default()).unwrap();
+        v["elections_failed"] = serde_json::json!({ "timeout": 2 });
+        let m: Metrics = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(m.failed(FailureReason::Timeout), 2);
+        assert_eq!(m.failed_total(), 2);
+        v["elections_failed"] = serde_json::json!({ "gremlins": 1 });
+        let err = serde_json::from_value::<Metrics>(v).unwrap_err().to_string();
+        assert!(err.contains("gremlins"), "{err}");
+    }
+
+    #[test]
+    fn every_index_is_dense_and_matches_all() {
+        for (i, r) in FailureReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+        for (i, k) in MessageKind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i);
+        }
+        let errors = [
+            DecodeError::Empty,
+            DecodeError::Oversized { len: 2_000 },
+            DecodeError::UnknownVersion(9),
+            DecodeError::Malformed,
+            DecodeError::TrailingBytes { count: 1 },
+        ];
+        for (i, e) in errors.iter().enumerate() {
+            assert_eq!(e.index(), i);
+            assert_eq!(e.name(), DecodeError::NAMES[i]);
+        }
+        for (i, b) in LATENCY_BUCKETS_MS.iter().enumerate() {
+            assert_eq!(LATENCY_SLOT_NAMES[i], format!("le_{b}_ms"));
+        }
+        assert_eq!(
+            LATENCY_SLOT_NAMES[LATENCY_SLOTS - 1],
+            format!("gt_{}_ms", LATENCY_BUCKETS_MS[11])
+        );
+    }
 
     #[test]
     fn merge_sums_every_field() {
@@ -228,14 +397,14 @@ mod tests {
             channel_timeouts: 4,
             ..Metrics::default()
         };
-        one.elections_failed[3] = 1;
+        one.record_failure(FailureReason::AlreadyRunning);
         one.sent.add(MessageKind::Answer, 700);
         one.record_decode_error(DecodeError::Malformed);
         one.record_latency(120);
         let mut total = one.clone();
         total.merge(&one);
         assert_eq!(total.elections_started, 4);
-        assert_eq!(total.elections_failed[3], 2);
+        assert_eq!(total.failed(FailureReason::AlreadyRunning), 2);
         assert_eq!(total.sent.count[MessageKind::Answer.index()], 2);
         assert_eq!(total.sent.total_bytes(), 1400);
         assert_eq!(total.decode_errors_total(), 2);

@@ -39,7 +39,7 @@ mod router;
 pub use config::{NodeConfig, NodeConfigError, SplitBrainPolicy};
 pub use contacts::Reputation;
 pub use event::{ElectionPurpose, Event, FailureReason};
-pub use metrics::{KindCounters, Metrics, LATENCY_BUCKETS_MS};
+pub use metrics::{KindCounters, Metrics, LATENCY_BUCKETS_MS, LATENCY_SLOTS, LATENCY_SLOT_NAMES};
 pub use peers::{ElectedPeer, PeerSnapshot, SNAPSHOT_VERSION};
 
 use crate::election::{MessageTicket, PeerElection};
