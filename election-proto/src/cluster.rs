@@ -1,4 +1,4 @@
-//! Consensus clusters (SPEC.md §6, steps 3–6): maximal cliques of the agreement
+//! Consensus clusters (docs/PROTOCOL.md §6, steps 3–6): maximal cliques of the agreement
 //! graph, their ranking, and the single / split-brain decision.
 //!
 //! Responses are indexed `0..n` in the order the caller passes them, with

@@ -1,4 +1,4 @@
-//! One election (SPEC.md §5–6): tickets, channels, answers, referrals, the verdict.
+//! One election (docs/PROTOCOL.md §5–6): tickets, channels, answers, referrals, the verdict.
 //!
 //! A [`PeerElection`] is pure bookkeeping: it never sends anything. The caller
 //! (normally [`crate::node::Node`]) creates channels, sends the queries, and feeds
@@ -560,7 +560,7 @@ impl PeerElection {
             .collect()
     }
 
-    /// The current verdict (SPEC.md §6). Pure: may be called as often as wanted.
+    /// The current verdict (docs/PROTOCOL.md §6). Pure: may be called as often as wanted.
     ///
     /// With a [reference](Self::set_reference), the winning cluster is drawn
     /// only from responders aligned with the challenger's own signature (see
@@ -604,7 +604,7 @@ impl PeerElection {
         }
     }
 
-    /// SPEC.md §6 without a reference: the strongest cluster, and its disjoint
+    /// docs/PROTOCOL.md §6 without a reference: the strongest cluster, and its disjoint
     /// competitor when it has no majority.
     fn plain_sides(&self, responses: &[(PeerId, TokenSignature)]) -> Option<Sides> {
         let mut clusters = cluster::find_clusters(

@@ -2,21 +2,130 @@
 //!
 //! A node finds peers that hold the same ledger state it does by challenging a
 //! token through several routes; nodes that store the token answer with a
-//! proof-of-storage signature bound to the challenger; answers that agree form a
+//! proof-of-storage signature bound to the challenger; answers that agree with
+//! each other *and* with the challenger's own walk of its ledger form a
 //! consensus cluster whose member closest to the token wins. Elections repeat,
 //! so elected peers keep being re-verified and disagreement (split-brain) is
-//! detected.
+//! detected. The protocol, byte for byte, is `docs/PROTOCOL.md` in the
+//! repository.
 //!
-//! Layers, each usable on its own:
-//! - [`id`]: 256-bit ring identifiers and distances;
-//! - [`store`]: the [`TokenStore`] trait and the suffix-indexed [`MemoryStore`];
-//! - [`proof`]: signature generation, verification and agreement;
-//! - [`cluster`]: maximal-clique consensus clusters and the split-brain rule;
-//! - [`election`]: one [`PeerElection`] (tickets, channels, verdict);
-//! - [`wire`]: the versioned datagram codec;
-//! - [`node`]: the sans-IO [`Node`] that routes, runs elections and re-elects.
+//! # The model: you own the I/O, the [`Node`] owns the protocol
 //!
-//! Nothing here reads a clock, opens a socket or draws unseeded randomness.
+//! A [`Node`] never reads a clock, opens a socket, spawns a thread or draws
+//! randomness it was not given. Its host runs one loop:
+//!
+//! 1. feed an [`Input`] (a datagram, a timer firing, or a [`Command`]) with the
+//!    current monotonic time in milliseconds: [`Node::handle_input`];
+//! 2. drain [`Output`]s until [`Node::poll_output`] returns `None`: send each
+//!    [`Output::Send`] to its address, act on each [`Output::Event`];
+//! 3. ask [`Node::poll_timeout`] when to feed [`Input::Timer`] next, and wait
+//!    for that time, a datagram or a command, whichever comes first.
+//!
+//! Same configuration, identity, store, seed and inputs give the same outputs,
+//! bit for bit; no datagram panics it; every table is capped by [`NodeConfig`].
+//! Here is that loop in full, with four nodes exchanging datagrams through an
+//! in-memory queue instead of sockets (`runtime-std` and `runtime-async` are
+//! the same loop on real UDP):
+//!
+//! ```
+//! use election_proto::{
+//!     BlockId, Command, Contact, Event, Input, MemoryStore, Node, NodeConfig, Output, PeerId,
+//!     TokenId,
+//! };
+//! use std::collections::VecDeque;
+//!
+//! /// Datagrams in flight as (arrival ms, from, to, bytes); one fixed latency keeps it in time order.
+//! type Wire = VecDeque<(u64, u32, u32, Vec<u8>)>;
+//!
+//! /// Step 2: drain everything the last input caused.
+//! fn drain(me: u32, node: &mut Node<u32, MemoryStore>, now: u64, wire: &mut Wire, won: &mut Vec<PeerId>) {
+//!     while let Some(out) = node.poll_output() {
+//!         match out {
+//!             Output::Send { to, bytes } => wire.push_back((now + 10, me, to, bytes)), // 10 ms network
+//!             Output::Event(Event::Elected { winner, .. }) => won.push(winner.id),
+//!             Output::Event(_) => {} // started, failed, peer added, split-brain, ...
+//!         }
+//!     }
+//! }
+//!
+//! // One ledger (token -> block) that all four nodes hold. Real hosts implement
+//! // `TokenStore` over their own ledger.
+//! let ledger = MemoryStore::from_mappings((0..20_000u64).map(|i| {
+//!     let t = *blake3::hash(&i.to_le_bytes()).as_bytes();
+//!     (TokenId::new(t), BlockId::new(*blake3::hash(&t).as_bytes()))
+//! }));
+//! // Addresses are plain `u32`s here; a UDP host uses `SocketAddr`.
+//! let contacts: Vec<Contact<u32>> =
+//!     (0..4).map(|i| Contact { id: PeerId::from_u64(1 + u64::from(i)), addr: i }).collect();
+//! let mut nodes: Vec<Node<u32, MemoryStore>> = contacts
+//!     .iter()
+//!     .map(|me| {
+//!         // The seed is the node's only randomness: give each node its own, secret one.
+//!         let seed = *blake3::hash(me.id.as_bytes()).as_bytes();
+//!         Node::new(NodeConfig::default(), me.clone(), ledger.clone(), seed).unwrap()
+//!     })
+//!     .collect();
+//!
+//! let (mut wire, mut won, mut now) = (Wire::new(), Vec::new(), 0u64);
+//! for (i, node) in nodes.iter_mut().enumerate() {
+//!     // Step 1: an input with the current time; here, bootstrap contacts.
+//!     node.handle_input(now, Input::Command(Command::AddContacts(contacts.clone())));
+//!     drain(i as u32, node, now, &mut wire, &mut won);
+//! }
+//! let token = ledger.iter().next().unwrap().id;
+//! nodes[0].handle_input(now, Input::Command(Command::StartElection(token)));
+//! drain(0, &mut nodes[0], now, &mut wire, &mut won);
+//!
+//! while won.is_empty() && now < 10_000 {
+//!     // Step 3: sleep until the next datagram or the earliest timeout.
+//!     let next_datagram = wire.front().map(|d| d.0);
+//!     let next_timer = nodes.iter().filter_map(|n| n.poll_timeout()).min();
+//!     now = next_datagram.into_iter().chain(next_timer).min().expect("always something to do");
+//!     while wire.front().is_some_and(|d| d.0 <= now) {
+//!         let (_, from, to, bytes) = wire.pop_front().unwrap();
+//!         let node = &mut nodes[to as usize];
+//!         node.handle_input(now, Input::Datagram { from, bytes: &bytes });
+//!         drain(to, node, now, &mut wire, &mut won);
+//!     }
+//!     for (i, node) in nodes.iter_mut().enumerate() {
+//!         if node.poll_timeout().is_some_and(|at| at <= now) {
+//!             node.handle_input(now, Input::Timer);
+//!             drain(i as u32, node, now, &mut wire, &mut won);
+//!         }
+//!     }
+//! }
+//! assert_eq!(won.len(), 1, "node 0 elected one of its three peers");
+//! assert!(nodes[0].elected_peer(&won[0]).is_some());
+//! ```
+//!
+//! # Layers
+//!
+//! ```text
+//!  ┌──────────────────────────────── node ─────────────────────────────────┐
+//!  │ Node: Input → (router | election runs | tables | scheduler) → Output  │
+//!  └──────┬───────────────────────────────┬──────────────────────┬─────────┘
+//!         │ one election                  │ datagrams            │ own walk
+//!  ┌──────▼──────── election ───────┐  ┌──▼──── wire ─────┐      │
+//!  │ PeerElection: tickets,         │  │ versioned        │      │
+//!  │ channels, verdict              │  │ postcard codec   │      │
+//!  └──────┬─────────────────────────┘  └──────────────────┘      │
+//!  ┌──────▼──────── cluster ────────┐                            │
+//!  │ agreement graph, maximal       │                            │
+//!  │ cliques, split-brain ranking   │                            │
+//!  └──────┬─────────────────────────┘                            │
+//!  ┌──────▼──────── proof ──────────────────────────────────────▼─┐
+//!  │ signature generation, verification, agreement                │
+//!  └──────┬───────────────────────────────────────────────────────┘
+//!  ┌──────▼──────── store ────────┐  ┌──────────── id ────────────┐
+//!  │ TokenStore, MemoryStore      │─▶│ 256-bit ring ids, distance │
+//!  └──────────────────────────────┘  └────────────────────────────┘
+//! ```
+//!
+//! Each layer is usable on its own: [`id`] (ring identifiers), [`store`] (the
+//! [`TokenStore`] trait and the suffix-indexed [`MemoryStore`]), [`proof`]
+//! (signatures), [`cluster`] (consensus clusters), [`election`] (one
+//! [`PeerElection`], driven by hand in the crate's `by_hand` example),
+//! [`wire`] (the datagram codec) and [`node`] (the [`Node`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -31,19 +140,29 @@ mod rng;
 pub mod store;
 pub mod wire;
 
+// The node and what a host exchanges with it.
+pub use node::{
+    Command, ElectionPurpose, Event, FailureReason, Input, Metrics, Node, NodeConfig, NodeConfigError,
+    Output, SplitBrainPolicy,
+};
+pub use wire::{Address, Contact, DecodeError, Envelope, Message};
+
+// One election, driven by hand.
 pub use cluster::ConsensusCluster;
 pub use election::{
     AnswerAccepted, ChannelState, ConfigError, ElectionConfig, ElectionError, MessageTicket, PeerElection,
     WinnerResult,
 };
-pub use id::{
-    clockwise_distance, counter_clockwise_distance, ring_distance, suffix, BlockId, Distance, PeerId,
-    RingPoint, TokenId,
-};
-pub use node::{Command, Event, FailureReason, Input, Metrics, Node, NodeConfig, NodeConfigError, Output};
+
+// Ledger view and proof-of-storage.
 pub use proof::{
     agreement, generate_signature, verify_signature, SignatureError, TokenMapping, TokenSignature,
     SIGNATURE_SIZE,
 };
 pub use store::{MemoryStore, TokenStore};
-pub use wire::{Address, Contact, DecodeError, Envelope, Message};
+
+// Identifiers and ring math.
+pub use id::{
+    clockwise_distance, counter_clockwise_distance, ring_distance, suffix, BlockId, Distance, PeerId,
+    RingPoint, TokenId,
+};

@@ -1,4 +1,4 @@
-//! Proof-of-storage signatures (SPEC.md §4): generation, verification, agreement.
+//! Proof-of-storage signatures (docs/PROTOCOL.md §4): generation, verification, agreement.
 //!
 //! A responder proves it holds token `T` (mapped to block `B`) by walking its
 //! store: ten suffix-directed steps, five clockwise and five counter-clockwise of

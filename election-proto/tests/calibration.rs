@@ -1,5 +1,5 @@
 //! Calibration of signature agreement between two honest nodes whose ledger views
-//! diverge slightly (SPEC.md §4): how often do they agree on at least `k` of the 10
+//! diverge slightly (docs/PROTOCOL.md §4): how often do they agree on at least `k` of the 10
 //! mappings? This is what the consensus threshold (default 8/10) has to be set against.
 //!
 //! ```text

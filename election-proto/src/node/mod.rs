@@ -69,7 +69,10 @@ pub enum Input<'a, A> {
 }
 
 /// Host commands.
+///
+/// New commands may be added in minor releases.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Command<A> {
     /// Start an election for this token now (the node must store it).
     StartElection(TokenId),
