@@ -227,7 +227,10 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
-/// Why [`decode`] rejected a datagram. Checks run in the order of the variants.
+/// Why [`decode`] rejected a datagram. Checks run in the order of the variants,
+/// except that the canonical-encoding check (reported as
+/// [`Malformed`](DecodeError::Malformed)) runs last, after
+/// [`TrailingBytes`](DecodeError::TrailingBytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DecodeError {

@@ -166,8 +166,9 @@ impl<A: Address> ContactTable<A> {
 
     /// Up to `n` contacts for first hops of an election on `point`: alternately the
     /// nearest unused contact clockwise and counter-clockwise of the point, so
-    /// routes start on both sides of the token and never repeat a peer. Among
-    /// the two nearest on a side, a struck-off peer yields to a clean one.
+    /// routes start on both sides of the token and never repeat a peer. Peers
+    /// with strikes are passed over entirely, and used (nearest first) only when
+    /// too few clean ones remain.
     pub fn first_hops(
         &self,
         point: &impl RingPoint,
