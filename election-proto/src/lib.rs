@@ -22,8 +22,6 @@
 
 pub mod cluster;
 pub mod election;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
 pub mod id;
 pub mod node;
 pub mod proof;
