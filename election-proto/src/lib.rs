@@ -131,8 +131,6 @@
 
 pub mod cluster;
 pub mod election;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
 pub mod id;
 pub mod node;
 pub mod proof;

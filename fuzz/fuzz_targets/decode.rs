@@ -1,11 +1,11 @@
-//! `decode` target: see `election_proto::fuzzing::decode` for the input format and invariants.
+//! `decode` target: see `election_fuzz_harness::decode` for the input format and invariants.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(
-    init: election_proto::fuzzing::init(),
+    init: election_fuzz_harness::init(),
     |data: &[u8]| {
-        election_proto::fuzzing::decode(data);
+        election_fuzz_harness::decode(data);
     }
 );

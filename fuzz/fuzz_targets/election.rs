@@ -1,11 +1,11 @@
-//! `election` target: see `election_proto::fuzzing::election` for the input format and invariants.
+//! `election` target: see `election_fuzz_harness::election` for the input format and invariants.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(
-    init: election_proto::fuzzing::init(),
+    init: election_fuzz_harness::init(),
     |data: &[u8]| {
-        election_proto::fuzzing::election(data);
+        election_fuzz_harness::election(data);
     }
 );

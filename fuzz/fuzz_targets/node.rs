@@ -1,11 +1,11 @@
-//! `node` target: see `election_proto::fuzzing::node` for the input format and invariants.
+//! `node` target: see `election_fuzz_harness::node` for the input format and invariants.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(
-    init: election_proto::fuzzing::init(),
+    init: election_fuzz_harness::init(),
     |data: &[u8]| {
-        election_proto::fuzzing::node(data);
+        election_fuzz_harness::node(data);
     }
 );

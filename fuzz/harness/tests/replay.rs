@@ -3,29 +3,29 @@
 //! For each target (`decode`, `election`, `node`) this replays every file of the
 //! committed corpus (`fuzz/corpus/<target>/`: seeds and regression inputs) and a
 //! few thousand inputs from a deterministic generator through the same harness
-//! the libFuzzer target runs (`election_proto::fuzzing`), which panics on any
+//! the libFuzzer target runs (`election_fuzz_harness`), which panics on any
 //! broken invariant. It also checks that the generated inputs reach the
 //! interesting states (answers accepted, split-brains, elections won), so a
 //! harness change that makes the fuzzing vacuous fails here.
 //!
-//! The `fuzzing` feature is enabled for this crate's tests by its self
-//! dev-dependency, so plain `cargo test --workspace` runs this file.
+//! The harness crate is a member of the root workspace, so plain
+//! `cargo test --workspace` runs this file on stable.
 //!
 //! `FUZZ_REPLAY_CASES=N` changes the number of generated inputs per target;
 //! `FUZZ_REPLAY_WORK=1` also replays what local fuzzing runs found
 //! (`fuzz/target/corpus-work/<target>/`), e.g. to check them on stable.
-//! `cargo test -p election-proto --test fuzz_replay -- --ignored write_seed_corpus`
+//! `cargo test -p election-fuzz-harness --test replay -- --ignored write_seed_corpus`
 //! rewrites the generated seed files (`seed-*`) of the committed corpus.
 
 use arbitrary::Unstructured;
-use election_proto::fuzzing::{self, ElectionStats, NodeStats};
+use election_fuzz_harness::{self as fuzzing, ElectionStats, NodeStats};
 use std::path::{Path, PathBuf};
 
 const TARGETS: [&str; 3] = ["decode", "election", "node"];
 
 fn corpus_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
+        .join("../corpus")
         .join(target)
 }
 
@@ -35,7 +35,7 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let mut all = files_in(&corpus_dir(target));
     if std::env::var_os("FUZZ_REPLAY_WORK").is_some() {
         let work = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../fuzz/target/corpus-work")
+            .join("../target/corpus-work")
             .join(target);
         if work.is_dir() {
             all.extend(files_in(&work));
@@ -341,7 +341,7 @@ fn promote_found_inputs() {
     }
     let work = |t: &str| {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../fuzz/target/corpus-work")
+            .join("../target/corpus-work")
             .join(t);
         let mut v = if dir.is_dir() { files_in(&dir) } else { Vec::new() };
         v.sort_by_key(|(_, d)| d.len());

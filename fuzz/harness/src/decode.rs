@@ -1,0 +1,220 @@
+//! The `decode` harness, and the structured envelopes ([`EnvelopeSpec`]) the
+//! `node` harness and the replay generator also build datagrams from.
+
+use crate::fixtures::{block_for, forge, store, ContactSel, Forgery, PeerSel, StoreKind, TokenSel};
+use arbitrary::{Arbitrary, Unstructured};
+use election_proto::election::MessageTicket;
+use election_proto::proof::{generate_signature, TokenMapping, TokenSignature, SIGNATURE_SIZE};
+use election_proto::wire::{self, DecodeError, Envelope, Message, MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
+use std::net::SocketAddr;
+
+/// Feeds `data` to [`wire::decode`] (as `u32` addresses and as
+/// [`SocketAddr`], the address `runtime-std` puts on the wire: an enum-tagged
+/// address).
+///
+/// Invariants: never panics; whatever decodes re-encodes to exactly `data` and
+/// decodes again to the same envelope; every error names the right reason
+/// (empty, oversized, version byte, trailing bytes), and a [`DecodeError`]
+/// variant this harness does not know fails the run until its invariant is
+/// added here. Returns whether `data` decoded as a `u32` envelope.
+pub fn decode(data: &[u8]) -> bool {
+    fn check<A: wire::Address>(data: &[u8]) -> bool {
+        match wire::decode::<A>(data) {
+            Ok(env) => {
+                assert!(data.len() <= MAX_DATAGRAM_LEN, "decoded an oversized datagram");
+                let again = wire::encode(&env).expect("a decoded envelope must encode");
+                assert_eq!(again, data, "decode is not canonical: re-encoding differs");
+                assert_eq!(
+                    wire::decode::<A>(&again).as_ref(),
+                    Ok(&env),
+                    "round trip changed the envelope"
+                );
+                true
+            }
+            Err(DecodeError::Empty) => {
+                assert!(data.is_empty(), "Empty for a non-empty datagram");
+                false
+            }
+            Err(DecodeError::Oversized { len }) => {
+                assert_eq!(len, data.len());
+                assert!(len > MAX_DATAGRAM_LEN, "Oversized for {len} bytes");
+                false
+            }
+            Err(DecodeError::UnknownVersion(v)) => {
+                assert!(data.len() <= MAX_DATAGRAM_LEN);
+                assert_eq!(Some(&v), data.first());
+                assert_ne!(v, PROTOCOL_VERSION, "UnknownVersion for the current version");
+                false
+            }
+            Err(DecodeError::TrailingBytes { count }) => {
+                assert!(data.len() <= MAX_DATAGRAM_LEN && data[0] == PROTOCOL_VERSION);
+                // Version byte and at least a sender precede the extra bytes.
+                assert!(
+                    count >= 1 && count + 1 + 32 < data.len(),
+                    "TrailingBytes {{ count: {count} }} of {}",
+                    data.len()
+                );
+                false
+            }
+            Err(DecodeError::Malformed) => {
+                assert!(data.len() <= MAX_DATAGRAM_LEN && data[0] == PROTOCOL_VERSION);
+                false
+            }
+            // `DecodeError` is `#[non_exhaustive]`: a new reason needs its own check above.
+            Err(e) => panic!("decode returned {e:?}, a reason the harness does not check"),
+        }
+    }
+    let ok = check::<u32>(data);
+    check::<SocketAddr>(data);
+    ok
+}
+
+/// A structurally valid envelope built from input bytes (biased toward the
+/// fixtures' tokens and peers so receivers get past their first checks).
+#[derive(Clone, Debug, Arbitrary)]
+pub struct EnvelopeSpec {
+    /// Claimed sender.
+    pub sender: PeerSel,
+    /// The message.
+    pub message: MessageSpec,
+}
+
+/// The fields of one message, chosen from the input.
+#[derive(Clone, Debug, Arbitrary)]
+pub enum MessageSpec {
+    /// A [`Message::Query`].
+    Query {
+        /// Token.
+        token: TokenSel,
+        /// Ticket.
+        ticket: u64,
+        /// Challenger.
+        challenger: PeerSel,
+        /// Hop limit.
+        hops_left: u8,
+    },
+    /// A [`Message::Answer`] with an honest signature (for `challenger`) that a forgery may alter.
+    Answer {
+        /// Ticket.
+        ticket: u64,
+        /// Token.
+        token: TokenSel,
+        /// Whom the signature is made for.
+        challenger: PeerSel,
+        /// Which ledger signs.
+        store: StoreKind,
+        /// Optional alteration.
+        forgery: Option<Forgery>,
+        /// Claimed responder.
+        responder: ContactSel,
+    },
+    /// A [`Message::Referral`].
+    Referral {
+        /// Ticket.
+        ticket: u64,
+        /// Token.
+        token: TokenSel,
+        /// Suggested peer clockwise.
+        high: ContactSel,
+        /// Suggested peer counter-clockwise.
+        low: ContactSel,
+    },
+}
+
+impl MessageSpec {
+    pub(crate) fn message(&self, tickets: &[MessageTicket]) -> Message<u32> {
+        // Small ticket values pick a ticket the harness has seen, if any.
+        let ticket = |t: u64| match tickets.len() {
+            n if n > 0 && t < 4 * n as u64 => tickets[n - 1 - (t as usize % n)],
+            _ => MessageTicket(t),
+        };
+        match self {
+            MessageSpec::Query {
+                token,
+                ticket: t,
+                challenger,
+                hops_left,
+            } => Message::Query {
+                token: token.token(),
+                ticket: ticket(*t),
+                challenger: challenger.peer(),
+                hops_left: *hops_left,
+            },
+            MessageSpec::Answer {
+                ticket: t,
+                token,
+                challenger,
+                store: kind,
+                forgery,
+                responder,
+            } => {
+                let token = token.token();
+                let challenger = challenger.peer();
+                let honest =
+                    generate_signature(store(*kind), &token, &challenger).unwrap_or(TokenSignature {
+                        answer: TokenMapping {
+                            id: token,
+                            block: block_for(&token, 0),
+                        },
+                        signature: [TokenMapping::default(); SIGNATURE_SIZE],
+                    });
+                let sig = match forgery {
+                    Some(f) => forge(&honest, *f, &challenger, *kind),
+                    None => honest,
+                };
+                Message::Answer {
+                    ticket: ticket(*t),
+                    answer: sig.answer,
+                    signature: sig.signature,
+                    responder: responder.contact(),
+                }
+            }
+            MessageSpec::Referral {
+                ticket: t,
+                token,
+                high,
+                low,
+            } => Message::Referral {
+                ticket: ticket(*t),
+                token: token.token(),
+                high: high.contact(),
+                low: low.contact(),
+            },
+        }
+    }
+}
+
+impl EnvelopeSpec {
+    /// The envelope these fields describe.
+    pub fn envelope(&self) -> Envelope<u32> {
+        Envelope {
+            sender: self.sender.peer(),
+            message: self.message.message(&[]),
+        }
+    }
+}
+
+/// A datagram for the `decode` harness built from input bytes: a valid encoding
+/// of an arbitrary envelope, then up to three byte edits (so most results sit
+/// just beside the valid ones). Used to generate seeds and replay inputs.
+pub fn arbitrary_datagram(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<u8>> {
+    let spec: EnvelopeSpec = u.arbitrary()?;
+    let mut bytes = wire::encode(&spec.envelope()).expect("u32 envelopes always encode");
+    let edits = u.int_in_range(0..=3u8)?;
+    for _ in 0..edits {
+        if bytes.is_empty() {
+            break;
+        }
+        let at = u.choose_index(bytes.len() + 1)?;
+        let b: u8 = u.arbitrary()?;
+        match u.int_in_range(0..=2u8)? {
+            0 if at < bytes.len() => bytes[at] = b,
+            1 => bytes.insert(at, b),
+            _ if at < bytes.len() => {
+                bytes.remove(at);
+            }
+            _ => bytes.push(b),
+        }
+    }
+    Ok(bytes)
+}
