@@ -430,9 +430,10 @@ impl postcard::ser_flavors::Flavor for Matches<'_> {
 
 /// A stand-in with the exact wire shape of `std::net::SocketAddr` (postcard:
 /// variant tag, then 4 or 16 address bytes, then a varint port), so the codec's
-/// tests and fuzz targets exercise an enum-tagged address without the core
-/// naming a networking type. `runtime-std` checks the real `SocketAddr` sizes.
-#[cfg(any(test, feature = "fuzzing"))]
+/// tests exercise an enum-tagged address without the core naming a networking
+/// type. `runtime-std` checks the real `SocketAddr` sizes; the fuzz harness
+/// (outside the core) uses `SocketAddr` itself.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) enum NetAddr {
     /// IPv4 address bytes and port.
