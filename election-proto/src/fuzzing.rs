@@ -526,12 +526,12 @@ impl MessageSpec {
                 ticket: t,
                 challenger,
                 hops_left,
-            } => Message::Query {
+            } => Message::Query(wire::Query {
                 token: token.token(),
                 ticket: ticket(*t),
                 challenger: challenger.peer(),
                 hops_left: *hops_left,
-            },
+            }),
             MessageSpec::Answer {
                 ticket: t,
                 token,
@@ -554,24 +554,24 @@ impl MessageSpec {
                     Some(f) => forge(&honest, *f, &challenger, *kind),
                     None => honest,
                 };
-                Message::Answer {
+                Message::Answer(wire::Answer {
                     ticket: ticket(*t),
                     answer: sig.answer,
                     signature: sig.signature,
                     responder: responder.contact(),
-                }
+                })
             }
             MessageSpec::Referral {
                 ticket: t,
                 token,
                 high,
                 low,
-            } => Message::Referral {
+            } => Message::Referral(wire::Referral {
                 ticket: ticket(*t),
                 token: token.token(),
                 high: high.contact(),
                 low: low.contact(),
-            },
+            }),
         }
     }
 }
@@ -1579,12 +1579,12 @@ impl NodeHarness {
                 );
                 let env = Envelope {
                     sender: id,
-                    message: Message::Answer {
+                    message: Message::Answer(wire::Answer {
                         ticket,
                         answer: sig.answer,
                         signature: sig.signature,
                         responder: Contact { id, addr: to },
-                    },
+                    }),
                 };
                 self.stats.replies_fed += 1;
                 self.send_env(to, &env);
@@ -1602,12 +1602,12 @@ impl NodeHarness {
                 );
                 let env = Envelope {
                     sender: id,
-                    message: Message::Referral {
+                    message: Message::Referral(wire::Referral {
                         ticket,
                         token,
                         high: high.contact(),
                         low: low.contact(),
-                    },
+                    }),
                 };
                 self.send_env(to, &env);
             }
@@ -1698,12 +1698,12 @@ impl NodeHarness {
                     };
                     assert_eq!(env.sender, me, "the node sent a datagram under another id");
                     match env.message {
-                        Message::Query {
+                        Message::Query(wire::Query {
                             token,
                             ticket,
                             challenger,
                             ..
-                        } => {
+                        }) => {
                             if challenger != me {
                                 self.stats.forwarded += 1;
                             } else {
@@ -1712,8 +1712,8 @@ impl NodeHarness {
                             push_bounded(&mut self.queries, (*to, token, ticket, challenger));
                             push_bounded(&mut self.tickets, ticket);
                         }
-                        Message::Answer { .. } | Message::Referral { .. } => {
-                            if matches!(env.message, Message::Answer { .. }) {
+                        Message::Answer(_) | Message::Referral(_) => {
+                            if matches!(env.message, Message::Answer(_)) {
                                 self.stats.answers_sent += 1;
                             }
                             assert!(

@@ -6,7 +6,7 @@ use crate::election::{PeerElection, WinnerResult};
 use crate::id::{Distance, PeerId, TokenId, SUFFIX_SPACE};
 use crate::proof::generate_signature;
 use crate::store::TokenStore;
-use crate::wire::{Address, Contact, Message};
+use crate::wire::{Address, Contact, Message, Query};
 use std::collections::BTreeMap;
 
 impl<A: Address, S: TokenStore> Node<A, S> {
@@ -94,12 +94,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         let hops_left = self.config.max_hops;
         self.send(
             hop.addr,
-            Message::Query {
+            Message::Query(Query {
                 token,
                 ticket,
                 challenger,
                 hops_left,
-            },
+            }),
         );
         true
     }

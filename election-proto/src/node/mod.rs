@@ -332,24 +332,24 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         }
         match env.message {
-            Message::Query {
+            Message::Query(wire::Query {
                 token,
                 ticket,
                 challenger,
                 hops_left,
-            } => self.on_query(now, from, env.sender, token, ticket, challenger, hops_left),
-            Message::Answer {
+            }) => self.on_query(now, from, env.sender, token, ticket, challenger, hops_left),
+            Message::Answer(wire::Answer {
                 ticket,
                 answer,
                 signature,
                 responder,
-            } => self.on_answer(now, from, env.sender, ticket, answer, signature, responder),
-            Message::Referral {
+            }) => self.on_answer(now, from, env.sender, ticket, answer, signature, responder),
+            Message::Referral(wire::Referral {
                 ticket,
                 token,
                 high,
                 low,
-            } => self.on_referral(now, from, env.sender, ticket, token, high, low),
+            }) => self.on_referral(now, from, env.sender, ticket, token, high, low),
         }
     }
 

@@ -5,7 +5,7 @@ use crate::election::{AnswerAccepted, ElectionError, MessageTicket};
 use crate::id::{ring_distance, PeerId, TokenId};
 use crate::proof::{generate_signature, TokenMapping, SIGNATURE_SIZE};
 use crate::store::TokenStore;
-use crate::wire::{Address, Contact, Message};
+use crate::wire::{Address, Answer, Contact, Message, Query, Referral};
 
 impl<A: Address, S: TokenStore> Node<A, S> {
     #[allow(clippy::too_many_arguments)]
@@ -31,12 +31,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             let responder = self.me.clone();
             self.send(
                 from,
-                Message::Answer {
+                Message::Answer(Answer {
                     ticket,
                     answer: sig.answer,
                     signature: sig.signature,
                     responder,
-                },
+                }),
             );
             return;
         }
@@ -58,12 +58,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                         self.metrics.queries_forwarded += 1;
                         self.send(
                             next.addr,
-                            Message::Query {
+                            Message::Query(Query {
                                 token,
                                 ticket,
                                 challenger,
                                 hops_left: hops_left - 1,
-                            },
+                            }),
                         );
                         return;
                     }
@@ -82,12 +82,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         };
         self.send(
             from,
-            Message::Referral {
+            Message::Referral(Referral {
                 ticket,
                 token,
                 high,
                 low,
-            },
+            }),
         );
     }
 
@@ -104,11 +104,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     ) {
         self.contacts.observe(&self.me.id, sender, from, now);
         let Some(token) = self.tickets.get(&ticket).copied() else {
-            self.relay(now, ticket, answer.id, |t| Message::Answer {
-                ticket: t,
-                answer,
-                signature,
-                responder,
+            self.relay(now, ticket, answer.id, |t| {
+                Message::Answer(Answer {
+                    ticket: t,
+                    answer,
+                    signature,
+                    responder,
+                })
             });
             return;
         };
@@ -170,11 +172,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     ) {
         self.contacts.observe(&self.me.id, sender, from, now);
         let Some(own_token) = self.tickets.get(&ticket).copied() else {
-            self.relay(now, ticket, token, |t| Message::Referral {
-                ticket: t,
-                token,
-                high,
-                low,
+            self.relay(now, ticket, token, |t| {
+                Message::Referral(Referral {
+                    ticket: t,
+                    token,
+                    high,
+                    low,
+                })
             });
             return;
         };
