@@ -21,7 +21,7 @@
 
 use criterion::{black_box, BatchSize, Criterion, Throughput};
 use election_proto::node::{Input, Node, NodeConfig, Output};
-use election_proto::wire::{self, Contact, Envelope, Message};
+use election_proto::wire::{self, Answer, Contact, Envelope, Message, Query};
 use election_proto::{
     generate_signature, verify_signature, BlockId, ElectionConfig, MemoryStore, MessageTicket, PeerElection,
     PeerId, TokenId,
@@ -73,12 +73,12 @@ fn intake(s: &mut Setup) -> Intake {
     let ticket = election.create_channel(responder.id).expect("channel");
     let datagram = wire::encode(&Envelope {
         sender: responder.id,
-        message: Message::Answer {
+        message: Message::Answer(Answer {
             ticket,
             answer: sig.answer,
             signature: sig.signature,
             responder,
-        },
+        }),
     })
     .expect("encode");
     Intake {
@@ -95,12 +95,12 @@ fn take_answer(election: &mut PeerElection, datagram: &[u8]) -> bool {
         return false;
     };
     match env.message {
-        Message::Answer {
+        Message::Answer(Answer {
             ticket,
             answer,
             signature,
             responder,
-        } => election
+        }) => election
             .handle_answer(ticket, &answer, &signature, responder.id)
             .is_ok(),
         _ => false,
@@ -130,12 +130,12 @@ fn responder(s: &mut Setup) -> Responder {
         let from = (i % senders.len()) as u32 + 1;
         let env = Envelope {
             sender: senders[i % senders.len()],
-            message: Message::<u32>::Query {
+            message: Message::<u32>::Query(Query {
                 token,
                 ticket: MessageTicket(rng.next_u64()),
                 challenger: senders[i % senders.len()],
                 hops_left: 0,
-            },
+            }),
         };
         (from, wire::encode(&env).expect("encode"))
     };
@@ -170,24 +170,24 @@ fn handle(node: &mut Node<u32, MemoryStore>, from: u32, bytes: &[u8]) -> usize {
 /// The responder's work without the node: decode, sign, encode.
 fn bare_answer(store: &MemoryStore, me: &Contact<u32>, bytes: &[u8]) -> Option<Vec<u8>> {
     let env = wire::decode::<u32>(bytes).ok()?;
-    let Message::Query {
+    let Message::Query(Query {
         token,
         ticket,
         challenger,
         ..
-    } = env.message
+    }) = env.message
     else {
         return None;
     };
     let sig = generate_signature(store, &token, &challenger)?;
     wire::encode(&Envelope {
         sender: me.id,
-        message: Message::Answer {
+        message: Message::Answer(Answer {
             ticket,
             answer: sig.answer,
             signature: sig.signature,
             responder: me.clone(),
-        },
+        }),
     })
     .ok()
 }
@@ -200,9 +200,9 @@ fn bench_intake(c: &mut Criterion, it: &Intake) {
         b.iter(|| wire::decode::<u32>(black_box(&it.datagram)))
     });
     let sig = match wire::decode::<u32>(&it.datagram).expect("decode").message {
-        Message::Answer {
+        Message::Answer(Answer {
             answer, signature, ..
-        } => election_proto::TokenSignature { answer, signature },
+        }) => election_proto::TokenSignature { answer, signature },
         _ => unreachable!(),
     };
     g.bench_function("verify", |b| {

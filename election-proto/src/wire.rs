@@ -76,7 +76,11 @@ pub struct Contact<A> {
 
 /// A protocol message (SPEC.md §7).
 ///
-/// The variant order is the wire tag order and is part of the protocol.
+/// The variant order is the wire tag order and is part of the protocol. Each
+/// variant holds one struct; postcard encodes a newtype variant exactly like a
+/// struct variant with the same fields (tag, then the fields in declaration
+/// order), so the field order of [`Query`], [`Answer`] and [`Referral`] is part
+/// of the protocol too.
 ///
 /// An `Answer` takes over 700 bytes in memory, the other variants about 100; the
 /// signature stays inline because a message is a short-lived decode result and
@@ -85,58 +89,71 @@ pub struct Contact<A> {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Message<A> {
-    /// Asks the receiver to prove it stores `token`, or to route the query onward.
-    Query {
-        /// The challenged token.
-        token: TokenId,
-        /// Ties the reply to the challenger's channel.
-        ticket: MessageTicket,
-        /// The node that started the election; answers are signed for it, not for
-        /// whoever forwarded the query.
-        challenger: PeerId,
-        /// How many more times the query may be forwarded.
-        hops_left: u8,
-    },
-    /// A proof-of-storage answer to a [`Message::Query`].
-    Answer {
-        /// The ticket of the query being answered.
-        ticket: MessageTicket,
-        /// The challenged token and the block the responder holds for it.
-        answer: TokenMapping,
-        /// The signature walk: steps `0..5` clockwise, `5..10` counter-clockwise.
-        signature: [TokenMapping; SIGNATURE_SIZE],
-        /// The node that produced the answer.
-        responder: Contact<A>,
-    },
-    /// The receiver cannot answer; it names its nearest known peers around `token`.
-    Referral {
-        /// The ticket of the query being referred.
-        ticket: MessageTicket,
-        /// The token the query was about.
-        token: TokenId,
-        /// Nearest known peer clockwise of the token.
-        high: Contact<A>,
-        /// Nearest known peer counter-clockwise of the token.
-        low: Contact<A>,
-    },
+    /// Asks the receiver to prove it stores a token, or to route the query onward.
+    Query(Query),
+    /// A proof-of-storage answer to a [`Query`].
+    Answer(Answer<A>),
+    /// The receiver cannot answer; it names its nearest known peers around the token.
+    Referral(Referral<A>),
+}
+
+/// Asks the receiver to prove it stores `token`, or to route the query onward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Query {
+    /// The challenged token.
+    pub token: TokenId,
+    /// Ties the reply to the challenger's channel.
+    pub ticket: MessageTicket,
+    /// The node that started the election; answers are signed for it, not for
+    /// whoever forwarded the query.
+    pub challenger: PeerId,
+    /// How many more times the query may be forwarded.
+    pub hops_left: u8,
+}
+
+/// A proof-of-storage answer to a [`Query`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Answer<A> {
+    /// The ticket of the query being answered.
+    pub ticket: MessageTicket,
+    /// The challenged token and the block the responder holds for it.
+    pub answer: TokenMapping,
+    /// The signature walk: steps `0..5` clockwise, `5..10` counter-clockwise.
+    pub signature: [TokenMapping; SIGNATURE_SIZE],
+    /// The node that produced the answer (not covered by the signature).
+    pub responder: Contact<A>,
+}
+
+/// The receiver of a [`Query`] cannot answer it; it names its nearest known
+/// peers around `token`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Referral<A> {
+    /// The ticket of the query being referred.
+    pub ticket: MessageTicket,
+    /// The token the query was about.
+    pub token: TokenId,
+    /// Nearest known peer clockwise of the token.
+    pub high: Contact<A>,
+    /// Nearest known peer counter-clockwise of the token.
+    pub low: Contact<A>,
 }
 
 impl<A> Message<A> {
     /// Which kind of message this is.
     pub fn kind(&self) -> MessageKind {
         match self {
-            Message::Query { .. } => MessageKind::Query,
-            Message::Answer { .. } => MessageKind::Answer,
-            Message::Referral { .. } => MessageKind::Referral,
+            Message::Query(_) => MessageKind::Query,
+            Message::Answer(_) => MessageKind::Answer,
+            Message::Referral(_) => MessageKind::Referral,
         }
     }
 
     /// The ticket the message carries (every kind carries one).
     pub fn ticket(&self) -> MessageTicket {
         match self {
-            Message::Query { ticket, .. }
-            | Message::Answer { ticket, .. }
-            | Message::Referral { ticket, .. } => *ticket,
+            Message::Query(q) => q.ticket,
+            Message::Answer(a) => a.ticket,
+            Message::Referral(r) => r.ticket,
         }
     }
 }
@@ -312,8 +329,8 @@ pub fn encode<A: Address>(env: &Envelope<A>) -> Result<Vec<u8>, EncodeError> {
     // One allocation in the common case, without holding a full 1200-byte
     // buffer for the small messages that dominate traffic.
     let mut out = Vec::with_capacity(match env.message {
-        Message::Answer { .. } => 1024,
-        Message::Query { .. } | Message::Referral { .. } => 256,
+        Message::Answer(_) => 1024,
+        Message::Query(_) | Message::Referral(_) => 256,
     });
     encode_into(env, &mut out)?;
     Ok(out)
@@ -464,31 +481,31 @@ mod tests {
     fn query<A>(ticket: u64) -> Envelope<A> {
         Envelope {
             sender: PeerId::new([0xaa; 32]),
-            message: Message::Query {
+            message: Message::Query(Query {
                 token: TokenId::new([0xbb; 32]),
                 ticket: MessageTicket(ticket),
                 challenger: PeerId::new([0xcc; 32]),
                 hops_left: 255,
-            },
+            }),
         }
     }
 
     fn answer<A>(ticket: u64, addr: A) -> Envelope<A> {
         Envelope {
             sender: peer(1),
-            message: Message::Answer {
+            message: Message::Answer(Answer {
                 ticket: MessageTicket(ticket),
                 answer: mapping(7),
                 signature: core::array::from_fn(|i| mapping(100 + i as u64)),
                 responder: Contact { id: peer(2), addr },
-            },
+            }),
         }
     }
 
     fn referral<A: Clone>(ticket: u64, addr: A) -> Envelope<A> {
         Envelope {
             sender: peer(3),
-            message: Message::Referral {
+            message: Message::Referral(Referral {
                 ticket: MessageTicket(ticket),
                 token: TokenId::from_u64(9),
                 high: Contact {
@@ -496,7 +513,7 @@ mod tests {
                     addr: addr.clone(),
                 },
                 low: Contact { id: peer(5), addr },
-            },
+            }),
         }
     }
 
@@ -841,11 +858,13 @@ mod tests {
             })
         };
         let query = (arb_id(), arb_ticket(), arb_id(), any::<u8>()).prop_map(
-            |(token, ticket, challenger, hops_left)| Message::Query {
-                token: TokenId::new(token),
-                ticket,
-                challenger: PeerId::new(challenger),
-                hops_left,
+            |(token, ticket, challenger, hops_left)| {
+                Message::Query(Query {
+                    token: TokenId::new(token),
+                    ticket,
+                    challenger: PeerId::new(challenger),
+                    hops_left,
+                })
             },
         );
         let answer = (
@@ -854,20 +873,22 @@ mod tests {
             prop::array::uniform10(arb_mapping()),
             contact(),
         )
-            .prop_map(|(ticket, answer, signature, responder)| Message::Answer {
-                ticket,
-                answer,
-                signature,
-                responder,
+            .prop_map(|(ticket, answer, signature, responder)| {
+                Message::Answer(Answer {
+                    ticket,
+                    answer,
+                    signature,
+                    responder,
+                })
             });
         let referral =
             (arb_ticket(), arb_id(), contact(), contact()).prop_map(|(ticket, token, high, low)| {
-                Message::Referral {
+                Message::Referral(Referral {
                     ticket,
                     token: TokenId::new(token),
                     high,
                     low,
-                }
+                })
             });
         (arb_id(), prop_oneof![query, answer, referral])
             .prop_map(|(sender, message)| Envelope {
@@ -875,6 +896,92 @@ mod tests {
                 message,
             })
             .boxed()
+    }
+
+    /// The message shape before the variants held named structs: struct variants
+    /// with the same fields in the same order. Kept to show that the change is
+    /// invisible on the wire.
+    #[allow(clippy::large_enum_variant)]
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    enum LegacyMessage<A> {
+        Query {
+            token: TokenId,
+            ticket: MessageTicket,
+            challenger: PeerId,
+            hops_left: u8,
+        },
+        Answer {
+            ticket: MessageTicket,
+            answer: TokenMapping,
+            signature: [TokenMapping; SIGNATURE_SIZE],
+            responder: Contact<A>,
+        },
+        Referral {
+            ticket: MessageTicket,
+            token: TokenId,
+            high: Contact<A>,
+            low: Contact<A>,
+        },
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct LegacyEnvelope<A> {
+        sender: PeerId,
+        message: LegacyMessage<A>,
+    }
+
+    fn legacy<A>(env: Envelope<A>) -> LegacyEnvelope<A> {
+        let message = match env.message {
+            Message::Query(Query {
+                token,
+                ticket,
+                challenger,
+                hops_left,
+            }) => LegacyMessage::Query {
+                token,
+                ticket,
+                challenger,
+                hops_left,
+            },
+            Message::Answer(Answer {
+                ticket,
+                answer,
+                signature,
+                responder,
+            }) => LegacyMessage::Answer {
+                ticket,
+                answer,
+                signature,
+                responder,
+            },
+            Message::Referral(Referral {
+                ticket,
+                token,
+                high,
+                low,
+            }) => LegacyMessage::Referral {
+                ticket,
+                token,
+                high,
+                low,
+            },
+        };
+        LegacyEnvelope {
+            sender: env.sender,
+            message,
+        }
+    }
+
+    /// The legacy shape and the current one give the same bytes, and each
+    /// decodes the other's.
+    fn check_legacy_shape<A: Address>(env: Envelope<A>) -> Result<(), TestCaseError> {
+        let bytes = postcard::to_allocvec(&env).unwrap();
+        let old = legacy(env.clone());
+        let old_bytes = postcard::to_allocvec(&old).unwrap();
+        prop_assert_eq!(&bytes, &old_bytes);
+        prop_assert_eq!(postcard::from_bytes::<Envelope<A>>(&old_bytes).unwrap(), env);
+        prop_assert_eq!(postcard::from_bytes::<LegacyEnvelope<A>>(&bytes).unwrap(), old);
+        Ok(())
     }
 
     /// Decodes as `A`; on success the datagram must be the canonical encoding.
@@ -938,6 +1045,18 @@ mod tests {
             encode_into(&env, &mut buf).unwrap();
             prop_assert_eq!(&buf[1..], &bytes[..]);
             prop_assert_eq!(decode::<NetAddr>(&bytes), Ok(env));
+        }
+
+        #[test]
+        fn struct_variants_and_newtype_variants_share_one_encoding_u32(env in arb_envelope(arb_u32_addr())) {
+            check_legacy_shape(env)?;
+        }
+
+        #[test]
+        fn struct_variants_and_newtype_variants_share_one_encoding_net_addr(
+            env in arb_envelope(arb_net_addr()),
+        ) {
+            check_legacy_shape(env)?;
         }
 
         #[test]

@@ -70,12 +70,12 @@ impl FromStr for BootstrapPeer {
 pub fn probe_datagram(me: PeerId, rng: &mut DetRng) -> Vec<u8> {
     let env: Envelope<SocketAddr> = Envelope {
         sender: me,
-        message: Message::Query {
+        message: Message::Query(wire::Query {
             token: TokenId::new(rng.bytes32()),
             ticket: MessageTicket(rng.next_u64()),
             challenger: me,
             hops_left: 0,
-        },
+        }),
     };
     // A Query without addresses always fits a datagram.
     wire::encode(&env).unwrap_or_default()

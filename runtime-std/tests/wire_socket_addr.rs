@@ -3,7 +3,9 @@
 //! (The core's own tests use a stand-in with the same wire shape, so the core
 //! never names a networking type.)
 
-use election_proto::wire::{decode, encode, Contact, Envelope, Message, MAX_DATAGRAM_LEN};
+use election_proto::wire::{
+    decode, encode, Answer, Contact, Envelope, Message, Query, Referral, MAX_DATAGRAM_LEN,
+};
 use election_proto::{BlockId, MessageTicket, PeerId, TokenId, TokenMapping};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
@@ -17,19 +19,19 @@ fn mapping(n: u64) -> TokenMapping {
 fn query(ticket: u64) -> Envelope<SocketAddr> {
     Envelope {
         sender: PeerId::new([0xaa; 32]),
-        message: Message::Query {
+        message: Message::Query(Query {
             token: TokenId::new([0xbb; 32]),
             ticket: MessageTicket(ticket),
             challenger: PeerId::new([0xcc; 32]),
             hops_left: 255,
-        },
+        }),
     }
 }
 
 fn answer(ticket: u64, addr: SocketAddr) -> Envelope<SocketAddr> {
     Envelope {
         sender: PeerId::from_u64(1),
-        message: Message::Answer {
+        message: Message::Answer(Answer {
             ticket: MessageTicket(ticket),
             answer: mapping(7),
             signature: core::array::from_fn(|i| mapping(100 + i as u64)),
@@ -37,14 +39,14 @@ fn answer(ticket: u64, addr: SocketAddr) -> Envelope<SocketAddr> {
                 id: PeerId::from_u64(2),
                 addr,
             },
-        },
+        }),
     }
 }
 
 fn referral(ticket: u64, addr: SocketAddr) -> Envelope<SocketAddr> {
     Envelope {
         sender: PeerId::from_u64(3),
-        message: Message::Referral {
+        message: Message::Referral(Referral {
             ticket: MessageTicket(ticket),
             token: TokenId::from_u64(9),
             high: Contact {
@@ -55,7 +57,7 @@ fn referral(ticket: u64, addr: SocketAddr) -> Envelope<SocketAddr> {
                 id: PeerId::from_u64(5),
                 addr,
             },
-        },
+        }),
     }
 }
 

@@ -733,12 +733,12 @@ impl<'a> Worker<'a> {
         };
         let kind = shared.kinds[i];
         match env.message {
-            Message::Query {
+            Message::Query(wire::Query {
                 token,
                 ticket,
                 challenger,
                 hops_left,
-            } if challenger != me.id => match kind {
+            }) if challenger != me.id => match kind {
                 NodeKind::Forger | NodeKind::Colluder => {
                     let sig = if kind == NodeKind::Forger {
                         adversary::fabricate_signature(&challenger, &token, &mut self.st(i).rng)
@@ -747,23 +747,23 @@ impl<'a> Worker<'a> {
                         let mut s = adversary::colluder_stream(&secret, &challenger, &token);
                         adversary::fabricate_signature(&challenger, &token, &mut s)
                     };
-                    let msg = Message::Answer {
+                    let msg = Message::Answer(wire::Answer {
                         ticket,
                         answer: sig.answer,
                         signature: sig.signature,
                         responder: me.clone(),
-                    };
+                    });
                     self.adversary_send(i, from, me.id, msg);
                     true
                 }
                 NodeKind::Forwarder => {
                     let junk = adversary::garbage_signature(&token, &mut self.st(i).rng);
-                    let msg = Message::Answer {
+                    let msg = Message::Answer(wire::Answer {
                         ticket,
                         answer: junk.answer,
                         signature: junk.signature,
                         responder: me.clone(),
-                    };
+                    });
                     self.adversary_send(i, from, me.id, msg);
                     if hops_left > 0 {
                         let targets = self.closest_contacts(i, &token, 2, |id, addr| {
@@ -780,12 +780,12 @@ impl<'a> Worker<'a> {
                             }
                         }
                         for to in targets {
-                            let q = Message::Query {
+                            let q = Message::Query(wire::Query {
                                 token,
                                 ticket,
                                 challenger,
                                 hops_left: hops_left - 1,
-                            };
+                            });
                             self.adversary_send(i, to, me.id, q);
                         }
                     }
@@ -793,10 +793,11 @@ impl<'a> Worker<'a> {
                 }
                 _ => false,
             },
-            message @ (Message::Answer { .. } | Message::Referral { .. }) if kind == NodeKind::Forwarder => {
+            message @ (Message::Answer(_) | Message::Referral(_)) if kind == NodeKind::Forwarder => {
                 let token = match &message {
-                    Message::Answer { answer, .. } => answer.id,
-                    Message::Referral { token, .. } | Message::Query { token, .. } => *token,
+                    Message::Answer(a) => a.answer.id,
+                    Message::Referral(r) => r.token,
+                    Message::Query(q) => q.token,
                 };
                 let now = self.now;
                 match self.st(i).forks.get(&(message.ticket().0, token)) {

@@ -1,20 +1,24 @@
 //! Election manager and scheduler (SPEC.md §9, seed phases 1–4).
+//!
+//! The election runs ([`super::run`]) decide; this module carries their
+//! decisions out: it sends the queries, emits the events, keeps the counters
+//! and updates the contact and elected-peer tables.
 
 use super::peers::Recorded;
-use super::{Active, ElectionPurpose, Event, FailureReason, Node, SplitBrainPolicy};
-use crate::election::{PeerElection, WinnerResult};
+use super::run::{Ending, Step, Win};
+use super::{ElectionPurpose, Event, FailureReason, Node};
+use crate::election::PeerElection;
 use crate::id::{Distance, PeerId, TokenId, SUFFIX_SPACE};
 use crate::proof::generate_signature;
 use crate::store::TokenStore;
-use crate::wire::{Address, Contact, Message};
-use std::collections::BTreeMap;
+use crate::wire::{Address, Contact, Message, Query};
 
 impl<A: Address, S: TokenStore> Node<A, S> {
     /// Starts an election; reports failure at once if it cannot run.
     pub(super) fn start_election(&mut self, now: u64, token: TokenId, purpose: ElectionPurpose) {
         self.metrics.elections_started += 1;
         self.emit(Event::ElectionStarted { token, purpose });
-        let reason = if self.elections.contains_key(&token) {
+        let reason = if self.elections.contains(&token) {
             Some(FailureReason::AlreadyRunning)
         } else if self.elections.len() >= self.config.max_active_elections {
             Some(FailureReason::Busy)
@@ -43,17 +47,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         if let Some(own) = generate_signature(&self.store, &token, &self.me.id) {
             let _ = election.set_reference(own);
         }
-        self.elections.insert(
-            token,
-            Active {
-                election,
-                started_at: now,
-                sent_at: BTreeMap::new(),
-                responders: BTreeMap::new(),
-                saw_split: false,
-                collect_checked: false,
-            },
-        );
+        self.elections.start(now, election);
         let opened = self.open_channels(now, token, self.config.initial_channels);
         if opened == 0 {
             self.fail(token, FailureReason::NoContacts);
@@ -63,13 +57,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// Opens up to `n` channels to fresh first hops near the token on both sides.
     /// Returns how many were opened.
     pub(super) fn open_channels(&mut self, now: u64, token: TokenId, n: usize) -> usize {
-        let Some(active) = self.elections.get(&token) else {
+        let Some(run) = self.elections.get(&token) else {
             return 0;
         };
         let me = self.me.id;
         let hops = self
             .contacts
-            .first_hops(&token, n, |id| *id != me && !active.election.has_used_hop(id));
+            .first_hops(&token, n, |id| *id != me && !run.has_used_hop(id));
         let mut opened = 0;
         for hop in hops {
             if self.open_channel_to(now, token, hop) {
@@ -81,64 +75,29 @@ impl<A: Address, S: TokenStore> Node<A, S> {
 
     /// Opens one channel to `hop` and sends its query. Returns whether it was opened.
     pub(super) fn open_channel_to(&mut self, now: u64, token: TokenId, hop: Contact<A>) -> bool {
-        let Some(active) = self.elections.get_mut(&token) else {
+        let Some(ticket) = self.elections.open_channel(now, token, hop.id) else {
             return false;
         };
-        let Ok(ticket) = active.election.create_channel(hop.id) else {
-            return false;
-        };
-        active.sent_at.insert(ticket, now);
-        self.tickets.insert(ticket, token);
         self.metrics.election_messages_sent += 1;
-        let challenger = self.me.id;
-        let hops_left = self.config.max_hops;
-        self.send(
-            hop.addr,
-            Message::Query {
-                token,
-                ticket,
-                challenger,
-                hops_left,
-            },
-        );
+        let query = Query {
+            token,
+            ticket,
+            challenger: self.me.id,
+            hops_left: self.config.max_hops,
+        };
+        self.send(hop.addr, Message::Query(query));
         true
-    }
-
-    /// The next time an election needs attention.
-    pub(super) fn election_deadline(&self, a: &Active<A>) -> u64 {
-        let timeout = a.started_at.saturating_add(self.config.election_timeout_ms);
-        let collect = a.started_at.saturating_add(self.config.min_collection_ms);
-        let channel = a
-            .sent_at
-            .values()
-            .min()
-            .map(|t| t.saturating_add(self.config.channel_timeout_ms))
-            .unwrap_or(u64::MAX);
-        let d = timeout.min(channel);
-        if a.collect_checked {
-            d
-        } else {
-            d.min(collect)
-        }
     }
 
     /// Does everything that is due: channel timeouts, verdicts, the scheduler.
     pub(super) fn run_due(&mut self, now: u64) {
         self.forward.expire(now);
-        let due: Vec<TokenId> = self
-            .elections
-            .iter()
-            .filter(|(_, a)| self.election_deadline(a) <= now)
-            .map(|(t, _)| *t)
-            .collect();
-        for token in due {
-            let collect_ms = self.config.min_collection_ms;
-            if let Some(a) = self.elections.get_mut(&token) {
-                if now >= a.started_at.saturating_add(collect_ms) {
-                    a.collect_checked = true;
-                }
+        for token in self.elections.due(now, &self.config) {
+            let expiry = self.elections.expire(now, token, &self.config);
+            self.metrics.channel_timeouts += expiry.timed_out as u64;
+            if expiry.replace > 0 {
+                self.open_channels(now, token, expiry.replace);
             }
-            self.expire_channels(now, token);
             self.evaluate(now, token);
         }
         if self.next_election_at.is_some_and(|at| at <= now) {
@@ -147,137 +106,65 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
     }
 
-    /// Abandons channels whose first hop has not replied in time and replaces them.
-    fn expire_channels(&mut self, now: u64, token: TokenId) {
-        let Some(active) = self.elections.get_mut(&token) else {
-            return;
-        };
-        let limit = self.config.channel_timeout_ms;
-        let late: Vec<_> = active
-            .sent_at
-            .iter()
-            .filter(|(_, sent)| now.saturating_sub(**sent) >= limit)
-            .map(|(t, _)| *t)
-            .collect();
-        for ticket in &late {
-            active.sent_at.remove(ticket);
-            let _ = active.election.abandon_channel(*ticket);
-            self.tickets.remove(ticket);
-        }
-        self.metrics.channel_timeouts += late.len() as u64;
-        if !late.is_empty() && now < active.started_at.saturating_add(self.config.election_timeout_ms) {
-            self.open_channels(now, token, late.len());
-        }
-    }
-
-    /// Looks at an election's verdict and acts on it if the time is right.
+    /// Looks at an election's verdict and carries out what it asks for.
     pub(super) fn evaluate(&mut self, now: u64, token: TokenId) {
-        let Some(active) = self.elections.get(&token) else {
-            return;
-        };
-        let verdict = active.election.check_for_winner();
-        let settled = active.election.is_settled_given(&verdict);
-        let pending = active.election.pending_count();
-        let collected = now >= active.started_at.saturating_add(self.config.min_collection_ms);
-        let timed_out = now >= active.started_at.saturating_add(self.config.election_timeout_ms);
-        let can_grow = active.election.can_create_channel();
-        let responses = active.election.valid_response_count();
-        match verdict {
-            WinnerResult::Single { winner, cluster, .. } => {
-                if settled || collected || timed_out {
-                    self.succeed(now, token, winner, &cluster, false);
+        match self.elections.step(now, token, &self.config) {
+            Step::Wait => {}
+            Step::End(ending) => self.end(now, token, ending),
+            Step::Widen { channels, otherwise } => {
+                if self.open_channels(now, token, channels) == 0 {
+                    self.fail(token, otherwise);
                 }
             }
-            WinnerResult::SplitBrain {
-                cluster1,
-                winner1,
-                cluster2,
-                winner2,
-                ..
+            Step::Split {
+                report,
+                channels,
+                otherwise,
             } => {
-                if pending > 0 && !timed_out {
-                    // Replies still on their way may settle it.
-                    return;
-                }
-                let first_split = !active.saw_split;
-                let spawn = !timed_out && can_grow && self.config.split_brain_extra_channels > 0;
-                if first_split {
+                if report.first {
                     self.metrics.split_brains += 1;
                 }
-                if let Some(a) = self.elections.get_mut(&token) {
-                    a.saw_split = true;
-                }
-                let opened = if spawn {
-                    self.open_channels(now, token, self.config.split_brain_extra_channels)
+                let opened = if channels > 0 {
+                    self.open_channels(now, token, channels)
                 } else {
                     0
                 };
                 self.emit(Event::SplitBrain {
                     token,
-                    winner1,
-                    size1: cluster1.members.len(),
-                    winner2,
-                    size2: cluster2.members.len(),
+                    winner1: report.winner1,
+                    size1: report.size1,
+                    winner2: report.winner2,
+                    size2: report.size2,
                     spawning_channels: opened > 0,
                 });
                 if opened == 0 {
-                    match self.config.split_brain_policy {
-                        SplitBrainPolicy::Abandon => self.fail(token, FailureReason::SplitBrain),
-                        SplitBrainPolicy::AcceptStrongest => {
-                            self.succeed(now, token, winner1, &cluster1, true)
-                        }
-                    }
-                }
-            }
-            WinnerResult::NoConsensus => {
-                if timed_out {
-                    let reason = if responses < self.config.election.min_cluster_size {
-                        FailureReason::Timeout
-                    } else {
-                        FailureReason::NoConsensus
-                    };
-                    self.fail(token, reason);
-                } else if pending == 0 {
-                    // Every channel has replied or been dropped: widen the search.
-                    let want = self.config.initial_channels.clamp(1, 2);
-                    if self.open_channels(now, token, want) == 0 {
-                        let reason = if responses < self.config.election.min_cluster_size {
-                            FailureReason::Exhausted
-                        } else {
-                            FailureReason::NoConsensus
-                        };
-                        self.fail(token, reason);
-                    }
+                    self.end(now, token, otherwise);
                 }
             }
         }
     }
 
-    fn finish(&mut self, token: TokenId) -> Option<Active<A>> {
-        let active = self.elections.remove(&token)?;
-        for t in active.election.tickets() {
-            self.tickets.remove(&t);
+    fn end(&mut self, now: u64, token: TokenId, ending: Ending) {
+        match ending {
+            Ending::Elected(win) => self.succeed(now, token, win),
+            Ending::Failed(reason) => self.fail(token, reason),
         }
-        self.note_outcome(active.saw_split);
-        Some(active)
     }
 
-    fn succeed(
-        &mut self,
-        now: u64,
-        token: TokenId,
-        winner: PeerId,
-        cluster: &crate::cluster::ConsensusCluster,
-        contested: bool,
-    ) {
-        let Some(active) = self.finish(token) else {
+    fn succeed(&mut self, now: u64, token: TokenId, win: Win) {
+        let Some(run) = self.elections.finish(token) else {
             return;
         };
-        let responses = active.election.valid_response_count();
-        let latency = now.saturating_sub(active.started_at);
-        let Some(addr) = active
-            .responders
-            .get(&winner)
+        self.note_outcome(run.saw_split());
+        let Win {
+            winner,
+            cluster,
+            contested,
+        } = win;
+        let responses = run.responses();
+        let latency = now.saturating_sub(run.started_at());
+        let Some(addr) = run
+            .responder_addr(&winner)
             .cloned()
             .or_else(|| self.contacts.addr_of(&winner))
         else {
@@ -323,14 +210,15 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     }
 
     pub(super) fn fail(&mut self, token: TokenId, reason: FailureReason) {
-        let Some(active) = self.finish(token) else {
+        let Some(run) = self.elections.finish(token) else {
             return;
         };
+        self.note_outcome(run.saw_split());
         self.metrics.record_failure(reason);
         self.emit(Event::ElectionFailed {
             token,
             reason,
-            responses: active.election.valid_response_count(),
+            responses: run.responses(),
         });
     }
 

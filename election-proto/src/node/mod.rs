@@ -1,4 +1,4 @@
-//! The sans-IO node: routing, election manager, peer tables and scheduler.
+//! The sans-IO node: routing, election runs and their manager, peer tables and scheduler.
 //!
 //! A [`Node`] never reads a clock, touches a socket or draws unseeded
 //! randomness. The host feeds it [`Input`]s with the current time, drains
@@ -35,6 +35,7 @@ mod manager;
 mod metrics;
 mod peers;
 mod router;
+mod run;
 
 pub use config::{NodeConfig, NodeConfigError, SplitBrainPolicy};
 pub use contacts::Reputation;
@@ -42,7 +43,6 @@ pub use event::{ElectionPurpose, Event, FailureReason};
 pub use metrics::{KindCounters, Metrics, LATENCY_BUCKETS_MS, LATENCY_SLOTS, LATENCY_SLOT_NAMES};
 pub use peers::{ElectedPeer, PeerSnapshot, SNAPSHOT_VERSION};
 
-use crate::election::{MessageTicket, PeerElection};
 use crate::id::{PeerId, TokenId};
 use crate::rng::SeededRng;
 use crate::store::TokenStore;
@@ -50,7 +50,8 @@ use crate::wire::{self, Address, Contact, Envelope, Message};
 use contacts::ContactTable;
 use forward::ForwardTable;
 use peers::ElectedPeers;
-use std::collections::{BTreeMap, VecDeque};
+use run::Elections;
+use std::collections::VecDeque;
 
 /// Something that happened to the node.
 #[derive(Debug)]
@@ -97,20 +98,6 @@ pub enum Output<A> {
     Event(Event<A>),
 }
 
-/// One running election with the node-side bookkeeping around it.
-#[derive(Debug)]
-struct Active<A> {
-    election: PeerElection,
-    started_at: u64,
-    /// Send time of each pending channel, for channel timeouts.
-    sent_at: BTreeMap<MessageTicket, u64>,
-    /// Addresses responders gave with their answers.
-    responders: BTreeMap<PeerId, A>,
-    saw_split: bool,
-    /// Whether the verdict has been looked at since `min_collection_ms` passed.
-    collect_checked: bool,
-}
-
 /// A protocol participant: answers, forwards and refers queries; runs its own
 /// elections; keeps contacts and elected peers; schedules re-elections.
 ///
@@ -124,8 +111,8 @@ pub struct Node<A, S> {
     contacts: ContactTable<A>,
     forward: ForwardTable<A>,
     elected: ElectedPeers<A>,
-    elections: BTreeMap<TokenId, Active<A>>,
-    tickets: BTreeMap<MessageTicket, TokenId>,
+    /// Running elections and the ticket index that routes replies to them.
+    elections: Elections<A>,
     outputs: VecDeque<Output<A>>,
     metrics: Metrics,
     now_ms: u64,
@@ -155,8 +142,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             config,
             me: identity,
             store,
-            elections: BTreeMap::new(),
-            tickets: BTreeMap::new(),
+            elections: Elections::new(),
             outputs: VecDeque::new(),
             metrics: Metrics::default(),
             now_ms: 0,
@@ -233,7 +219,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
 
     /// Tokens of the elections running now, in token order.
     pub fn active_elections(&self) -> impl Iterator<Item = TokenId> + '_ {
-        self.elections.keys().copied()
+        self.elections.tokens()
     }
 
     /// The peer tables, for persistence.
@@ -335,24 +321,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         }
         match env.message {
-            Message::Query {
-                token,
-                ticket,
-                challenger,
-                hops_left,
-            } => self.on_query(now, from, env.sender, token, ticket, challenger, hops_left),
-            Message::Answer {
-                ticket,
-                answer,
-                signature,
-                responder,
-            } => self.on_answer(now, from, env.sender, ticket, answer, signature, responder),
-            Message::Referral {
-                ticket,
-                token,
-                high,
-                low,
-            } => self.on_referral(now, from, env.sender, ticket, token, high, low),
+            Message::Query(query) => self.on_query(now, from, env.sender, query),
+            Message::Answer(answer) => self.on_answer(now, from, env.sender, answer),
+            Message::Referral(referral) => self.on_referral(now, from, env.sender, referral),
         }
     }
 
@@ -377,12 +348,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     }
 
     fn next_deadline(&self) -> Option<u64> {
-        let elections = self.elections.values().map(|a| self.election_deadline(a));
+        let elections = self.elections.next_deadline(&self.config);
         self.next_election_at.into_iter().chain(elections).min()
     }
 
     fn shutdown(&mut self) {
-        let tokens: Vec<TokenId> = self.elections.keys().copied().collect();
+        let tokens: Vec<TokenId> = self.elections.tokens().collect();
         for t in tokens {
             self.fail(t, FailureReason::Shutdown);
         }

@@ -1,24 +1,23 @@
 //! Responder and router (SPEC.md §8): answer, forward greedily, or refer; relay replies back.
+//!
+//! Replies to our own channels are handed, by ticket, to the election runs
+//! ([`super::run::Elections`]); this module only carries out what they say.
 
+use super::run::{AnswerOutcome, ReferralOutcome};
 use super::Node;
-use crate::election::{AnswerAccepted, ElectionError, MessageTicket};
 use crate::id::{ring_distance, PeerId, TokenId};
-use crate::proof::{generate_signature, TokenMapping, SIGNATURE_SIZE};
+use crate::proof::generate_signature;
 use crate::store::TokenStore;
-use crate::wire::{Address, Contact, Message};
+use crate::wire::{Address, Answer, Message, Query, Referral};
 
 impl<A: Address, S: TokenStore> Node<A, S> {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn on_query(
-        &mut self,
-        now: u64,
-        from: A,
-        sender: PeerId,
-        token: TokenId,
-        ticket: MessageTicket,
-        challenger: PeerId,
-        hops_left: u8,
-    ) {
+    pub(super) fn on_query(&mut self, now: u64, from: A, sender: PeerId, query: Query) {
+        let Query {
+            token,
+            ticket,
+            challenger,
+            hops_left,
+        } = query;
         self.contacts.observe(&self.me.id, sender, from.clone(), now);
         if challenger == self.me.id {
             // One of our own queries came back around: a loop.
@@ -28,16 +27,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         // 1. Answer if the store can sign for the challenger.
         if let Some(sig) = generate_signature(&self.store, &token, &challenger) {
             self.metrics.queries_answered += 1;
-            let responder = self.me.clone();
-            self.send(
-                from,
-                Message::Answer {
-                    ticket,
-                    answer: sig.answer,
-                    signature: sig.signature,
-                    responder,
-                },
-            );
+            let answer = Answer {
+                ticket,
+                answer: sig.answer,
+                signature: sig.signature,
+                responder: self.me.clone(),
+            };
+            self.send(from, Message::Answer(answer));
             return;
         }
         // 2. Forward greedily to a strictly closer peer.
@@ -56,15 +52,11 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 if let Some(next) = next {
                     if self.forward.insert(key, from.clone(), now) {
                         self.metrics.queries_forwarded += 1;
-                        self.send(
-                            next.addr,
-                            Message::Query {
-                                token,
-                                ticket,
-                                challenger,
-                                hops_left: hops_left - 1,
-                            },
-                        );
+                        let onward = Query {
+                            hops_left: hops_left - 1,
+                            ..query
+                        };
+                        self.send(next.addr, Message::Query(onward));
                         return;
                     }
                     self.metrics.forward_table_full += 1;
@@ -80,70 +72,44 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             (None, Some(l)) => (l.clone(), l),
             (None, None) => (self.me.clone(), self.me.clone()),
         };
-        self.send(
-            from,
-            Message::Referral {
-                ticket,
-                token,
-                high,
-                low,
-            },
-        );
+        let referral = Referral {
+            ticket,
+            token,
+            high,
+            low,
+        };
+        self.send(from, Message::Referral(referral));
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn on_answer(
-        &mut self,
-        now: u64,
-        from: A,
-        sender: PeerId,
-        ticket: MessageTicket,
-        answer: TokenMapping,
-        signature: [TokenMapping; SIGNATURE_SIZE],
-        responder: Contact<A>,
-    ) {
+    pub(super) fn on_answer(&mut self, now: u64, from: A, sender: PeerId, answer: Answer<A>) {
         self.contacts.observe(&self.me.id, sender, from, now);
-        let Some(token) = self.tickets.get(&ticket).copied() else {
-            self.relay(now, ticket, answer.id, |t| Message::Answer {
-                ticket: t,
-                answer,
-                signature,
-                responder,
-            });
+        let Some(token) = self.elections.owner(&answer.ticket) else {
+            let key = answer.answer.id;
+            self.relay(now, key, Message::Answer(answer));
             return;
         };
-        if responder.id == self.me.id {
+        if answer.responder.id == self.me.id {
             self.metrics.unmatched_replies += 1;
             return;
         }
-        let Some(active) = self.elections.get_mut(&token) else {
-            self.tickets.remove(&ticket);
-            self.metrics.unmatched_replies += 1;
-            return;
-        };
-        match active
-            .election
-            .handle_answer(ticket, &answer, &signature, responder.id)
-        {
-            Ok(AnswerAccepted::New) => {
-                active.sent_at.remove(&ticket);
-                active.responders.insert(responder.id, responder.addr.clone());
+        match self.elections.on_answer(&answer) {
+            AnswerOutcome::Counted => {
+                let responder = answer.responder;
                 self.contacts
                     .observe(&self.me.id, responder.id, responder.addr, now);
                 self.evaluate(now, token);
             }
-            Ok(AnswerAccepted::Redelivery) => self.metrics.duplicate_answers += 1,
-            Err(ElectionError::DuplicateResponse) | Err(ElectionError::ChannelBlocked) => {
-                active.sent_at.remove(&ticket);
+            AnswerOutcome::Redelivery => self.metrics.duplicate_answers += 1,
+            AnswerOutcome::Conflict => {
                 self.metrics.conflicting_answers += 1;
-                self.strike(&responder.id, &sender);
+                self.strike(&answer.responder.id, &sender);
                 self.evaluate(now, token);
             }
-            Err(ElectionError::SignatureVerificationFailed(_)) => {
+            AnswerOutcome::Forged => {
                 self.metrics.invalid_signatures += 1;
-                self.strike(&responder.id, &sender);
+                self.strike(&answer.responder.id, &sender);
             }
-            Err(_) => self.metrics.unmatched_replies += 1,
+            AnswerOutcome::Unmatched => self.metrics.unmatched_replies += 1,
         }
     }
 
@@ -157,71 +123,39 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn on_referral(
-        &mut self,
-        now: u64,
-        from: A,
-        sender: PeerId,
-        ticket: MessageTicket,
-        token: TokenId,
-        high: Contact<A>,
-        low: Contact<A>,
-    ) {
+    pub(super) fn on_referral(&mut self, now: u64, from: A, sender: PeerId, referral: Referral<A>) {
         self.contacts.observe(&self.me.id, sender, from, now);
-        let Some(own_token) = self.tickets.get(&ticket).copied() else {
-            self.relay(now, ticket, token, |t| Message::Referral {
-                ticket: t,
-                token,
-                high,
-                low,
-            });
-            return;
-        };
-        let Some(active) = self.elections.get_mut(&own_token) else {
-            self.tickets.remove(&ticket);
-            self.metrics.unmatched_replies += 1;
+        let Some(token) = self.elections.owner(&referral.ticket) else {
+            let key = referral.token;
+            self.relay(now, key, Message::Referral(referral));
             return;
         };
         // Either way the referred channel is closed: follow the suggestion if
         // there is a fresh one, else open a replacement to another first hop.
-        let next = match active
-            .election
-            .handle_referral(ticket, token, [high.id, low.id], sender)
-        {
-            Ok(next) => Some(if next == high.id {
-                high.clone()
-            } else {
-                low.clone()
-            }),
-            Err(ElectionError::NoFreshReferral) => None,
-            Err(_) => {
+        let next = match self.elections.on_referral(&referral, sender) {
+            ReferralOutcome::Follow(hop) => Some(hop),
+            ReferralOutcome::Replace => None,
+            ReferralOutcome::Unmatched => {
                 self.metrics.unmatched_replies += 1;
                 return;
             }
         };
-        active.sent_at.remove(&ticket);
-        self.tickets.remove(&ticket);
+        let Referral { high, low, .. } = referral;
         self.contacts.observe(&self.me.id, high.id, high.addr, now);
         self.contacts.observe(&self.me.id, low.id, low.addr, now);
-        if !next.is_some_and(|hop| self.open_channel_to(now, own_token, hop)) {
-            self.open_channels(now, own_token, 1);
+        if !next.is_some_and(|hop| self.open_channel_to(now, token, hop)) {
+            self.open_channels(now, token, 1);
         }
-        self.evaluate(now, own_token);
+        self.evaluate(now, token);
     }
 
-    /// Sends a reply for someone else's query back along its reverse path.
-    fn relay(
-        &mut self,
-        now: u64,
-        ticket: MessageTicket,
-        token: TokenId,
-        build: impl FnOnce(MessageTicket) -> Message<A>,
-    ) {
-        match self.forward.take(&(ticket, token), now) {
+    /// Sends a reply for someone else's query back along its reverse path,
+    /// found by the reply's ticket and the `token` it is about.
+    fn relay(&mut self, now: u64, token: TokenId, reply: Message<A>) {
+        match self.forward.take(&(reply.ticket(), token), now) {
             Some(prev) => {
                 self.metrics.replies_relayed += 1;
-                self.send(prev, build(ticket));
+                self.send(prev, reply);
             }
             None => self.metrics.unmatched_replies += 1,
         }

@@ -3,10 +3,11 @@
 #![allow(clippy::field_reassign_with_default)]
 
 use super::*;
+use crate::election::MessageTicket;
 use crate::id::{ring_distance, BlockId, Distance};
 use crate::proof::verify_signature;
 use crate::store::MemoryStore;
-use crate::wire::{decode, encode, MessageKind};
+use crate::wire::{decode, encode, Answer, MessageKind, Query, Referral};
 use std::collections::BinaryHeap;
 use std::sync::OnceLock;
 
@@ -194,12 +195,12 @@ impl Net {
 fn query_bytes(sender: PeerId, token: TokenId, challenger: PeerId, hops_left: u8, ticket: u64) -> Vec<u8> {
     encode(&Envelope {
         sender,
-        message: Message::<u32>::Query {
+        message: Message::<u32>::Query(Query {
             token,
             ticket: MessageTicket(ticket),
             challenger,
             hops_left,
-        },
+        }),
     })
     .unwrap()
 }
@@ -250,12 +251,12 @@ fn answers_when_it_stores_the_token_and_the_answer_verifies_for_the_challenger()
     let (to, env) = &out[0];
     assert_eq!(*to, 9, "replies go to the address the query came from");
     match &env.message {
-        Message::Answer {
+        Message::Answer(Answer {
             ticket,
             answer,
             signature,
             responder,
-        } => {
+        }) => {
             assert_eq!(*ticket, MessageTicket(77));
             assert_eq!(responder.id, n.id());
             let sig = TokenSignature {
@@ -301,12 +302,12 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].0, 5, "forwarded to the closer contact");
     match out[0].1.message {
-        Message::Query {
+        Message::Query(Query {
             token: qt,
             hops_left,
             challenger: c,
             ..
-        } => {
+        }) => {
             assert_eq!((qt, hops_left, c), (t, 3, challenger));
         }
         ref m => panic!("{m:?}"),
@@ -322,7 +323,7 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
         },
     );
     let out = sends(&mut n);
-    assert!(matches!(out[0].1.message, Message::Referral { .. }));
+    assert!(matches!(out[0].1.message, Message::Referral(_)));
     assert_eq!(out[0].0, 8);
     assert_eq!(n.metrics().loops_cut, 1);
 
@@ -336,9 +337,9 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
     );
     let out = sends(&mut n);
     match &out[0].1.message {
-        Message::Referral {
+        Message::Referral(Referral {
             high, low, token: rt, ..
-        } => {
+        }) => {
             assert_eq!(*rt, t);
             assert_eq!(high.id, closer, "nearest clockwise of the token");
             assert_eq!(low.id, farther, "nearest counter-clockwise");
@@ -361,7 +362,7 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
         },
     );
     let out = sends(&mut far);
-    assert!(matches!(out[0].1.message, Message::Referral { .. }));
+    assert!(matches!(out[0].1.message, Message::Referral(_)));
     assert_eq!(far.metrics().queries_referred, 1);
 }
 

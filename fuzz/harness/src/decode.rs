@@ -134,12 +134,12 @@ impl MessageSpec {
                 ticket: t,
                 challenger,
                 hops_left,
-            } => Message::Query {
+            } => Message::Query(election_proto::wire::Query {
                 token: token.token(),
                 ticket: ticket(*t),
                 challenger: challenger.peer(),
                 hops_left: *hops_left,
-            },
+            }),
             MessageSpec::Answer {
                 ticket: t,
                 token,
@@ -162,24 +162,24 @@ impl MessageSpec {
                     Some(f) => forge(&honest, *f, &challenger, *kind),
                     None => honest,
                 };
-                Message::Answer {
+                Message::Answer(election_proto::wire::Answer {
                     ticket: ticket(*t),
                     answer: sig.answer,
                     signature: sig.signature,
                     responder: responder.contact(),
-                }
+                })
             }
             MessageSpec::Referral {
                 ticket: t,
                 token,
                 high,
                 low,
-            } => Message::Referral {
+            } => Message::Referral(election_proto::wire::Referral {
                 ticket: ticket(*t),
                 token: token.token(),
                 high: high.contact(),
                 low: low.contact(),
-            },
+            }),
         }
     }
 }

@@ -350,12 +350,12 @@ impl NodeHarness {
                 );
                 let env = Envelope {
                     sender: id,
-                    message: Message::Answer {
+                    message: Message::Answer(election_proto::wire::Answer {
                         ticket,
                         answer: sig.answer,
                         signature: sig.signature,
                         responder: Contact { id, addr: to },
-                    },
+                    }),
                 };
                 self.stats.replies_fed += 1;
                 self.send_env(to, &env);
@@ -373,12 +373,12 @@ impl NodeHarness {
                 );
                 let env = Envelope {
                     sender: id,
-                    message: Message::Referral {
+                    message: Message::Referral(election_proto::wire::Referral {
                         ticket,
                         token,
                         high: high.contact(),
                         low: low.contact(),
-                    },
+                    }),
                 };
                 self.send_env(to, &env);
             }
@@ -469,12 +469,12 @@ impl NodeHarness {
                     };
                     assert_eq!(env.sender, me, "the node sent a datagram under another id");
                     match env.message {
-                        Message::Query {
+                        Message::Query(election_proto::wire::Query {
                             token,
                             ticket,
                             challenger,
                             ..
-                        } => {
+                        }) => {
                             if challenger != me {
                                 self.stats.forwarded += 1;
                             } else {
@@ -483,8 +483,8 @@ impl NodeHarness {
                             push_bounded(&mut self.queries, (*to, token, ticket, challenger));
                             push_bounded(&mut self.tickets, ticket);
                         }
-                        Message::Answer { .. } | Message::Referral { .. } => {
-                            if matches!(env.message, Message::Answer { .. }) {
+                        Message::Answer(_) | Message::Referral(_) => {
+                            if matches!(env.message, Message::Answer(_)) {
                                 self.stats.answers_sent += 1;
                             }
                             assert!(

@@ -1,0 +1,507 @@
+//! Election runs (SPEC.md §9): the one owner of a running election's state.
+//!
+//! An [`ElectionRun`] is a [`PeerElection`] plus what the node keeps around it:
+//! when each channel's query went out, the addresses responders answered
+//! with, when the run started and whether it has seen a split-brain.
+//! [`Elections`] holds every run and the ticket index that routes replies to
+//! them. Neither sends, emits or counts anything: each operation returns plain
+//! data ([`Step`], [`AnswerOutcome`], [`ReferralOutcome`], [`Expiry`]) that the
+//! node carries out, so everything an election decides is visible here.
+
+use super::{FailureReason, NodeConfig, SplitBrainPolicy};
+use crate::cluster::ConsensusCluster;
+use crate::election::{AnswerAccepted, ElectionError, MessageTicket, PeerElection, WinnerResult};
+use crate::id::{PeerId, TokenId};
+use crate::wire::{Answer, Contact, Referral};
+use std::collections::BTreeMap;
+
+/// Every running election of a node, by token, and the index from a channel's
+/// ticket to the election it belongs to.
+///
+/// Guarantees: channels are opened and closed only through this type, so the
+/// index stays in step with the runs: every indexed ticket is a live channel of
+/// the run it names, and every live channel is indexed (unless two runs drew
+/// the same 64-bit ticket; the later channel then takes it and the earlier one
+/// hears no replies). A finished run takes all its tickets out of the index.
+#[derive(Debug)]
+pub(super) struct Elections<A> {
+    runs: BTreeMap<TokenId, ElectionRun<A>>,
+    tickets: BTreeMap<MessageTicket, TokenId>,
+}
+
+/// One running election and the node-side bookkeeping around it.
+///
+/// Guarantees: `sent_at` holds exactly the pending channels of the election
+/// (a channel leaves it on its first counted reply, its referral or its
+/// timeout), so only channels still waiting can time out; every responder with
+/// a counted answer has the address it answered with in `responders`.
+#[derive(Debug)]
+pub(super) struct ElectionRun<A> {
+    election: PeerElection,
+    started_at: u64,
+    /// Send time of each pending channel, for channel timeouts.
+    sent_at: BTreeMap<MessageTicket, u64>,
+    /// Addresses responders gave with their answers: the winner is recorded at
+    /// the address it answered from, which may be newer than our contact entry.
+    responders: BTreeMap<PeerId, A>,
+    /// Counted once per run, and reported to partition detection when it ends.
+    saw_split: bool,
+    /// Whether the verdict has been looked at since `min_collection_ms` passed.
+    /// Until then the end of the collection window is a deadline of its own.
+    collect_checked: bool,
+}
+
+/// What a run's verdict asks of the node right now ([`Elections::step`]).
+#[derive(Debug, PartialEq)]
+pub(super) enum Step {
+    /// Nothing to do until more replies arrive or the next deadline.
+    Wait,
+    /// End the run.
+    End(Ending),
+    /// Every channel has replied or been dropped without a verdict: open up to
+    /// `channels` more, or fail with `otherwise` if none can be opened.
+    Widen {
+        /// How many channels to try to open (at least one).
+        channels: usize,
+        /// The failure if none opens.
+        otherwise: FailureReason,
+    },
+    /// Two disjoint clusters disagree and no reply that could settle it is on
+    /// its way. Open up to `channels` more (none if `channels` is 0), report the
+    /// split, and end with `otherwise` if no channel was opened.
+    Split {
+        /// What to report.
+        report: SplitReport,
+        /// How many extra channels to try to open.
+        channels: usize,
+        /// The ending, per [`SplitBrainPolicy`], if no channel opens.
+        otherwise: Ending,
+    },
+}
+
+/// How a run ends.
+#[derive(Debug, PartialEq)]
+pub(super) enum Ending {
+    /// Someone is elected.
+    Elected(Win),
+    /// Nobody is.
+    Failed(FailureReason),
+}
+
+/// A winner and the cluster that elected it.
+#[derive(Debug, PartialEq)]
+pub(super) struct Win {
+    /// The cluster member closest to the token.
+    pub(super) winner: PeerId,
+    /// The agreeing responders.
+    pub(super) cluster: ConsensusCluster,
+    /// Whether a disjoint cluster disagreed (a split-brain resolved by policy).
+    pub(super) contested: bool,
+}
+
+/// The two sides of a split-brain.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct SplitReport {
+    /// Whether this is the run's first split-brain (count it only then).
+    pub(super) first: bool,
+    /// The strongest cluster's winner.
+    pub(super) winner1: PeerId,
+    /// The strongest cluster's size.
+    pub(super) size1: usize,
+    /// The competing cluster's winner.
+    pub(super) winner2: PeerId,
+    /// The competing cluster's size.
+    pub(super) size2: usize,
+}
+
+/// What became of an answer to one of our own channels ([`Elections::on_answer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum AnswerOutcome {
+    /// A first, verified answer: now counted.
+    Counted,
+    /// A byte-identical re-delivery of the stored answer: ignored.
+    Redelivery,
+    /// A different answer on a channel that had one: the channel is now blocked.
+    Conflict,
+    /// The signature does not verify.
+    Forged,
+    /// No live channel can take it (unknown ticket, wrong token).
+    Unmatched,
+}
+
+/// What became of a referral of one of our own channels ([`Elections::on_referral`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum ReferralOutcome<A> {
+    /// The channel is closed; this suggested peer is a fresh first hop to try.
+    Follow(Contact<A>),
+    /// The channel is closed; neither suggestion is usable, so a replacement
+    /// should go to some other first hop.
+    Replace,
+    /// No pending channel can take it: nothing changed.
+    Unmatched,
+}
+
+/// What [`Elections::expire`] did to a run whose deadline passed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Expiry {
+    /// Channels abandoned because their first hop did not reply in time.
+    pub(super) timed_out: usize,
+    /// Replacement channels to open: as many as timed out, or none once the
+    /// election itself has timed out.
+    pub(super) replace: usize,
+}
+
+impl<A: Clone> Elections<A> {
+    pub(super) fn new() -> Self {
+        Self {
+            runs: BTreeMap::new(),
+            tickets: BTreeMap::new(),
+        }
+    }
+
+    /// Number of running elections.
+    pub(super) fn len(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Whether an election for `token` is running.
+    pub(super) fn contains(&self, token: &TokenId) -> bool {
+        self.runs.contains_key(token)
+    }
+
+    /// Tokens of the running elections, in token order.
+    pub(super) fn tokens(&self) -> impl Iterator<Item = TokenId> + '_ {
+        self.runs.keys().copied()
+    }
+
+    /// The run for `token`, to read.
+    pub(super) fn get(&self, token: &TokenId) -> Option<&ElectionRun<A>> {
+        self.runs.get(token)
+    }
+
+    /// The election a reply with `ticket` belongs to; `None` means it answers
+    /// someone else's query (relay it) or a channel that is gone.
+    pub(super) fn owner(&self, ticket: &MessageTicket) -> Option<TokenId> {
+        self.tickets.get(ticket).copied()
+    }
+
+    /// Starts a run of `election` at `now`. The caller checks that no run for its
+    /// token exists; `election` must have no channels yet (they would not be indexed).
+    pub(super) fn start(&mut self, now: u64, election: PeerElection) {
+        debug_assert_eq!(election.channels_created(), 0, "a run starts with no channels");
+        self.runs
+            .insert(election.challenge_token(), ElectionRun::new(election, now));
+    }
+
+    /// Opens a channel of `token`'s run whose query goes to `hop` at `now`;
+    /// returns its ticket, or `None` if the election refuses it.
+    pub(super) fn open_channel(&mut self, now: u64, token: TokenId, hop: PeerId) -> Option<MessageTicket> {
+        let ticket = self.runs.get_mut(&token)?.open_channel(now, hop)?;
+        self.tickets.insert(ticket, token);
+        Some(ticket)
+    }
+
+    /// Takes an answer for one of our channels.
+    pub(super) fn on_answer(&mut self, answer: &Answer<A>) -> AnswerOutcome {
+        match self.run_for(&answer.ticket) {
+            Some(run) => run.on_answer(answer),
+            None => AnswerOutcome::Unmatched,
+        }
+    }
+
+    /// Takes a referral, sent by `sender`, for one of our channels; a closed
+    /// channel leaves the index.
+    pub(super) fn on_referral(&mut self, referral: &Referral<A>, sender: PeerId) -> ReferralOutcome<A> {
+        let Some(run) = self.run_for(&referral.ticket) else {
+            return ReferralOutcome::Unmatched;
+        };
+        let outcome = run.on_referral(referral, sender);
+        match outcome {
+            ReferralOutcome::Follow(_) | ReferralOutcome::Replace => {
+                self.tickets.remove(&referral.ticket);
+            }
+            ReferralOutcome::Unmatched => {}
+        }
+        outcome
+    }
+
+    /// The run the index names for `ticket`.
+    fn run_for(&mut self, ticket: &MessageTicket) -> Option<&mut ElectionRun<A>> {
+        let token = self.owner(ticket)?;
+        let run = self.runs.get_mut(&token);
+        if run.is_none() {
+            // Ruled out by the index guarantee; drop the stray entry rather than panic.
+            self.tickets.remove(ticket);
+        }
+        run
+    }
+
+    /// The earliest deadline of any run.
+    pub(super) fn next_deadline(&self, config: &NodeConfig) -> Option<u64> {
+        self.runs.values().map(|r| r.deadline(config)).min()
+    }
+
+    /// Tokens of the runs whose deadline is at or before `now`, in token order.
+    pub(super) fn due(&self, now: u64, config: &NodeConfig) -> Vec<TokenId> {
+        self.runs
+            .iter()
+            .filter(|(_, r)| r.deadline(config) <= now)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    /// Brings `token`'s run up to `now` once its deadline has passed: notes that
+    /// the collection window was seen to close, and abandons channels whose first
+    /// hop is late (they leave the index).
+    pub(super) fn expire(&mut self, now: u64, token: TokenId, config: &NodeConfig) -> Expiry {
+        let Some(run) = self.runs.get_mut(&token) else {
+            return Expiry::default();
+        };
+        let late = run.expire(now, config);
+        for ticket in &late {
+            self.tickets.remove(ticket);
+        }
+        let replace = if !late.is_empty() && !run.timed_out(now, config) {
+            late.len()
+        } else {
+            0
+        };
+        Expiry {
+            timed_out: late.len(),
+            replace,
+        }
+    }
+
+    /// What `token`'s verdict asks for at `now` (nothing if it is not running).
+    pub(super) fn step(&mut self, now: u64, token: TokenId, config: &NodeConfig) -> Step {
+        match self.runs.get_mut(&token) {
+            Some(run) => run.step(now, config),
+            None => Step::Wait,
+        }
+    }
+
+    /// Ends `token`'s run: it and all its tickets leave. Returns it, if it was running.
+    pub(super) fn finish(&mut self, token: TokenId) -> Option<ElectionRun<A>> {
+        let run = self.runs.remove(&token)?;
+        for ticket in run.election.tickets() {
+            self.tickets.remove(&ticket);
+        }
+        Some(run)
+    }
+}
+
+impl<A: Clone> ElectionRun<A> {
+    fn new(election: PeerElection, started_at: u64) -> Self {
+        Self {
+            election,
+            started_at,
+            sent_at: BTreeMap::new(),
+            responders: BTreeMap::new(),
+            saw_split: false,
+            collect_checked: false,
+        }
+    }
+
+    /// When the run started.
+    pub(super) fn started_at(&self) -> u64 {
+        self.started_at
+    }
+
+    /// Number of distinct responders with a counted answer.
+    pub(super) fn responses(&self) -> usize {
+        self.election.valid_response_count()
+    }
+
+    /// Whether the run has seen a split-brain.
+    pub(super) fn saw_split(&self) -> bool {
+        self.saw_split
+    }
+
+    /// Whether `peer` has been the first hop of any of the run's channels.
+    pub(super) fn has_used_hop(&self, peer: &PeerId) -> bool {
+        self.election.has_used_hop(peer)
+    }
+
+    /// The address `peer` gave with its latest counted answer.
+    pub(super) fn responder_addr(&self, peer: &PeerId) -> Option<&A> {
+        self.responders.get(peer)
+    }
+
+    /// The next time the run needs attention: the election timeout, the first
+    /// pending channel's timeout, and (until it has been looked at) the end of
+    /// the collection window.
+    pub(super) fn deadline(&self, config: &NodeConfig) -> u64 {
+        let timeout = self.started_at.saturating_add(config.election_timeout_ms);
+        let channel = self
+            .sent_at
+            .values()
+            .min()
+            .map_or(u64::MAX, |t| t.saturating_add(config.channel_timeout_ms));
+        let d = timeout.min(channel);
+        if self.collect_checked {
+            d
+        } else {
+            d.min(self.started_at.saturating_add(config.min_collection_ms))
+        }
+    }
+
+    fn timed_out(&self, now: u64, config: &NodeConfig) -> bool {
+        now >= self.started_at.saturating_add(config.election_timeout_ms)
+    }
+
+    fn collected(&self, now: u64, config: &NodeConfig) -> bool {
+        now >= self.started_at.saturating_add(config.min_collection_ms)
+    }
+
+    fn open_channel(&mut self, now: u64, hop: PeerId) -> Option<MessageTicket> {
+        let ticket = self.election.create_channel(hop).ok()?;
+        self.sent_at.insert(ticket, now);
+        Some(ticket)
+    }
+
+    fn on_answer(&mut self, a: &Answer<A>) -> AnswerOutcome {
+        match self
+            .election
+            .handle_answer(a.ticket, &a.answer, &a.signature, a.responder.id)
+        {
+            Ok(AnswerAccepted::New) => {
+                self.sent_at.remove(&a.ticket);
+                self.responders.insert(a.responder.id, a.responder.addr.clone());
+                AnswerOutcome::Counted
+            }
+            Ok(AnswerAccepted::Redelivery) => AnswerOutcome::Redelivery,
+            Err(ElectionError::DuplicateResponse) | Err(ElectionError::ChannelBlocked) => {
+                self.sent_at.remove(&a.ticket);
+                AnswerOutcome::Conflict
+            }
+            Err(ElectionError::SignatureVerificationFailed(_)) => AnswerOutcome::Forged,
+            Err(_) => AnswerOutcome::Unmatched,
+        }
+    }
+
+    fn on_referral(&mut self, r: &Referral<A>, sender: PeerId) -> ReferralOutcome<A> {
+        // On `Ok` and on `NoFreshReferral` alike the election has closed the channel.
+        let outcome = match self
+            .election
+            .handle_referral(r.ticket, r.token, [r.high.id, r.low.id], sender)
+        {
+            Ok(next) if next == r.high.id => ReferralOutcome::Follow(r.high.clone()),
+            Ok(_) => ReferralOutcome::Follow(r.low.clone()),
+            Err(ElectionError::NoFreshReferral) => ReferralOutcome::Replace,
+            Err(_) => return ReferralOutcome::Unmatched,
+        };
+        self.sent_at.remove(&r.ticket);
+        outcome
+    }
+
+    /// Notes whether the collection window has closed, then abandons the
+    /// channels whose first hop has not replied within `channel_timeout_ms`;
+    /// returns their tickets.
+    fn expire(&mut self, now: u64, config: &NodeConfig) -> Vec<MessageTicket> {
+        if self.collected(now, config) {
+            self.collect_checked = true;
+        }
+        let limit = config.channel_timeout_ms;
+        let late: Vec<MessageTicket> = self
+            .sent_at
+            .iter()
+            .filter(|(_, sent)| now.saturating_sub(**sent) >= limit)
+            .map(|(t, _)| *t)
+            .collect();
+        for ticket in &late {
+            self.sent_at.remove(ticket);
+            // Cannot fail: `sent_at` holds only pending channels.
+            let _ = self.election.abandon_channel(*ticket);
+        }
+        late
+    }
+
+    /// Looks at the verdict and says what the time makes of it. Records a
+    /// split-brain the first time one is acted on.
+    fn step(&mut self, now: u64, config: &NodeConfig) -> Step {
+        let verdict = self.election.check_for_winner();
+        let settled = self.election.is_settled_given(&verdict);
+        let pending = self.election.pending_count();
+        let collected = self.collected(now, config);
+        let timed_out = self.timed_out(now, config);
+        let too_few = self.election.valid_response_count() < config.election.min_cluster_size;
+        match verdict {
+            WinnerResult::Single { winner, cluster, .. } => {
+                if settled || collected || timed_out {
+                    Step::End(Ending::Elected(Win {
+                        winner,
+                        cluster,
+                        contested: false,
+                    }))
+                } else {
+                    Step::Wait
+                }
+            }
+            WinnerResult::SplitBrain {
+                cluster1,
+                winner1,
+                cluster2,
+                winner2,
+                ..
+            } => {
+                if pending > 0 && !timed_out {
+                    // Replies still on their way may settle it.
+                    return Step::Wait;
+                }
+                let first = !self.saw_split;
+                self.saw_split = true;
+                let channels = if !timed_out && self.election.can_create_channel() {
+                    config.split_brain_extra_channels
+                } else {
+                    0
+                };
+                let report = SplitReport {
+                    first,
+                    winner1,
+                    size1: cluster1.members.len(),
+                    winner2,
+                    size2: cluster2.members.len(),
+                };
+                let otherwise = match config.split_brain_policy {
+                    SplitBrainPolicy::Abandon => Ending::Failed(FailureReason::SplitBrain),
+                    SplitBrainPolicy::AcceptStrongest => Ending::Elected(Win {
+                        winner: winner1,
+                        cluster: cluster1,
+                        contested: true,
+                    }),
+                };
+                Step::Split {
+                    report,
+                    channels,
+                    otherwise,
+                }
+            }
+            WinnerResult::NoConsensus => {
+                if timed_out {
+                    let reason = if too_few {
+                        FailureReason::Timeout
+                    } else {
+                        FailureReason::NoConsensus
+                    };
+                    Step::End(Ending::Failed(reason))
+                } else if pending == 0 {
+                    // Every channel has replied or been dropped: widen the search.
+                    let otherwise = if too_few {
+                        FailureReason::Exhausted
+                    } else {
+                        FailureReason::NoConsensus
+                    };
+                    Step::Widen {
+                        channels: config.initial_channels.clamp(1, 2),
+                        otherwise,
+                    }
+                } else {
+                    Step::Wait
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
