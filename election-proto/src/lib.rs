@@ -143,7 +143,7 @@ pub use node::{
     Command, ElectionPurpose, Event, FailureReason, Input, Metrics, Node, NodeConfig, NodeConfigError,
     Output, SplitBrainPolicy,
 };
-pub use wire::{Address, Contact, DecodeError, Envelope, Message};
+pub use wire::{Address, Answer, Contact, DecodeError, Envelope, Message, Query, Referral};
 
 // One election, driven by hand.
 pub use cluster::ConsensusCluster;

@@ -1,4 +1,4 @@
-//! Messages and their datagram encoding (SPEC.md §7).
+//! Messages and their datagram encoding (docs/PROTOCOL.md §7).
 //!
 //! Every datagram is one byte of [`PROTOCOL_VERSION`] followed by the
 //! [postcard](https://docs.rs/postcard) encoding of an [`Envelope`]. The codec is
@@ -74,7 +74,7 @@ pub struct Contact<A> {
     pub addr: A,
 }
 
-/// A protocol message (SPEC.md §7).
+/// A protocol message (docs/PROTOCOL.md §7).
 ///
 /// The variant order is the wire tag order and is part of the protocol. Each
 /// variant holds one struct; postcard encodes a newtype variant exactly like a

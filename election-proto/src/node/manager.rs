@@ -1,4 +1,4 @@
-//! Election manager and scheduler (SPEC.md §9, seed phases 1–4).
+//! Election manager and scheduler (docs/PROTOCOL.md §9, seed phases 1–4).
 //!
 //! The election runs ([`super::run`]) decide; this module carries their
 //! decisions out: it sends the queries, emits the events, keeps the counters

@@ -1,4 +1,4 @@
-//! Responder and router (SPEC.md §8): answer, forward greedily, or refer; relay replies back.
+//! Responder and router (docs/PROTOCOL.md §8): answer, forward greedily, or refer; relay replies back.
 //!
 //! Replies to our own channels are handed, by ticket, to the election runs
 //! ([`super::run::Elections`]); this module only carries out what they say.

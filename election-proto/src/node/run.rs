@@ -1,4 +1,4 @@
-//! Election runs (SPEC.md §9): the one owner of a running election's state.
+//! Election runs (docs/PROTOCOL.md §9): the one owner of a running election's state.
 //!
 //! An [`ElectionRun`] is a [`PeerElection`] plus what the node keeps around it:
 //! when each channel's query went out, the addresses responders answered
