@@ -18,6 +18,7 @@
 //! ```
 pub mod adversary;
 pub mod ledger;
+mod named;
 pub mod report;
 pub mod rng;
 pub mod sim;

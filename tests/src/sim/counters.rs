@@ -1,12 +1,14 @@
 //! The counters a run reports: election outcomes and what happened to datagrams.
 //!
-//! Counter arrays are sized by the enums that index them.
+//! Counter arrays are sized by the enums that index them and serialize as
+//! `name → count` maps.
 
 use super::oracle::{WinRecord, WinnerClass};
 use crate::adversary::NodeKind;
+use crate::named;
 use election_proto::node::{Event, FailureReason};
 use election_proto::wire::MessageKind;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 /// Outcome counters of elections run by one class of challengers.
 ///
@@ -19,6 +21,7 @@ pub struct ElectionCounters {
     /// `Elected` events.
     pub succeeded: u64,
     /// `ElectionFailed` events per reason, indexed by [`FailureReason::index`].
+    #[serde(serialize_with = "named::by_failure_reason")]
     pub failed: [u64; FailureReason::COUNT],
     /// `SplitBrain` events.
     pub split_brain_events: u64,
@@ -42,13 +45,23 @@ pub struct ElectionCounters {
     /// Sum of win latencies.
     pub latency_sum_ms: u64,
     /// Winners by [`WinnerClass`], indexed by [`WinnerClass::index`].
+    #[serde(serialize_with = "by_winner_class")]
     pub winners_by_class: [u64; WinnerClass::COUNT],
     /// Winners by [`NodeKind`], indexed by [`NodeKind::index`] (phantoms not counted).
+    #[serde(serialize_with = "by_node_kind")]
     pub winners_by_kind: [u64; NodeKind::COUNT],
     /// Winners whose store could not have produced a valid signature for the challenger.
     pub winners_unable_to_sign: u64,
     /// Winners on a different ledger version than the challenger.
     pub winners_other_version: u64,
+}
+
+fn by_winner_class<S: Serializer>(v: &[u64; WinnerClass::COUNT], s: S) -> Result<S::Ok, S::Error> {
+    named::serialize(WinnerClass::ALL.map(WinnerClass::name), v, s)
+}
+
+fn by_node_kind<S: Serializer>(v: &[u64; NodeKind::COUNT], s: S) -> Result<S::Ok, S::Error> {
+    named::serialize(NodeKind::ALL.map(NodeKind::name), v, s)
 }
 
 impl ElectionCounters {
@@ -224,6 +237,7 @@ pub struct NetCounters {
     pub bad_address: u64,
     /// Datagrams adversary logic sent itself (forged answers, forks, relays),
     /// indexed by [`MessageKind::index`].
+    #[serde(serialize_with = "named::by_message_kind")]
     pub adversary_sent: [u64; MessageKind::COUNT],
     /// Heap events processed.
     pub events: u64,
@@ -275,5 +289,19 @@ mod tests {
         assert_eq!(b.failed(FailureReason::Timeout), 4);
         assert_eq!(b.winners_of_kind(NodeKind::Forger), 6);
         assert_eq!(a.finished(), 2, "shutdowns do not count");
+    }
+
+    #[test]
+    fn counter_arrays_serialize_as_named_maps() {
+        let mut c = ElectionCounters::default();
+        c.winners_by_class[WinnerClass::Phantom.index()] = 1;
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["failed"]["no_consensus"], 0);
+        assert_eq!(v["winners_by_class"]["phantom"], 1);
+        assert_eq!(v["winners_by_kind"]["mangler"], 0);
+        let mut n = NetCounters::default();
+        n.adversary_sent[MessageKind::Answer.index()] = 7;
+        let v = serde_json::to_value(&n).unwrap();
+        assert_eq!(v["adversary_sent"]["answer"], 7);
     }
 }
