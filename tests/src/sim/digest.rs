@@ -13,6 +13,20 @@
 //!   is [`datagram_hash`] of a delivered datagram or [`event_hash`] of a node event;
 //! - per churn or partition event, `now: u64 LE`, then a marker: `"partition"`,
 //!   `"heal"`, `"resync"`, or `"leave"`/`"join"` followed by the node as `u32 LE`.
+//!
+//! # Why not postcard over the `Serialize` events
+//!
+//! The encoding is written by hand, with fixed-width little-endian integers
+//! (`usize` fields as `u32`). Postcard writes every integer as a LEB128 varint
+//! instead, so any record with an integer in it hashes different bytes:
+//! `Elected { addr: 7, cluster_size: 6, responses: 7, latency_ms: 144, .. }` ends
+//! in `07000000 06000000 07000000 9000000000000000 00` here and in
+//! `07 06 07 9001 00` under postcard (86 vs 71 bytes); `ElectionFailed`,
+//! `SplitBrain`, `PeerAdded` and `PartitionSuspected` differ alike, and so do the
+//! record keys and the datagram record's sender. Only `ElectionStarted` and
+//! `PeerEvicted` (tags, ids and purposes, no integers) would encode the same.
+//! Switching would change every digest, which is the proof that changes to the
+//! simulator did not change its behaviour, so the encoder stays.
 
 use super::queue::Key;
 use election_proto::node::{ElectionPurpose, Event};
@@ -171,5 +185,81 @@ impl Writer<'_> {
         let n = end - self.len;
         self.buf[self.len..end].copy_from_slice(&b[..n]);
         self.len = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use election_proto::node::FailureReason;
+    use election_proto::wire::Contact;
+    use election_proto::{PeerId, TokenId};
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// Pins the byte encoding: a change here changes every digest ever reported.
+    #[test]
+    fn encoding_is_fixed_width_little_endian() {
+        let t = TokenId::new([0xaa; 32]);
+        let p = PeerId::new([0xbb; 32]);
+        let mut buf = [0u8; 256];
+        let elected = Event::Elected {
+            token: t,
+            winner: Contact { id: p, addr: 7 },
+            cluster_size: 6,
+            responses: 7,
+            latency_ms: 144,
+            contested: false,
+        };
+        let bytes = encode_event(&elected, &mut buf);
+        assert_eq!(bytes.len(), 86);
+        assert_eq!(bytes[0], 1);
+        // addr, cluster_size, responses as u32, latency_ms as u64, contested.
+        assert_eq!(
+            hex(&bytes[65..]),
+            ["07000000", "06000000", "07000000", "9000000000000000", "00"].concat()
+        );
+        let failed = Event::ElectionFailed {
+            token: t,
+            reason: FailureReason::Timeout,
+            responses: 3,
+        };
+        assert_eq!(hex(&encode_event(&failed, &mut buf)[33..]), "0403000000");
+        let suspected = Event::<u32>::PartitionSuspected {
+            split_brains: 3,
+            window: 20,
+        };
+        assert_eq!(hex(encode_event(&suspected, &mut buf)), "060300000014000000");
+        assert_eq!(
+            hex(&event_hash(&suspected)),
+            "7d58eef86fc0ea8c16fe97f95a115a1daac2eb8c89183fbf00062945760ab8dc"
+        );
+        assert_eq!(
+            hex(&datagram_hash(513, &[1, 2, 3])),
+            "dd259c7f301e55456d83207de5634ce756b49762992fc530a0b7fa08fe114ec9"
+        );
+        let mut d = Digest::default();
+        d.records(&[((1, 2, 3), [9; 32])]);
+        d.fault(4);
+        d.node_marker(b"join", 5);
+        assert_eq!(
+            hex(&d.value()),
+            "8f466748f625a654e5bc6e0641d34873b0903bcbd5821ae95ded864ed25993d7"
+        );
+    }
+
+    #[test]
+    fn records_and_markers_change_the_digest() {
+        let mut a = Digest::default();
+        let b = a.clone();
+        a.records(&[((1, 2, 3), [0; 32])]);
+        assert_ne!(a.value(), b.value());
+        let mut c = a.clone();
+        c.node_marker(b"leave", 4);
+        let mut d = a.clone();
+        d.node_marker(b"leave", 5);
+        assert_ne!(c.value(), d.value());
     }
 }
