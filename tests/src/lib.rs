@@ -2,9 +2,9 @@
 //! the `simulate` report.
 //!
 //! - [`ledger`]: the procedural global ledger and the per-node store views.
-//! - [`sim`]: the discrete-event simulator (time, delivery order, faults, churn,
-//!   partitions, the winner oracle, the digest).
-//! - [`adversary`]: adversarial node kinds.
+//! - [`sim`]: the discrete-event simulator (time, delivery order, the network
+//!   model, churn, partitions, the winner oracle, the digest), one module per part.
+//! - [`adversary`]: adversarial node kinds and everything they do to traffic.
 //! - [`report`]: the `simulate` report.
 //! - [`rng`]: seeded randomness.
 //!
@@ -18,6 +18,7 @@
 //! ```
 pub mod adversary;
 pub mod ledger;
+mod named;
 pub mod report;
 pub mod rng;
 pub mod sim;

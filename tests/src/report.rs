@@ -1,20 +1,24 @@
 //! The `simulate` report: the keys plus the breakdowns needed to explain them.
+//!
+//! Every value is keyed by a name: counter arrays serialize as `name → count`
+//! maps (message kinds by [`MessageKind::as_str`], failure reasons by
+//! [`FailureReason::name`], as in the core's `Metrics`), ranges as `{lo, hi}`.
 
 use crate::adversary::NodeKind;
+use crate::named;
 use crate::sim::{ElectionCounters, Sim, WinnerClass};
 use election_proto::node::FailureReason;
+use election_proto::wire::MessageKind;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// Messages by kind.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct ByKind {
-    /// Queries (own and forwarded).
-    pub query: u64,
-    /// Answers (own and relayed).
-    pub answer: u64,
-    /// Referrals (own and relayed).
-    pub referral: u64,
+/// An inclusive range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Range {
+    /// Lower end.
+    pub lo: u64,
+    /// Upper end.
+    pub hi: u64,
 }
 
 /// Winners of honest nodes' elections, by what the oracle found.
@@ -89,8 +93,10 @@ pub struct Report {
     pub latency_ms_p90: u64,
     /// Maximum win latency (ms).
     pub latency_ms_max: u64,
-    /// Datagrams by kind, network-wide.
-    pub messages_by_kind: ByKind,
+    /// Datagrams by kind, network-wide (own, forwarded, relayed and adversarial),
+    /// indexed by [`MessageKind::index`].
+    #[serde(serialize_with = "named::by_message_kind")]
+    pub messages_by_kind: [u64; MessageKind::COUNT],
     /// Bytes sent per node per simulated hour.
     pub bytes_per_node_hour: f64,
     /// Winners' classification (the oracle).
@@ -112,7 +118,7 @@ pub struct Report {
     /// Loss probability.
     pub loss: f64,
     /// Latency range (ms).
-    pub latency_ms_range: [u64; 2],
+    pub latency_ms_range: Range,
     /// Adversary shares.
     pub adversaries: std::collections::BTreeMap<String, f64>,
     /// Consensus threshold in force.
@@ -150,11 +156,7 @@ impl Report {
         let hours = (minutes / 60.0).max(1e-9);
         let net = sim.net().clone();
         let core = sim.core_totals();
-        let by_kind = ByKind {
-            query: core.sent.count[0] + net.adversary_sent[0],
-            answer: core.sent.count[1] + net.adversary_sent[1],
-            referral: core.sent.count[2] + net.adversary_sent[2],
-        };
+        let by_kind = MessageKind::ALL.map(|k| core.sent.count[k.index()] + net.adversary_sent[k.index()]);
         let honest_online: Vec<usize> = (0..sim.len())
             .filter(|&i| sim.kind(i) == NodeKind::Honest && sim.node(i).is_some())
             .collect();
@@ -244,7 +246,10 @@ impl Report {
             network: net,
             coverage: cfg.coverage,
             loss: cfg.loss,
-            latency_ms_range: [cfg.latency_ms.0, cfg.latency_ms.1],
+            latency_ms_range: Range {
+                lo: cfg.latency_ms.0,
+                hi: cfg.latency_ms.1,
+            },
             adversaries: cfg
                 .adversaries
                 .iter()

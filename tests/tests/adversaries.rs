@@ -10,6 +10,7 @@
 mod common;
 
 use common::*;
+use election_proto::wire::MessageKind;
 use election_tests::adversary::NodeKind;
 use election_tests::sim::{Sim, WinnerClass};
 
@@ -48,7 +49,11 @@ fn forwarders_forking_and_answering_first_install_no_winner() {
     let core = sim.core_totals();
     // The attack happened: garbage answers arrived first and were rejected, forked
     // queries brought second answers that blocked channels.
-    assert!(sim.net().adversary_sent[1] > 200, "{:?}", sim.net());
+    assert!(
+        sim.net().adversary_sent[MessageKind::Answer.index()] > 200,
+        "{:?}",
+        sim.net()
+    );
     assert!(core.invalid_signatures > 200, "{core:?}");
     assert!(core.conflicting_answers > 10, "{core:?}");
     assert_winners_verified(&sim, &[NodeKind::Honest]);
@@ -60,7 +65,11 @@ fn forwarders_forking_and_answering_first_install_no_winner() {
 fn forgers_inventing_valid_signatures_never_win() {
     let sim = run(NodeKind::Forger, 32);
     // Forged answers verify (so they count as responses) but agree with nobody.
-    assert!(sim.net().adversary_sent[1] > 200, "{:?}", sim.net());
+    assert!(
+        sim.net().adversary_sent[MessageKind::Answer.index()] > 200,
+        "{:?}",
+        sim.net()
+    );
     assert_eq!(sim.core_totals().invalid_signatures, 0);
     assert_winners_verified(&sim, &[NodeKind::Honest]);
     assert!(honest_share(&sim) >= 0.99);

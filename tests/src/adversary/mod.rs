@@ -1,7 +1,9 @@
-//! Adversarial node kinds and the forged material they send.
+//! Adversarial node kinds and everything they do.
 //!
 //! Every node in the simulator runs the real [`Node`](election_proto::node::Node)
-//! core. An adversary is a node whose traffic the simulator tampers with:
+//! core. An adversary is a node whose traffic is tampered with on its way in or
+//! out; the simulator asks this module what to do and otherwise treats the node
+//! like any other:
 //!
 //! | kind        | what it does |
 //! |-------------|--------------|
@@ -11,10 +13,27 @@
 //! | `lazy`      | honest code over a thinned, staler store (coverage and stale share set in [`SimConfig`](crate::sim::SimConfig)) |
 //! | `dropper`   | sends nothing: every datagram it emits is dropped (a black hole) |
 //! | `mangler`   | every datagram it emits has bytes flipped, is truncated or has garbage appended |
+//!
+//! Where each behaviour lives:
+//!
+//! - [`incoming`]: what forwarders, forgers and colluders do with what they receive
+//!   ([`intercept`]), and the forwarder's memory ([`Forks`]);
+//! - [`outgoing`]: what droppers and manglers do to what they send ([`tamper`]);
+//! - [`forge`]: the answers they invent;
+//! - [`population`]: which nodes are adversaries, and the colluder groups.
+//!
+//! Lazy nodes need no code here: the simulator gives them a thinner, staler store.
 
-use crate::rng::SimRng;
-use election_proto::proof::signature_chunks;
-use election_proto::{BlockId, PeerId, TokenId, TokenMapping, TokenSignature, SIGNATURE_SIZE};
+pub mod forge;
+pub mod incoming;
+pub mod outgoing;
+pub mod population;
+
+pub use forge::{colluder_stream, fabricate_signature, garbage_signature};
+pub use incoming::{intercept, Forks, Receiver};
+pub use outgoing::{mangle, tamper, Outgoing};
+pub use population::{assign_kinds, ColluderGroups};
+
 use serde::Serialize;
 
 /// What a simulated node is.
@@ -38,8 +57,11 @@ pub enum NodeKind {
 }
 
 impl NodeKind {
-    /// Every kind, in index order.
-    pub const ALL: [NodeKind; 7] = [
+    /// Number of kinds; the length of a per-kind counter array.
+    pub const COUNT: usize = 7;
+
+    /// Every kind, in index order: `ALL[k.index()] == k`.
+    pub const ALL: [NodeKind; Self::COUNT] = [
         Self::Honest,
         Self::Forwarder,
         Self::Forger,
@@ -107,119 +129,9 @@ pub fn parse_adversaries(spec: &str) -> Result<Vec<(NodeKind, f64)>, String> {
     Ok(out)
 }
 
-fn token_with(top: u64, rng: &mut SimRng, suffix: u16) -> TokenId {
-    let mut b = [0u8; 32];
-    b[..8].copy_from_slice(&top.to_be_bytes());
-    b[8..16].copy_from_slice(&rng.next_u64().to_be_bytes());
-    b[16..24].copy_from_slice(&rng.next_u64().to_be_bytes());
-    let low = (rng.next_u64() & !0x3ff) | u64::from(suffix);
-    b[24..].copy_from_slice(&low.to_be_bytes());
-    TokenId::new(b)
-}
-
-/// An invented signature that passes [`verify_signature`](election_proto::verify_signature)
-/// for `(challenger, token)`: a made-up block, and a walk of made-up tokens carrying
-/// exactly the suffixes the hash demands, at strictly increasing distance on each side.
-/// All randomness comes from `rng`, so two colluders seeding it alike agree 10/10.
-pub fn fabricate_signature(challenger: &PeerId, token: &TokenId, rng: &mut SimRng) -> TokenSignature {
-    let block = BlockId::new(rng.bytes32());
-    let chunks = signature_chunks(challenger, token, &block);
-    let top = crate::ledger::top64(token.as_bytes());
-    // Steps far apart in the top word: each one is strictly farther than the last
-    // whatever the low bits are, and nothing wraps past the token.
-    let step = 1u64 << 36;
-    let mut signature = [TokenMapping::default(); SIGNATURE_SIZE];
-    for (i, slot) in signature.iter_mut().enumerate() {
-        let k = (i % 5) as u64 + 1;
-        let at = if i < 5 {
-            top.wrapping_add(k * step)
-        } else {
-            top.wrapping_sub(k * step)
-        };
-        *slot = TokenMapping {
-            id: token_with(at, rng, chunks[i]),
-            block: BlockId::new(rng.bytes32()),
-        };
-    }
-    TokenSignature {
-        answer: TokenMapping { id: *token, block },
-        signature,
-    }
-}
-
-/// An answer that does not verify (random walk, wrong suffixes).
-pub fn garbage_signature(token: &TokenId, rng: &mut SimRng) -> TokenSignature {
-    let mut signature = [TokenMapping::default(); SIGNATURE_SIZE];
-    for slot in signature.iter_mut() {
-        *slot = TokenMapping {
-            id: TokenId::new(rng.bytes32()),
-            block: BlockId::new(rng.bytes32()),
-        };
-    }
-    TokenSignature {
-        answer: TokenMapping {
-            id: *token,
-            block: BlockId::new(rng.bytes32()),
-        },
-        signature,
-    }
-}
-
-/// The stream a colluder group uses to invent its answer for `(challenger, token)`.
-pub fn colluder_stream(group_secret: &[u8; 32], challenger: &PeerId, token: &TokenId) -> SimRng {
-    let mut h = blake3::Hasher::new_keyed(group_secret);
-    h.update(challenger.as_bytes());
-    h.update(token.as_bytes());
-    SimRng::from_bytes(*h.finalize().as_bytes())
-}
-
-/// Damages a datagram: flips bytes, truncates it, or appends garbage.
-pub fn mangle(bytes: &mut Vec<u8>, rng: &mut SimRng) {
-    if bytes.is_empty() {
-        bytes.push(rng.next_u64() as u8);
-        return;
-    }
-    match rng.below(4) {
-        0 | 1 => {
-            for _ in 0..rng.between(1, 3) {
-                let i = rng.below(bytes.len() as u64) as usize;
-                bytes[i] ^= (rng.between(1, 255)) as u8;
-            }
-        }
-        2 => {
-            let keep = rng.below(bytes.len() as u64) as usize;
-            bytes.truncate(keep);
-        }
-        _ => {
-            for _ in 0..rng.between(1, 8) {
-                bytes.push(rng.next_u64() as u8);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use election_proto::{agreement, verify_signature};
-
-    #[test]
-    fn fabricated_signatures_verify_and_colluders_agree() {
-        let mut rng = SimRng::new(5, "t");
-        for _ in 0..200 {
-            let c = PeerId::new(rng.bytes32());
-            let t = TokenId::new(rng.bytes32());
-            let forged = fabricate_signature(&c, &t, &mut rng);
-            assert_eq!(verify_signature(&c, &t, &forged), Ok(()));
-            let secret = rng.bytes32();
-            let a = fabricate_signature(&c, &t, &mut colluder_stream(&secret, &c, &t));
-            let b = fabricate_signature(&c, &t, &mut colluder_stream(&secret, &c, &t));
-            assert_eq!(a, b);
-            assert_eq!(agreement(&a, &b), 10);
-            assert!(agreement(&a, &forged) == 0);
-            assert!(verify_signature(&c, &t, &garbage_signature(&t, &mut rng)).is_err());
-        }
-    }
 
     #[test]
     fn parses_adversary_lists() {
@@ -238,5 +150,13 @@ mod tests {
         assert!(parse_adversaries("forger:0.6,lazy:0.6").is_err());
         assert!(parse_adversaries("honest:0.1").is_err());
         assert_eq!(NodeKind::parse("Manglers"), Some(NodeKind::Mangler));
+    }
+
+    #[test]
+    fn kinds_index_their_table_and_parse_their_names() {
+        for (i, k) in NodeKind::ALL.into_iter().enumerate() {
+            assert_eq!(k.index(), i);
+            assert_eq!(NodeKind::parse(k.name()), Some(k));
+        }
     }
 }

@@ -1,0 +1,121 @@
+//! What a run depends on: [`SimConfig`] and the optional faults it schedules.
+//!
+//! Two runs with equal configurations are identical, bit for bit, whatever
+//! [`SimConfig::threads`] says.
+
+use crate::adversary::NodeKind;
+use election_proto::node::NodeConfig;
+
+/// A network partition with a ledger fork.
+///
+/// At `at_ms` the nodes split into two seeded random halves that cannot reach
+/// each other, and the second half moves to ledger version 1 (a share
+/// `fork_share` of blocks differ). At `heal_ms` connectivity returns while the
+/// ledgers still disagree, so split-brain becomes visible to elections; at
+/// `heal_ms + resync_after_ms` the second half reconciles to version 0.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Partition {
+    /// When the halves lose contact and the second half's ledger forks.
+    pub at_ms: u64,
+    /// When contact returns.
+    pub heal_ms: u64,
+    /// How long after healing the ledgers reconcile.
+    pub resync_after_ms: u64,
+    /// Share of tokens whose block differs between the two versions.
+    pub fork_share: f64,
+}
+
+/// Nodes leaving and rejoining.
+///
+/// Every simulated minute from `start_ms` on, some nodes receive `Shutdown`, keep
+/// their snapshot, and come back after a downtime as a fresh node (new seed)
+/// restored from it. A node already away is not picked again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Churn {
+    /// Expected share of all nodes that leave per simulated hour.
+    pub per_hour: f64,
+    /// Downtime, uniform in this range.
+    pub downtime_ms: (u64, u64),
+    /// No churn before this time.
+    pub start_ms: u64,
+}
+
+/// Everything a run depends on.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// The run's seed: ids, stores, node seeds, network decisions all derive from it.
+    pub seed: u64,
+    /// Configuration given to every node.
+    pub node: NodeConfig,
+    /// Per-datagram latency, uniform in `lo..=hi` ms. Default 20–80.
+    pub latency_ms: (u64, u64),
+    /// Loss probability per datagram. Default 0.01.
+    pub loss: f64,
+    /// Duplication probability per datagram. Default 0.
+    pub duplicate: f64,
+    /// Share of its arc's tokens an honest node stores. Default 0.9.
+    pub coverage: f64,
+    /// Share of stored blocks that are stale. Default 0.01.
+    pub stale: f64,
+    /// Average number of nodes holding a token (arc width = replication / nodes of
+    /// the ring). Default 12.
+    pub replication: f64,
+    /// Expected number of tokens of each suffix inside one node's arc; the arc holds
+    /// about `1024 ×` this many tokens. A signature walk spans about 5 cells each
+    /// way, so this sets how rarely a walk leaves a responder's arc. Default 256.
+    pub arc_depth: u64,
+    /// Random contacts each node starts with. Default 8.
+    pub bootstrap_random: usize,
+    /// Ring neighbours on each side each node starts with. Default 4.
+    pub bootstrap_neighbours: usize,
+    /// Adversary kinds and the share of nodes of each.
+    pub adversaries: Vec<(NodeKind, f64)>,
+    /// Coverage of a lazy node's store. Default 0.6.
+    pub lazy_coverage: f64,
+    /// Stale share of a lazy node's store. Default 0.3.
+    pub lazy_stale: f64,
+    /// Colluders per group; 0 puts all colluders in one group. Default 0.
+    pub colluder_group_size: usize,
+    /// An optional partition.
+    pub partition: Option<Partition>,
+    /// Optional churn.
+    pub churn: Option<Churn>,
+    /// Keep every node event and every classified win (for tests; costs memory).
+    pub record_events: bool,
+    /// Worker threads. Results do not depend on it (see [`Sim::run_until`](super::Sim::run_until)). Default 1.
+    pub threads: usize,
+    /// A window with fewer events runs on one thread even when `threads > 1`
+    /// (spawning costs more than it saves). Default 24.
+    pub parallel_min_events: usize,
+}
+
+impl SimConfig {
+    /// Defaults for `nodes` nodes (see each field).
+    pub fn new(nodes: usize, seed: u64) -> Self {
+        Self {
+            nodes,
+            seed,
+            node: NodeConfig::default(),
+            latency_ms: (20, 80),
+            loss: 0.01,
+            duplicate: 0.0,
+            coverage: 0.9,
+            stale: 0.01,
+            replication: 12.0,
+            arc_depth: 256,
+            bootstrap_random: 8,
+            bootstrap_neighbours: 4,
+            adversaries: Vec::new(),
+            lazy_coverage: 0.6,
+            lazy_stale: 0.3,
+            colluder_group_size: 0,
+            partition: None,
+            churn: None,
+            record_events: false,
+            threads: 1,
+            parallel_min_events: 24,
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! The discrete-event simulator: owns time, randomness, delivery order and faults.
+//!
+//! # Model
+//!
+//! - **Time** is a millisecond counter. Deliveries and timers sit in a binary heap
+//!   keyed by `(time, sequence number)`; churn and partition events in a second
+//!   one and run alone, between windows. See [`Sim::run_until`] for how events
+//!   are processed in conservative windows (in parallel when
+//!   [`SimConfig::threads`] > 1) with a result independent of the thread count.
+//! - **Randomness**: every draw comes from a stream derived from the seed: one
+//!   per node (the fate of what it sends, its adversarial inventions), one for
+//!   churn, one each for ids, kinds, bootstrap and partition halves. Nothing
+//!   depends on hash-map order or on which thread ran what.
+//! - **Nodes** are real [`Node`]s addressed by their index (`u32`). After every
+//!   input the simulator drains the node's outputs: datagrams go onto the network,
+//!   events into the statistics, and the node's [`Node::poll_timeout`] is the one
+//!   timer it keeps in the heap (a newer deadline supersedes the older entry, which
+//!   is skipped when it comes up).
+//! - **Network**: every datagram gets its own latency, uniform in
+//!   [`SimConfig::latency_ms`] (so datagrams on one link reorder freely), is lost
+//!   with probability [`SimConfig::loss`] and duplicated with
+//!   [`SimConfig::duplicate`] (the copy gets its own latency). While a
+//!   [`Partition`] is open, datagrams between the two halves are dropped.
+//! - **Ledger**: one procedural [`Ledger`]; each node stores the arc of the ring
+//!   around its id ([`SimConfig::replication`] nodes hold a token on average),
+//!   minus a share `1 - coverage` of missing tokens, with a share
+//!   [`SimConfig::stale`] of stale blocks. See [`crate::ledger`].
+//! - **Bootstrap**: each node starts knowing [`SimConfig::bootstrap_neighbours`]
+//!   ring neighbours on each side and [`SimConfig::bootstrap_random`] random nodes.
+//! - **Churn**: every simulated minute some nodes shut down, keep their
+//!   [`Node::snapshot`], and come back after a random downtime as a fresh [`Node`]
+//!   (new seed) restored from it.
+//! - **Partition**: at `at_ms` the nodes split into two random halves that cannot
+//!   reach each other, and the second half moves to ledger version 1 (a share
+//!   `fork_share` of blocks differ). At `heal_ms` connectivity returns, while the
+//!   ledgers still disagree (split-brain is now visible to elections); at
+//!   `heal_ms + resync_after_ms` the second half's ledger reconciles to version 0.
+//! - **Adversaries**: see [`crate::adversary`].
+//!
+//! Every delivered datagram and every node event is folded into a BLAKE3
+//! [`digest`](Sim::digest), in `(time, node, per-node counter)` order: two runs of
+//! one configuration give the same digest, whatever the thread count.
+//!
+//! The **oracle** ([`WinRecord`], [`ElectionCounters::winners_by_class`]) looks at
+//! every win of an honest challenger and checks, against the ledger, what the
+//! winner's store really holds for the token, whether it could have signed, its
+//! kind, and whether it is on the challenger's ledger version.
+//!
+//! # Layout
+//!
+//! Each module uses only modules below it in this table:
+//!
+//! | module | owns |
+//! |--------|------|
+//! | this one | [`Sim`]: the run's clock and queues, driving windows and faults, inspection |
+//! | `faults` | the churn and partition schedule, and which nodes churn picks |
+//! | `bootstrap` | the contacts each node starts with |
+//! | `stats` | run totals: counters, latencies, recorded events and wins, churn log |
+//! | `window` | splitting one window's events among worker threads and merging their output |
+//! | `worker` | running one window's events for a range of nodes, and what it counts |
+//! | `counters` | the public counters: [`ElectionCounters`], [`NetCounters`] |
+//! | `oracle` | classifying winners against the ledger: [`WinnerClass`], [`WinRecord`] |
+//! | `digest` | the digest's records and their byte encoding |
+//! | `node` | one node's running state (core, timer, snapshot, stream) |
+//! | `world` | what workers share read-only: ids, kinds, store views, the network |
+//! | `network` | the network model: latency, loss, duplication, the partition cut |
+//! | `queue` | time-ordered queues and the merge key |
+//! | `config` | [`SimConfig`], [`Partition`], [`Churn`] |
+//!
+//! Adversary behaviour (what adversaries do with what they receive and send)
+//! lives in [`crate::adversary`].
+
+mod bootstrap;
+mod config;
+mod counters;
+mod digest;
+mod faults;
+mod network;
+mod node;
+mod oracle;
+mod queue;
+mod stats;
+mod window;
+mod worker;
+mod world;
+
+pub use config::{Churn, Partition, SimConfig};
+pub use counters::{ElectionCounters, NetCounters};
+pub use node::SimNodeCore;
+pub use oracle::{WinRecord, WinnerClass};
+
+use crate::adversary::NodeKind;
+use crate::ledger::{Ledger, LedgerView};
+use crate::rng::{derive32, SimRng};
+use digest::Digest;
+use election_proto::node::{Command, Event, Input, Metrics, Node, NodeConfigError};
+use election_proto::wire::Contact;
+use election_proto::PeerId;
+use faults::{Fault, Faults};
+use node::SimNode;
+use queue::{NodeEvent, Queue};
+use stats::Stats;
+use std::sync::Arc;
+use window::Window;
+use worker::{Worker, WorkerOutput};
+use world::World;
+
+/// A running simulation.
+///
+/// Deterministic: the same [`SimConfig`] gives the same run, bit for bit (same
+/// [`digest`](Sim::digest), counters, latencies, events), whatever
+/// [`SimConfig::threads`] is and however the run is cut into
+/// [`run_until`](Sim::run_until) calls.
+#[derive(Debug)]
+pub struct Sim {
+    cfg: SimConfig,
+    world: World,
+    nodes: Vec<SimNode>,
+    /// Deliveries and timers.
+    queue: Queue<NodeEvent>,
+    /// Churn and partitions: run alone, between windows.
+    faults: Faults,
+    now: u64,
+    /// Window length: the smallest latency.
+    lookahead: u64,
+    digest: Digest,
+    stats: Stats,
+    windows: u64,
+    parallel_windows: u64,
+}
+
+impl Sim {
+    /// Builds the network and bootstraps every node at time 0.
+    pub fn new(cfg: SimConfig) -> Result<Self, NodeConfigError> {
+        cfg.node.validate()?;
+        let seed = cfg.seed;
+        let world = World::new(&cfg);
+        let mut nodes = Vec::with_capacity(world.len());
+        for i in 0..world.len() {
+            let core = Node::new(
+                cfg.node.clone(),
+                Contact {
+                    id: world.id(i),
+                    addr: i as u32,
+                },
+                world.view(i).clone(),
+                derive32(seed, "node seed", i as u64),
+            )?;
+            let rng = SimRng::from_bytes(derive32(seed, "node stream", i as u64));
+            nodes.push(SimNode::new(core, rng));
+        }
+        let mut sim = Self {
+            lookahead: world.network().min_latency(),
+            faults: Faults::new(&cfg),
+            world,
+            nodes,
+            queue: Queue::default(),
+            now: 0,
+            digest: Digest::default(),
+            stats: Stats::default(),
+            windows: 0,
+            parallel_windows: 0,
+            cfg,
+        };
+        let start = bootstrap::contacts(
+            &sim.world,
+            sim.cfg.bootstrap_neighbours,
+            sim.cfg.bootstrap_random,
+            seed,
+        );
+        for (i, contacts) in start {
+            sim.serial_feed(i, Input::Command(Command::AddContacts(contacts)));
+        }
+        Ok(sim)
+    }
+
+    // ----- public inspection -------------------------------------------------
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// Current simulated time (ms).
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are no nodes (never: at least one is built).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The shared ledger.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        self.world.ledger()
+    }
+
+    /// Node `i`'s id.
+    pub fn id(&self, i: usize) -> PeerId {
+        self.world.id(i)
+    }
+
+    /// Node `i`'s kind.
+    pub fn kind(&self, i: usize) -> NodeKind {
+        self.world.kind(i)
+    }
+
+    /// Node `i`'s partition half (0 or 1).
+    pub fn group(&self, i: usize) -> u8 {
+        self.world.network().half(i)
+    }
+
+    /// Node `i`'s store view.
+    pub fn view(&self, i: usize) -> &LedgerView {
+        self.world.view(i)
+    }
+
+    /// Node `i`'s core, if it is online.
+    pub fn node(&self, i: usize) -> Option<&SimNodeCore> {
+        self.nodes[i].core()
+    }
+
+    /// The node index with this id, if any.
+    pub fn index_of(&self, id: &PeerId) -> Option<u32> {
+        self.world.index_of(id)
+    }
+
+    /// Outcomes of elections run by honest nodes.
+    pub fn honest(&self) -> &ElectionCounters {
+        self.stats.honest()
+    }
+
+    /// Outcomes of elections run by all other nodes (adversaries, lazy nodes).
+    pub fn others(&self) -> &ElectionCounters {
+        self.stats.others()
+    }
+
+    /// Latencies of honest wins, in the order they happened.
+    pub fn latencies(&self) -> &[u32] {
+        self.stats.latencies()
+    }
+
+    /// Network and simulator counters.
+    pub fn net(&self) -> &NetCounters {
+        self.stats.net()
+    }
+
+    /// Core metrics summed over every node, including past incarnations
+    /// (see [`Metrics::merge`]).
+    pub fn core_totals(&self) -> Metrics {
+        let mut t = self.stats.retired().clone();
+        for c in self.nodes.iter().filter_map(SimNode::core) {
+            t.merge(&c.metrics());
+        }
+        t
+    }
+
+    /// Times a node asked for a timer that was already due (should be 0).
+    pub fn stuck_timers(&self) -> u64 {
+        self.stats.stuck_timers()
+    }
+
+    /// Every node event so far, when recording.
+    pub fn events(&self) -> &[(u64, u32, Event<u32>)] {
+        self.stats.events()
+    }
+
+    /// Every classified win of an honest challenger so far, when recording.
+    pub fn wins(&self) -> &[WinRecord] {
+        self.stats.wins()
+    }
+
+    /// Whether a partition is open now.
+    pub fn partitioned(&self) -> bool {
+        self.world.network().is_cut()
+    }
+
+    /// Churn so far: `(time, node, true if it came back / false if it left)`.
+    pub fn churn_log(&self) -> &[(u64, u32, bool)] {
+        self.stats.churn_log()
+    }
+
+    /// Windows run so far, and how many of them ran on several threads.
+    pub fn windows(&self) -> (u64, u64) {
+        (self.windows, self.parallel_windows)
+    }
+
+    /// BLAKE3 over every delivered datagram and every node event so far, in
+    /// `(time, node, per-node counter)` order, plus churn and partition markers.
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest.value()
+    }
+
+    // ----- driving -----------------------------------------------------------
+
+    /// Runs every event due at or before `end_ms`; time then stands at `end_ms`.
+    ///
+    /// Conservative windows: with `t0` the earliest pending event and `L` the
+    /// smallest possible latency, nothing done in `[t0, t0 + L)` can reach another
+    /// node before `t0 + L`, so the nodes' events in that window are independent
+    /// across nodes and run on [`SimConfig::threads`] workers. What the workers
+    /// produce is merged in `(time, node, counter)` order, so the result is the
+    /// same for any number of threads. Churn and partition events run alone.
+    pub fn run_until(&mut self, end_ms: u64) {
+        loop {
+            let tq = self.queue.next_time();
+            let tf = self.faults.next_time();
+            let t0 = match (tq, tf) {
+                (None, None) => break,
+                (a, b) => a.unwrap_or(u64::MAX).min(b.unwrap_or(u64::MAX)),
+            };
+            if t0 > end_ms {
+                break;
+            }
+            // A fault due now runs before the node events at the same time.
+            if tf == Some(t0) {
+                if let Some((time, fault)) = self.faults.pop() {
+                    self.now = self.now.max(time);
+                    self.stats.count_fault_event();
+                    self.run_fault(fault);
+                }
+                continue;
+            }
+            let end = t0
+                .saturating_add(self.lookahead)
+                .min(end_ms.saturating_add(1))
+                .min(tf.unwrap_or(u64::MAX));
+            let batch = self.queue.pop_before(end);
+            self.now = self.now.max(t0);
+            self.windows += 1;
+            let window = Window {
+                now: self.now,
+                end,
+                threads: self.cfg.threads,
+                parallel_min_events: self.cfg.parallel_min_events,
+            };
+            let (out, parallel) = window.run(&self.world, &mut self.nodes, batch);
+            self.parallel_windows += u64::from(parallel);
+            self.absorb(out);
+        }
+        self.now = self.now.max(end_ms);
+    }
+
+    /// Runs for `ms` more milliseconds.
+    pub fn run_for(&mut self, ms: u64) {
+        self.run_until(self.now.saturating_add(ms));
+    }
+
+    /// Gives node `i` a host command now (ignored if it is offline).
+    pub fn command(&mut self, i: usize, cmd: Command<u32>) {
+        self.serial_feed(i, Input::Command(cmd));
+    }
+
+    // ----- internals ---------------------------------------------------------
+
+    /// Takes in what a window (or a single input) produced, in key order.
+    fn absorb(&mut self, out: WorkerOutput) {
+        for (k, ev) in out.outbox {
+            self.queue.push(k.0, ev);
+        }
+        self.digest.records(&out.log);
+        self.stats.absorb(out.tally);
+        self.now = self.now.max(out.last_time);
+    }
+
+    /// Feeds one input to node `i` now, outside any window.
+    fn serial_feed(&mut self, i: usize, input: Input<'_, u32>) {
+        let now = self.now;
+        let mut out = Worker::new(&self.world, &mut self.nodes, 0, now, now).feed_one(i, input);
+        out.sort();
+        self.absorb(out);
+    }
+
+    fn run_fault(&mut self, fault: Fault) {
+        self.digest.fault(self.now);
+        match fault {
+            Fault::ChurnTick => {
+                let nodes = &self.nodes;
+                let leaving = self
+                    .faults
+                    .churn_tick(self.now, nodes.len(), |i| nodes[i].is_online());
+                for i in leaving {
+                    self.leave(i);
+                }
+            }
+            Fault::Rejoin { node } => self.rejoin(node as usize),
+            Fault::PartitionOpen => {
+                self.digest.marker(b"partition");
+                self.world.network_mut().set_cut(true);
+                self.set_half_version(1, 1);
+            }
+            Fault::PartitionHeal => {
+                self.digest.marker(b"heal");
+                self.world.network_mut().set_cut(false);
+                self.faults.healed(self.now);
+            }
+            Fault::Resync => {
+                self.digest.marker(b"resync");
+                self.set_half_version(1, 0);
+            }
+        }
+    }
+
+    /// Moves every node of partition half `half` to ledger `version`, in the
+    /// oracle's view and in the node's own store alike.
+    fn set_half_version(&mut self, half: u8, version: u32) {
+        for i in 0..self.nodes.len() {
+            if self.world.network().half(i) == half {
+                self.world.set_version(i, version);
+                if let Some(c) = self.nodes[i].core_mut() {
+                    c.store_mut().set_version(version);
+                }
+            }
+        }
+    }
+
+    /// Node `i` shuts down and goes offline (its return is already scheduled).
+    fn leave(&mut self, i: usize) {
+        self.serial_feed(i, Input::Command(Command::Shutdown));
+        let metrics = self.nodes[i].leave();
+        self.stats.left(self.now, i as u32, metrics.as_ref());
+        self.digest.node_marker(b"leave", i as u32);
+    }
+
+    /// Node `i` comes back as a fresh core (new seed) restored from its snapshot.
+    fn rejoin(&mut self, i: usize) {
+        let (world, cfg) = (&self.world, &self.cfg);
+        let back = self.nodes[i].rejoin(|incarnation| {
+            let seed = derive32(cfg.seed, "node seed", i as u64 | (incarnation << 32));
+            let me = Contact {
+                id: world.id(i),
+                addr: i as u32,
+            };
+            Node::new(cfg.node.clone(), me, world.view(i).clone(), seed).ok()
+        });
+        if back {
+            self.stats.joined(self.now, i as u32);
+            self.digest.node_marker(b"join", i as u32);
+            self.serial_feed(i, Input::Timer);
+        }
+    }
+}

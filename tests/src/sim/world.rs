@@ -1,0 +1,160 @@
+//! Everything about the simulated nodes that is not their running state: who
+//! they are, what they store, how the network treats them.
+
+use super::config::SimConfig;
+use super::network::Network;
+use crate::adversary::{assign_kinds, ColluderGroups, NodeKind};
+use crate::ledger::{Ledger, LedgerView};
+use crate::rng::{derive32, derive64, SimRng};
+use election_proto::PeerId;
+use std::sync::Arc;
+
+/// What every worker may read during a window. It changes only between windows
+/// (a partition opens or heals, a ledger version changes), so workers share it
+/// without locks.
+#[derive(Debug)]
+pub(super) struct World {
+    ledger: Arc<Ledger>,
+    ids: Vec<PeerId>,
+    /// `(id, index)` sorted by id, to find a node by id.
+    ring: Vec<(PeerId, u32)>,
+    kinds: Vec<NodeKind>,
+    colluders: ColluderGroups,
+    /// Each node's store as the oracle sees it; kept on the same ledger version as
+    /// the store inside the node's core.
+    views: Vec<LedgerView>,
+    network: Network,
+    /// Whether to keep every event and classified win.
+    record: bool,
+}
+
+impl World {
+    /// Ids, kinds, colluder groups, the ledger, every node's store view and the
+    /// network, all derived from `cfg.seed` (one stream per purpose, so they do
+    /// not depend on each other's draws).
+    pub(super) fn new(cfg: &SimConfig) -> Self {
+        let n = cfg.nodes.max(1);
+        assert!(n <= u32::MAX as usize, "node indices are u32");
+        let seed = cfg.seed;
+
+        let ids: Vec<PeerId> = (0..n as u64)
+            .map(|i| PeerId::new(derive32(seed, "node id", i)))
+            .collect();
+        let mut ring: Vec<(PeerId, u32)> = ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
+        ring.sort_unstable();
+
+        let kinds = assign_kinds(n, &cfg.adversaries, seed);
+        let colluders = ColluderGroups::new(&kinds, cfg.colluder_group_size, seed);
+
+        let fork_share = cfg.partition.as_ref().map_or(0.0, |p| p.fork_share);
+        let replication = cfg.replication.max(1.0);
+        let cells = ((cfg.arc_depth.max(1) as f64) * n as f64 / replication).ceil() as u64;
+        let ledger = Arc::new(Ledger::new(derive64(seed, "ledger", 0), cells, fork_share));
+        // Half the arc width as a share of the ring (2^64 positions).
+        let half = ((replication / n as f64 / 2.0).min(0.5) * 18_446_744_073_709_551_616.0) as u64;
+
+        let views = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let (coverage, stale) = if kinds[i] == NodeKind::Lazy {
+                    (cfg.lazy_coverage, cfg.lazy_stale)
+                } else {
+                    (cfg.coverage, cfg.stale)
+                };
+                LedgerView::new(
+                    ledger.clone(),
+                    id,
+                    half,
+                    derive64(seed, "store", i as u64),
+                    coverage,
+                    stale,
+                )
+            })
+            .collect();
+
+        let mut grng = SimRng::new(seed, "partition groups");
+        let halves = (0..n).map(|_| u8::from(grng.next_u64() & 1 == 1)).collect();
+        let network = Network::new(cfg.latency_ms, cfg.loss, cfg.duplicate, halves);
+
+        Self {
+            ledger,
+            ids,
+            ring,
+            kinds,
+            colluders,
+            views,
+            network,
+            record: cfg.record_events,
+        }
+    }
+
+    /// Number of nodes (at least 1).
+    pub(super) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The shared ledger.
+    pub(super) fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    /// Node `i`'s id.
+    pub(super) fn id(&self, i: usize) -> PeerId {
+        self.ids[i]
+    }
+
+    /// Node `i`'s id, or `None` if there is no node `i`.
+    pub(super) fn get_id(&self, i: usize) -> Option<&PeerId> {
+        self.ids.get(i)
+    }
+
+    /// Node `i`'s kind.
+    pub(super) fn kind(&self, i: usize) -> NodeKind {
+        self.kinds[i]
+    }
+
+    /// The secret of node `i`'s colluder group.
+    pub(super) fn colluder_secret(&self, i: usize) -> &[u8; 32] {
+        self.colluders.secret_of(i)
+    }
+
+    /// Node `i`'s store view.
+    pub(super) fn view(&self, i: usize) -> &LedgerView {
+        &self.views[i]
+    }
+
+    /// Moves node `i`'s view to ledger `version` (the caller moves the store in
+    /// the node's core alike).
+    pub(super) fn set_version(&mut self, i: usize, version: u32) {
+        self.views[i].set_version(version);
+    }
+
+    /// The network model.
+    pub(super) fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// The network model, to open or heal the partition between windows.
+    pub(super) fn network_mut(&mut self) -> &mut Network {
+        &mut self.network
+    }
+
+    /// The node index with this id, if any.
+    pub(super) fn index_of(&self, id: &PeerId) -> Option<u32> {
+        self.ring
+            .binary_search_by(|(p, _)| p.cmp(id))
+            .ok()
+            .map(|k| self.ring[k].1)
+    }
+
+    /// The `pos`-th node in id order (wrapping).
+    pub(super) fn by_ring_position(&self, pos: usize) -> u32 {
+        self.ring[pos % self.ring.len()].1
+    }
+
+    /// Whether every event and classified win is kept.
+    pub(super) fn records(&self) -> bool {
+        self.record
+    }
+}
