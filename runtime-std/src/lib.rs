@@ -1,6 +1,10 @@
 //! Runs [`election_proto`]'s sans-IO [`Node`](election_proto::node::Node) on real
 //! UDP sockets with std threads, plus everything both runtime adapters share.
 //!
+//! - [`host`]: the host glue both adapters share. A [`Host`] owns the node and
+//!   does everything between one input and the next wait: commands, feeding
+//!   inputs, draining outputs into the outbox and the event channel, the next
+//!   deadline, transport counters; an adapter only waits.
 //! - [`driver`]: the std adapter. [`StdNode::spawn`] runs one node on a
 //!   [`std::net::UdpSocket`] on its own thread and returns a handle to send it
 //!   commands (start an election, add contacts, change the store, shut down)
@@ -44,6 +48,7 @@ pub mod cluster;
 pub mod conformance;
 pub mod control;
 pub mod driver;
+pub mod host;
 pub mod identity;
 pub mod ledger;
 pub mod setup;
@@ -53,6 +58,7 @@ pub use clock::Clock;
 pub use cluster::{Cluster, ClusterOptions, ClusterReport};
 pub use control::{IoStats, NodeControl, NodeEvent, NodeStopped, Runtime, Stopped};
 pub use driver::{StdNode, StdRuntime};
+pub use host::{Host, HostCommand, NodeInfo};
 pub use identity::Identity;
 pub use ledger::LedgerView;
 pub use setup::{BootstrapPeer, LedgerSource, NodeSetup, StartedNode};

@@ -3,7 +3,7 @@
 
 use crate::clock::Clock;
 use crate::control::{NodeControl, NodeEvent, Runtime, Stopped};
-use crate::driver::short_id;
+use crate::host::short_id;
 use crate::identity::{os_random, DetRng, Identity};
 use crate::ledger::{load_ledger_file, synthetic_ledger, LedgerFileError, LedgerView};
 use crate::state::{StateDir, StateError, StateFile, STATE_FORMAT};
