@@ -146,7 +146,6 @@ fn interrupt_channel() -> mpsc::Receiver<()> {
 
 fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
     let setup = NodeSetup {
-        listen: args.listen,
         advertise: args.advertise,
         bootstrap: args.bootstrap,
         state_dir: args.state_dir,
@@ -165,6 +164,7 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
             config
         },
         save_interval: Duration::from_secs(args.save_interval.max(1)),
+        ..NodeSetup::new(args.listen)
     };
     let interrupts = interrupt_channel();
     let mut started = match setup.start(runtime) {

@@ -3,11 +3,12 @@
 
 use crate::clock::Clock;
 use crate::control::{NodeControl, NodeEvent, Runtime};
-use crate::identity::{DetRng, Identity};
+use crate::identity::{seeded_rng, Identity};
 use crate::ledger::{synthetic_ledger, LedgerView, DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
 use election_proto::node::{Event, FailureReason, Metrics, Node, NodeConfig};
 use election_proto::wire::Contact;
-use election_proto::MemoryStore;
+use election_proto::{MemoryStore, PeerId};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -196,11 +197,7 @@ impl Cluster {
         // moment it starts (before its first scheduled election can fire).
         let mut members = Vec::with_capacity(opts.nodes);
         for i in 0..opts.nodes {
-            let mut input = [0u8; 16];
-            input[..8].copy_from_slice(&opts.seed.to_le_bytes());
-            input[8..].copy_from_slice(&(i as u64).to_le_bytes());
-            let identity =
-                Identity::from_seed(blake3::derive_key("election-node 2024 cluster node v1", &input));
+            let identity = cluster_identity(opts.seed, i);
             let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
             let contact = Contact {
                 id: identity.peer_id(),
@@ -208,32 +205,12 @@ impl Cluster {
             };
             members.push((identity, socket, contact));
         }
-        // Bootstrap: ring neighbours plus random contacts.
+        let ids: Vec<PeerId> = members.iter().map(|m| m.2.id).collect();
+        let bootstrap: Vec<Vec<Contact<_>>> = bootstrap_plan(&ids, opts)
+            .into_iter()
+            .map(|picks| picks.into_iter().map(|j| members[j].2.clone()).collect())
+            .collect();
         let n = members.len();
-        let mut ring: Vec<usize> = (0..n).collect();
-        ring.sort_by_key(|&i| members[i].2.id);
-        let mut rng = DetRng::new(
-            "election-node 2024 cluster bootstrap v1",
-            &opts.seed.to_le_bytes(),
-        );
-        let mut bootstrap = vec![Vec::new(); n];
-        for (pos, &i) in ring.iter().enumerate() {
-            let mut picks: Vec<usize> = Vec::new();
-            for d in 1..=opts.ring_neighbours.min(n / 2) {
-                picks.push(ring[(pos + d) % n]);
-                picks.push(ring[(pos + n - d) % n]);
-            }
-            for _ in 0..opts.random_contacts {
-                picks.push(rng.below(n as u64) as usize);
-            }
-            picks.sort_unstable();
-            picks.dedup();
-            bootstrap[i] = picks
-                .into_iter()
-                .filter(|&j| j != i)
-                .map(|j| members[j].2.clone())
-                .collect();
-        }
         let clock = Clock::new();
         let mut nodes: Vec<Box<dyn NodeControl>> = Vec::with_capacity(n);
         for (i, ((identity, socket, contact), contacts)) in members.into_iter().zip(bootstrap).enumerate() {
@@ -357,6 +334,44 @@ impl Cluster {
             events_dropped,
         )
     }
+}
+
+/// The identity of node `i` of a cluster with seed `seed` (the same in every run).
+pub fn cluster_identity(seed: u64, i: usize) -> Identity {
+    let mut input = [0u8; 16];
+    input[..8].copy_from_slice(&seed.to_le_bytes());
+    input[8..].copy_from_slice(&(i as u64).to_le_bytes());
+    Identity::from_seed(blake3::derive_key("election-node 2024 cluster node v1", &input))
+}
+
+/// Which nodes each node of a cluster starts knowing, as indices into `ids`:
+/// its `opts.ring_neighbours` ring neighbours on each side plus
+/// `opts.random_contacts` random picks (duplicates and itself removed, in
+/// ascending order). Determined by `ids` and `opts.seed`.
+pub fn bootstrap_plan(ids: &[PeerId], opts: &ClusterOptions) -> Vec<Vec<usize>> {
+    let n = ids.len();
+    let mut ring: Vec<usize> = (0..n).collect();
+    ring.sort_by_key(|&i| ids[i]);
+    let mut rng = seeded_rng(
+        "election-node 2024 cluster bootstrap v1",
+        &opts.seed.to_le_bytes(),
+    );
+    let mut plan = vec![Vec::new(); n];
+    for (pos, &i) in ring.iter().enumerate() {
+        let mut picks: Vec<usize> = Vec::new();
+        for d in 1..=opts.ring_neighbours.min(n / 2) {
+            picks.push(ring[(pos + d) % n]);
+            picks.push(ring[(pos + n - d) % n]);
+        }
+        for _ in 0..opts.random_contacts {
+            picks.push(rng.random_range(0..n));
+        }
+        picks.sort_unstable();
+        picks.dedup();
+        picks.retain(|&j| j != i);
+        plan[i] = picks;
+    }
+    plan
 }
 
 /// Final report of a cluster run. The JSON form (`--json`) has these keys.

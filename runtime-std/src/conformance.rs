@@ -7,13 +7,14 @@
 
 use crate::cluster::{cluster_node_config, Cluster, ClusterOptions, ClusterReport, Progress};
 use crate::control::{NodeControl, Runtime};
-use crate::identity::{DetRng, Identity};
+use crate::identity::{seeded_rng, Identity};
 use crate::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
 use crate::setup::{probe_datagram, BootstrapPeer, IdentityOrigin, LedgerSource, NodeSetup};
 use crate::state::{StateDir, StateError};
 use election_proto::node::{FailureReason, Metrics, Node, NodeConfig};
 use election_proto::wire::{Contact, MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
 use election_proto::{MemoryStore, PeerId};
+use rand::RngCore;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
@@ -78,9 +79,9 @@ pub fn cluster_completes_elections(runtimes: &[&dyn Runtime], nodes: usize) -> R
 /// One datagram of each decode-error kind: empty, oversized, unknown version,
 /// malformed, trailing bytes.
 pub fn garbage_datagrams(me: PeerId) -> Vec<Vec<u8>> {
-    let mut rng = DetRng::new("election-node 2024 garbage", b"conformance");
+    let mut rng = seeded_rng("election-node 2024 garbage", b"conformance");
     let mut random = vec![0u8; 300];
-    rng.fill(&mut random);
+    rng.fill_bytes(&mut random);
     let mut unknown_version = random.clone();
     unknown_version[0] = PROTOCOL_VERSION.wrapping_add(1);
     let mut malformed = vec![PROTOCOL_VERSION];

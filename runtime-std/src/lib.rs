@@ -15,7 +15,8 @@
 //!   shared ledgers, and [`LedgerView`], the store runtime nodes use.
 //! - [`state`]: the `--state-dir` directory (identity seed, peer snapshots,
 //!   atomic writes).
-//! - [`identity`], [`clock`]: identities derived from seeds; the monotonic
+//! - [`identity`], [`clock`]: identities derived from seeds, OS randomness
+//!   (`getrandom`, no fallback) and the seeded host RNG; the monotonic
 //!   millisecond clock.
 //! - [`conformance`]: the behaviour tests both adapters run.
 //! - [`setup`]: one long-running node (`run`); [`cluster`]: N nodes on
