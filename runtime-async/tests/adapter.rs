@@ -4,7 +4,7 @@ use election_proto::node::Event;
 use election_proto::{BlockId, MemoryStore, TokenId};
 use futures::StreamExt;
 use runtime_async::{AsyncNode, AsyncRuntime};
-use runtime_std::conformance;
+use runtime_conformance as conformance;
 use runtime_std::{Clock, NodeStopped, StdRuntime};
 use std::path::Path;
 use std::process::Command;

@@ -1,4 +1,6 @@
-//! The command line shared by `election-node` and `election-node-async`.
+//! The command line shared by `election-node` and `election-node-async`
+//! (feature `cli`, off by default: it is the only user of `clap`,
+//! `env_logger` and `ctrlc`).
 //!
 //! ```text
 //! election-node run --listen ADDR [--advertise ADDR] [--bootstrap ADDR,...]

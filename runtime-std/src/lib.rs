@@ -18,10 +18,16 @@
 //! - [`identity`], [`clock`]: identities derived from seeds, OS randomness
 //!   (`getrandom`, no fallback) and the seeded host RNG; the monotonic
 //!   millisecond clock.
-//! - [`conformance`]: the behaviour tests both adapters run.
 //! - [`setup`]: one long-running node (`run`); [`cluster`]: N nodes on
-//!   loopback and their report (`cluster`); [`cli`]: the command line of both
-//!   binaries.
+//!   loopback and their report (`cluster`).
+//! - `cli` (only with the non-default `cli` feature, which also builds the
+//!   `election-node` binary and brings in `clap`, `env_logger` and `ctrlc`):
+//!   the command line of both binaries. Run the demo with
+//!   `cargo run --release -p runtime-std --features cli --bin election-node -- cluster`.
+//!
+//! The behaviour tests both adapters run live in the unpublished
+//! `runtime-conformance` crate (`runtime-std/conformance`), a dev-dependency
+//! of both adapters' test suites.
 //!
 //! ```no_run
 //! use election_proto::node::{Node, NodeConfig};
@@ -43,10 +49,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod clock;
 pub mod cluster;
-pub mod conformance;
 pub mod control;
 pub mod driver;
 pub mod host;

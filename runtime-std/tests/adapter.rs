@@ -3,7 +3,7 @@
 use election_proto::node::Event;
 use election_proto::wire::Contact;
 use election_proto::{BlockId, TokenId};
-use runtime_std::conformance;
+use runtime_conformance as conformance;
 use runtime_std::{Clock, Identity, NodeStopped, StdNode, StdRuntime};
 use std::path::Path;
 use std::time::Duration;

@@ -2,19 +2,25 @@
 //! test suites call with their own [`Runtime`] (so the scenarios are written
 //! once). Each returns `Err` with a description instead of panicking.
 //!
+//! Dev-only: this crate is not published, and only the adapters' tests
+//! depend on it.
+//!
 //! All scenarios run real nodes on 127.0.0.1 with OS-chosen ports and wait
 //! for outcomes with a generous deadline ([`DEADLINE`]); none asserts speed.
 
-use crate::cluster::{cluster_node_config, Cluster, ClusterOptions, ClusterReport, Progress};
-use crate::control::{NodeControl, Runtime};
-use crate::identity::{seeded_rng, Identity};
-use crate::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
-use crate::setup::{probe_datagram, BootstrapPeer, IdentityOrigin, LedgerSource, NodeSetup};
-use crate::state::{StateDir, StateError};
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use election_proto::node::{FailureReason, Metrics, Node, NodeConfig};
 use election_proto::wire::{Contact, MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
 use election_proto::{MemoryStore, PeerId};
 use rand::RngCore;
+use runtime_std::cluster::{cluster_node_config, Cluster, ClusterOptions, ClusterReport, Progress};
+use runtime_std::control::{NodeControl, Runtime};
+use runtime_std::identity::{seeded_rng, Identity};
+use runtime_std::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
+use runtime_std::setup::{probe_datagram, BootstrapPeer, IdentityOrigin, LedgerSource, NodeSetup};
+use runtime_std::state::{StateDir, StateError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
