@@ -96,6 +96,13 @@ fn a_dead_loop_reports_stopped_instead_of_hanging() {
 }
 
 #[test]
+fn cli_run_prints_named_metrics_on_sigterm() {
+    ok(conformance::cli_run_prints_named_metrics_on_sigterm(Path::new(
+        env!("CARGO_BIN_EXE_election-node"),
+    )));
+}
+
+#[test]
 fn cli_cluster_prints_a_json_report() {
     ok(conformance::cli_cluster_prints_a_json_report(
         Path::new(env!("CARGO_BIN_EXE_election-node")),
