@@ -3,8 +3,11 @@
 //! The node loop needs three things from an executor: a UDP socket with
 //! `async fn recv_from(&self, &mut [u8])` and `async fn send_to(&self, &[u8], addr)`,
 //! a sleep future, and a way to run a `'static + Send` future in the
-//! background. Everything else (channels, `select_biased!`, fusing, the task's
-//! result) comes from the executor-neutral `futures` crate.
+//! background; the blocking `NodeControl` methods need a fourth, a way to wait
+//! for a future on a plain thread. Everything else (channels,
+//! `select_biased!`, fusing, the task's result) comes from the
+//! executor-neutral `futures` crate, and the host glue from
+//! `runtime_std::host`.
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -30,4 +33,10 @@ pub(crate) fn sleep(duration: Duration) -> BoxFuture<'static, ()> {
 /// `futures` remote handle, not the executor's join handle).
 pub(crate) fn spawn(future: impl Future<Output = ()> + Send + 'static) {
     drop(async_std::task::spawn(future));
+}
+
+/// Blocks the calling thread until `future` completes (for the blocking
+/// `NodeControl` methods, called from outside any task).
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    futures::executor::block_on(future)
 }

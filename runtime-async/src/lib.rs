@@ -32,16 +32,19 @@
 //!
 //! # Changing the executor
 //!
-//! async-std is discontinued upstream in favour of smol. The loop in [`node`]
-//! uses only `futures` (channels, `select_biased!`, `FutureExt::fuse`,
-//! `remote_handle`); everything executor-specific is in the private `exec`
-//! module, four items long. To move to smol, add `smol` as a dependency and
-//! change only `exec.rs`:
+//! async-std is discontinued upstream in favour of smol. What a node does with
+//! each input is [`runtime_std::host`]'s, shared with the std adapter; the
+//! loop in [`node`] only waits, using `futures` (channels, `select_biased!`,
+//! `FutureExt::fuse`, `remote_handle`). Everything executor-specific is in
+//! the private `exec` module, five items long. To move to smol, add `smol` as
+//! a dependency and change only `exec.rs`:
 //!
 //! - `type UdpSocket = smol::net::UdpSocket;` (same `recv_from` / `send_to`);
 //! - `udp_from_std`: `smol::net::UdpSocket::try_from(socket)`;
 //! - `sleep`: `smol::Timer::after(duration).map(|_| ()).boxed()`;
-//! - `spawn`: `smol::spawn(future).detach()`.
+//! - `spawn`: `smol::spawn(future).detach()`;
+//! - `block_on`: `futures::executor::block_on` works with any executor (or
+//!   `smol::block_on`).
 //!
 //! Tokio works the same way (`tokio::net::UdpSocket::from_std`,
 //! `tokio::time::sleep`, `tokio::spawn`), with the proviso that tokio's socket

@@ -4,7 +4,7 @@ use election_proto::node::Event;
 use election_proto::{BlockId, MemoryStore, TokenId};
 use futures::StreamExt;
 use runtime_async::{AsyncNode, AsyncRuntime};
-use runtime_std::conformance;
+use runtime_conformance as conformance;
 use runtime_std::{Clock, NodeStopped, StdRuntime};
 use std::path::Path;
 use std::process::Command;
@@ -105,6 +105,13 @@ fn a_dead_loop_reports_stopped_instead_of_hanging() {
         assert_eq!(node.start_election(TokenId::from_u64(1)), Err(NodeStopped));
         assert_eq!(node.shutdown().await, Err(NodeStopped));
     });
+}
+
+#[test]
+fn cli_run_prints_named_metrics_on_sigterm() {
+    ok(conformance::cli_run_prints_named_metrics_on_sigterm(Path::new(
+        env!("CARGO_BIN_EXE_election-node-async"),
+    )));
 }
 
 #[test]
