@@ -50,6 +50,10 @@ impl<S: TokenStore + Send + 'static> AsyncNode<S> {
     /// Starts `node`'s loop as a task reading and writing `socket` (a bound std
     /// socket, made non-blocking here), with time from `clock`. The node's first
     /// input is a timer at the current time.
+    ///
+    /// The task runs on the selected [executor](crate#executors); on tokio,
+    /// on the runtime the calling thread is in, if any, else on one this
+    /// crate owns.
     pub fn spawn(node: Node<SocketAddr, S>, socket: std::net::UdpSocket, clock: Clock) -> io::Result<Self> {
         let local_addr = socket.local_addr()?;
         let socket = exec::udp_from_std(socket)?;
@@ -59,7 +63,7 @@ impl<S: TokenStore + Send + 'static> AsyncNode<S> {
         let info = host.info(local_addr);
         let looped = AssertUnwindSafe(node_loop(host, socket, command_rx)).catch_unwind();
         let (remote, task) = looped.remote_handle();
-        exec::spawn(remote);
+        exec::spawn(remote)?;
         Ok(Self {
             info,
             commands,
@@ -161,7 +165,13 @@ impl<S: TokenStore + Send + 'static> AsyncNode<S> {
     pub async fn shutdown_into_node(mut self) -> Result<Node<SocketAddr, S>, NodeStopped> {
         let task = self.task.take().ok_or(NodeStopped)?;
         let _ = self.commands.unbounded_send(HostCommand::Shutdown);
-        task.await.map_err(|_| NodeStopped)
+        // `Ok(Err(_))`: the loop panicked. `Err(_)`: the executor dropped the
+        // task unfinished (a tokio runtime shut down), and the remote handle
+        // resumed a `Canceled` panic. Either way, a stopped node.
+        match AssertUnwindSafe(task).catch_unwind().await {
+            Ok(Ok(node)) => Ok(node),
+            Ok(Err(_)) | Err(_) => Err(NodeStopped),
+        }
     }
 }
 
@@ -223,7 +233,8 @@ impl<S: TokenStore + Send + 'static> NodeControl for AsyncNode<S> {
     }
 }
 
-/// The async adapter as a [`Runtime`] (nodes run as async-std tasks).
+/// The async adapter as a [`Runtime`] (nodes run as tasks on the selected
+/// [executor](crate#executors)).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncRuntime;
 
