@@ -49,15 +49,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod addr;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod control;
 pub mod driver;
+pub mod health;
 pub mod host;
 pub mod identity;
 pub mod ledger;
+#[cfg(feature = "metrics-http")]
+pub mod metrics_http;
 pub mod setup;
 pub mod state;
 
