@@ -259,6 +259,10 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
         started.report().restored_peers
     );
     if let Some(server) = &metrics_server {
+        // Something to serve from the first scrape on.
+        if let Ok(m) = started.node().metrics() {
+            feed.update(m, started.node().io_stats());
+        }
         log::info!("metrics on http://{}/metrics", server.local_addr());
     }
     let began = Instant::now();
