@@ -113,7 +113,12 @@ mod tests {
 
     #[test]
     fn names_prefer_ipv4_and_errors_name_flag_and_value() {
-        let both = |_: &str| Ok(vec!["[::1]:7000".parse().unwrap(), "127.0.0.1:7000".parse().unwrap()]);
+        let both = |_: &str| {
+            Ok(vec![
+                "[::1]:7000".parse().unwrap(),
+                "127.0.0.1:7000".parse().unwrap(),
+            ])
+        };
         assert_eq!(
             resolve_with("--bootstrap", "somehost:7000", both).unwrap(),
             "127.0.0.1:7000".parse().unwrap()
@@ -159,6 +164,10 @@ mod tests {
             BootstrapPeer::Addr("127.0.0.1:7002".parse().unwrap())
         );
         let e = resolve_bootstrap("--bootstrap", "zz@127.0.0.1:1").unwrap_err();
-        assert!(e.to_string().starts_with("--bootstrap \"zz@127.0.0.1:1\": bad peer id"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("--bootstrap \"zz@127.0.0.1:1\": bad peer id"),
+            "{e}"
+        );
     }
 }

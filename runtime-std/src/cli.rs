@@ -25,10 +25,10 @@
 
 use crate::addr::{resolve, resolve_bootstrap};
 use crate::cluster::{cluster_node_config, too_small, Cluster, ClusterOptions};
-use crate::health::HealthWatch;
-use crate::metrics_http::{MetricsFeed, MetricsServer};
 use crate::control::Runtime;
+use crate::health::HealthWatch;
 use crate::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
+use crate::metrics_http::{MetricsFeed, MetricsServer};
 use crate::setup::{log_event, LedgerSource, NodeSetup};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use election_proto::node::NodeConfig;
@@ -194,7 +194,12 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
         Ok(a) => a,
         Err(e) => return usage_error(e),
     };
-    let advertise = match args.advertise.as_deref().map(|a| resolve("--advertise", a)).transpose() {
+    let advertise = match args
+        .advertise
+        .as_deref()
+        .map(|a| resolve("--advertise", a))
+        .transpose()
+    {
         Ok(a) => a,
         Err(e) => return usage_error(e),
     };
@@ -205,7 +210,12 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
             Err(e) => return usage_error(e),
         }
     }
-    let metrics_addr = match args.metrics.as_deref().map(|a| resolve("--metrics", a)).transpose() {
+    let metrics_addr = match args
+        .metrics
+        .as_deref()
+        .map(|a| resolve("--metrics", a))
+        .transpose()
+    {
         Ok(a) => a,
         Err(e) => return usage_error(e),
     };

@@ -155,7 +155,9 @@ mod tests {
         assert!(w.check(EARLY, &m).is_empty(), "too early");
         let got = w.check(LATE, &m);
         assert_eq!(got.len(), 1, "{got:?}");
-        assert!(got[0].to_string().contains("no bootstrap peer has answered in 31 s (127.0.0.1:7000)"));
+        assert!(got[0]
+            .to_string()
+            .contains("no bootstrap peer has answered in 31 s (127.0.0.1:7000)"));
         assert!(w.check(LATE * 2, &m).is_empty(), "not repeated");
         m.received.count[MessageKind::ALL[0].index()] = 1;
         assert!(w.check(LATE * 3, &m).is_empty());
@@ -172,7 +174,9 @@ mod tests {
         assert!(w.check(EARLY, &m).is_empty());
         let got = w.check(LATE, &m);
         assert_eq!(got, [Warning::TooFewContacts { known: 1, needed: 2 }]);
-        assert!(got[0].to_string().contains("at least 2 other nodes holding the token (3 nodes in all)"));
+        assert!(got[0]
+            .to_string()
+            .contains("at least 2 other nodes holding the token (3 nodes in all)"));
         m.elections_failed[FailureReason::Timeout.index()] = 3;
         let got = w.check(LATE, &m);
         assert_eq!(got, [Warning::NoElectionSucceeds { failed: 3, needed: 2 }]);
@@ -181,13 +185,19 @@ mod tests {
         m.contacts = 4;
         assert!(w.check(LATE, &m).is_empty());
         m.contacts = 0;
-        assert_eq!(w.check(LATE, &m), [Warning::TooFewContacts { known: 0, needed: 2 }]);
+        assert_eq!(
+            w.check(LATE, &m),
+            [Warning::TooFewContacts { known: 0, needed: 2 }]
+        );
     }
 
     #[test]
     fn no_bootstrap_is_its_own_advice() {
         let mut w = HealthWatch::new(Vec::new(), 2);
         let got = w.check(LATE, &Metrics::default());
-        assert!(got[0].to_string().contains("no --bootstrap peer was given"), "{got:?}");
+        assert!(
+            got[0].to_string().contains("no --bootstrap peer was given"),
+            "{got:?}"
+        );
     }
 }

@@ -131,8 +131,18 @@ impl Collector for FeedCollector {
             return Ok(());
         };
         let e = &mut enc;
-        counter(e, "elections_started", "Elections started, including those that failed at once.", m.elections_started)?;
-        counter(e, "elections_succeeded", "Elections that elected a peer.", m.elections_succeeded)?;
+        counter(
+            e,
+            "elections_started",
+            "Elections started, including those that failed at once.",
+            m.elections_started,
+        )?;
+        counter(
+            e,
+            "elections_succeeded",
+            "Elections that elected a peer.",
+            m.elections_succeeded,
+        )?;
         labelled(
             e,
             "elections_failed",
@@ -141,7 +151,10 @@ impl Collector for FeedCollector {
             FailureReason::ALL.map(|r| (r.name(), m.failed(r))),
         )?;
         {
-            let bounds = LATENCY_BUCKETS_MS.iter().map(|b| *b as f64 / 1000.0).chain([f64::INFINITY]);
+            let bounds = LATENCY_BUCKETS_MS
+                .iter()
+                .map(|b| *b as f64 / 1000.0)
+                .chain([f64::INFINITY]);
             let buckets: Vec<(f64, u64)> = bounds.zip(m.latency_histogram.iter().copied()).collect();
             let count = m.latency_histogram.iter().sum();
             let mut h = e.encode_descriptor(
@@ -153,11 +166,33 @@ impl Collector for FeedCollector {
             h.encode_histogram::<NoLabelSet>(m.latency_sum_ms as f64 / 1000.0, count, &buckets, None)?;
         }
         counter(e, "split_brains", "Split-brain verdicts seen.", m.split_brains)?;
-        counter(e, "partition_alerts", "Partition alerts raised.", m.partition_alerts)?;
-        counter(e, "election_messages_sent", "Queries this node's own elections sent.", m.election_messages_sent)?;
+        counter(
+            e,
+            "partition_alerts",
+            "Partition alerts raised.",
+            m.partition_alerts,
+        )?;
+        counter(
+            e,
+            "election_messages_sent",
+            "Queries this node's own elections sent.",
+            m.election_messages_sent,
+        )?;
         let kinds = MessageKind::ALL;
-        labelled(e, "datagrams_sent", "Datagrams sent, by message kind.", "kind", kinds.map(|k| (k.as_str(), m.sent.count[k.index()])))?;
-        labelled(e, "datagram_bytes_sent", "Bytes sent, by message kind.", "kind", kinds.map(|k| (k.as_str(), m.sent.bytes[k.index()])))?;
+        labelled(
+            e,
+            "datagrams_sent",
+            "Datagrams sent, by message kind.",
+            "kind",
+            kinds.map(|k| (k.as_str(), m.sent.count[k.index()])),
+        )?;
+        labelled(
+            e,
+            "datagram_bytes_sent",
+            "Bytes sent, by message kind.",
+            "kind",
+            kinds.map(|k| (k.as_str(), m.sent.bytes[k.index()])),
+        )?;
         labelled(
             e,
             "datagrams_received",
@@ -177,7 +212,10 @@ impl Collector for FeedCollector {
             "decode_errors",
             "Datagrams dropped as undecodable, by kind of error.",
             "kind",
-            DecodeError::NAMES.iter().copied().zip(m.decode_errors.iter().copied()),
+            DecodeError::NAMES
+                .iter()
+                .copied()
+                .zip(m.decode_errors.iter().copied()),
         )?;
         labelled(
             e,
@@ -204,9 +242,24 @@ impl Collector for FeedCollector {
                 ("unmatched", m.unmatched_replies),
             ],
         )?;
-        counter(e, "replies_relayed", "Replies relayed back along a reverse path.", m.replies_relayed)?;
-        counter(e, "channel_timeouts", "Channels abandoned after the channel timeout.", m.channel_timeouts)?;
-        counter(e, "encode_errors", "Outgoing messages that could not be encoded.", m.encode_errors)?;
+        counter(
+            e,
+            "replies_relayed",
+            "Replies relayed back along a reverse path.",
+            m.replies_relayed,
+        )?;
+        counter(
+            e,
+            "channel_timeouts",
+            "Channels abandoned after the channel timeout.",
+            m.channel_timeouts,
+        )?;
+        counter(
+            e,
+            "encode_errors",
+            "Outgoing messages that could not be encoded.",
+            m.encode_errors,
+        )?;
         labelled(
             e,
             "transport_errors",
@@ -314,7 +367,7 @@ fn serve(listener: TcpListener, feed: MetricsFeed, stop: &AtomicBool) {
 enum Request {
     Metrics,
     NotFound,
-    BadRequest,
+    Malformed,
     TooLarge,
     TimedOut,
 }
@@ -335,7 +388,13 @@ fn read_request(stream: &mut TcpStream, deadline: Instant) -> Request {
             return Request::TimedOut;
         }
         match stream.read(&mut buf[len..]) {
-            Ok(0) => return if len == 0 { Request::TimedOut } else { Request::BadRequest },
+            Ok(0) => {
+                return if len == 0 {
+                    Request::TimedOut
+                } else {
+                    Request::Malformed
+                }
+            }
             Ok(n) => len += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return Request::TimedOut,
@@ -355,16 +414,17 @@ fn find_head_end(bytes: &[u8]) -> Option<usize> {
 
 fn parse_head(head: &[u8]) -> Request {
     let Ok(text) = std::str::from_utf8(head) else {
-        return Request::BadRequest;
+        return Request::Malformed;
     };
     let line = text.lines().next().unwrap_or("");
     let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Request::BadRequest;
+        return Request::Malformed;
     };
     if !version.starts_with("HTTP/1.") || method.is_empty() || !target.starts_with('/') {
-        return Request::BadRequest;
+        return Request::Malformed;
     }
     let path = target.split('?').next().unwrap_or(target);
     if method == "GET" && path == "/metrics" {
@@ -384,14 +444,26 @@ fn handle(mut stream: TcpStream, feed: &MetricsFeed) -> io::Result<()> {
             prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
             feed.render(),
         ),
-        Request::NotFound => ("404 Not Found", "text/plain; charset=utf-8", "not found; try GET /metrics\n".into()),
-        Request::BadRequest => ("400 Bad Request", "text/plain; charset=utf-8", "bad request\n".into()),
+        Request::NotFound => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "not found; try GET /metrics\n".into(),
+        ),
+        Request::Malformed => (
+            "400 Bad Request",
+            "text/plain; charset=utf-8",
+            "bad request\n".into(),
+        ),
         Request::TooLarge => (
             "431 Request Header Fields Too Large",
             "text/plain; charset=utf-8",
             format!("request larger than {MAX_REQUEST_BYTES} bytes\n"),
         ),
-        Request::TimedOut => ("408 Request Timeout", "text/plain; charset=utf-8", "request timeout\n".into()),
+        Request::TimedOut => (
+            "408 Request Timeout",
+            "text/plain; charset=utf-8",
+            "request timeout\n".into(),
+        ),
     };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -427,14 +499,20 @@ mod tests {
 
     #[test]
     fn request_heads_are_classified() {
-        assert_eq!(parse_head(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"), Request::Metrics);
+        assert_eq!(
+            parse_head(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Request::Metrics
+        );
         assert_eq!(parse_head(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"), Request::Metrics);
         assert_eq!(parse_head(b"GET / HTTP/1.1\r\n\r\n"), Request::NotFound);
         assert_eq!(parse_head(b"POST /metrics HTTP/1.1\r\n\r\n"), Request::NotFound);
-        assert_eq!(parse_head(b"GET /metrics\r\n\r\n"), Request::BadRequest);
-        assert_eq!(parse_head(b"GET /metrics SMTP/1\r\n\r\n"), Request::BadRequest);
-        assert_eq!(parse_head(b"\xff\xfe /metrics HTTP/1.1\r\n\r\n"), Request::BadRequest);
-        assert_eq!(parse_head(b"GET metrics HTTP/1.1\r\n\r\n"), Request::BadRequest);
+        assert_eq!(parse_head(b"GET /metrics\r\n\r\n"), Request::Malformed);
+        assert_eq!(parse_head(b"GET /metrics SMTP/1\r\n\r\n"), Request::Malformed);
+        assert_eq!(
+            parse_head(b"\xff\xfe /metrics HTTP/1.1\r\n\r\n"),
+            Request::Malformed
+        );
+        assert_eq!(parse_head(b"GET metrics HTTP/1.1\r\n\r\n"), Request::Malformed);
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n"), None);
         assert_eq!(find_head_end(b"GET / HTTP/1.1\n\nrest"), Some(16));
     }
@@ -446,6 +524,9 @@ mod tests {
         feed.update(Metrics::default(), IoStats::default());
         let text = feed.render();
         assert!(text.contains("elections_started_total 0\n"), "{text}");
-        assert!(text.contains("elections_failed_total{reason=\"timeout\"} 0\n"), "{text}");
+        assert!(
+            text.contains("elections_failed_total{reason=\"timeout\"} 0\n"),
+            "{text}"
+        );
     }
 }

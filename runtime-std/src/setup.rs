@@ -281,7 +281,10 @@ impl NodeSetup {
                 Ok(id) => id,
                 Err(e) => {
                     let to = set_aside(s, &s.identity_path(), &e)?;
-                    log::error!("{e}; moved it aside to {}; starting with a new identity", to.display());
+                    log::error!(
+                        "{e}; moved it aside to {}; starting with a new identity",
+                        to.display()
+                    );
                     moved_aside.push(to);
                     problems.push(e);
                     None
@@ -316,7 +319,10 @@ impl NodeSetup {
                         reason: format!("snapshot belongs to peer {}, not {id}", file.peer_id),
                     };
                     let to = set_aside(s, &s.peers_path(), &e)?;
-                    log::error!("{e}; moved it aside to {}; starting with empty peer tables", to.display());
+                    log::error!(
+                        "{e}; moved it aside to {}; starting with empty peer tables",
+                        to.display()
+                    );
                     moved_aside.push(to);
                     problems.push(e);
                     None
@@ -324,7 +330,10 @@ impl NodeSetup {
                 Ok(file) => file,
                 Err(e) => {
                     let to = set_aside(s, &s.peers_path(), &e)?;
-                    log::error!("{e}; moved it aside to {}; starting with empty peer tables", to.display());
+                    log::error!(
+                        "{e}; moved it aside to {}; starting with empty peer tables",
+                        to.display()
+                    );
                     moved_aside.push(to);
                     problems.push(e);
                     None

@@ -185,7 +185,10 @@ impl StateDir {
         }
         Err(StateError::Io {
             path: path.to_path_buf(),
-            error: io::Error::new(io::ErrorKind::AlreadyExists, format!("too many files named {base}*")),
+            error: io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("too many files named {base}*"),
+            ),
         })
     }
 

@@ -26,7 +26,10 @@ fn usage_error(args: &[&str], flag: &str) -> String {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
     let first = err.lines().next().unwrap_or("");
-    assert!(first.starts_with("error:") && first.contains(flag), "{args:?}: {err}");
+    assert!(
+        first.starts_with("error:") && first.contains(flag),
+        "{args:?}: {err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     first.to_string()
 }
@@ -35,7 +38,10 @@ fn usage_error(args: &[&str], flag: &str) -> String {
 fn too_small_clusters_fail_fast_with_the_reason() {
     for n in ["0", "1", "2"] {
         let line = usage_error(&["cluster", "--nodes", n], "--nodes");
-        assert!(line.contains("at least 3 nodes") && line.contains("2 other nodes"), "{line}");
+        assert!(
+            line.contains("at least 3 nodes") && line.contains("2 other nodes"),
+            "{line}"
+        );
     }
 }
 
@@ -45,31 +51,87 @@ fn bad_values_name_their_flag() {
     usage_error(&["cluster", "--min-success", "lots"], "--min-success");
     usage_error(&["run", "--listen", "nowhere.invalid:7000"], "--listen");
     usage_error(&["run", "--listen", "127.0.0.1"], "--listen");
-    usage_error(&["run", "--listen", "127.0.0.1:0", "--bootstrap", "localhost:x"], "--bootstrap");
-    usage_error(&["run", "--listen", "127.0.0.1:0", "--bootstrap", "zz@127.0.0.1:1"], "--bootstrap");
-    usage_error(&["run", "--listen", "127.0.0.1:0", "--advertise", "nowhere.invalid:1"], "--advertise");
-    usage_error(&["run", "--listen", "127.0.0.1:0", "--metrics", "nowhere.invalid:9100"], "--metrics");
-    usage_error(&["run", "--listen", "127.0.0.1:0", "--ledger", "/nonexistent/ledger.txt"], "ledger");
+    usage_error(
+        &["run", "--listen", "127.0.0.1:0", "--bootstrap", "localhost:x"],
+        "--bootstrap",
+    );
+    usage_error(
+        &["run", "--listen", "127.0.0.1:0", "--bootstrap", "zz@127.0.0.1:1"],
+        "--bootstrap",
+    );
+    usage_error(
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--advertise",
+            "nowhere.invalid:1",
+        ],
+        "--advertise",
+    );
+    usage_error(
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "nowhere.invalid:9100",
+        ],
+        "--metrics",
+    );
+    usage_error(
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--ledger",
+            "/nonexistent/ledger.txt",
+        ],
+        "ledger",
+    );
 }
 
 #[test]
 fn a_cluster_that_does_not_elect_exits_1_and_says_why() {
     // Elections about every ten minutes and no time to run: none finishes.
-    let o = run(&["cluster", "--nodes", "3", "--duration", "0", "--interval-ms", "600000", "--json"]);
+    let o = run(&[
+        "cluster",
+        "--nodes",
+        "3",
+        "--duration",
+        "0",
+        "--interval-ms",
+        "600000",
+        "--json",
+    ]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("error: no election finished"), "{err}");
-    assert!(err.contains("error: 3 of 3 nodes ended without an elected peer"), "{err}");
+    assert!(
+        err.contains("error: 3 of 3 nodes ended without an elected peer"),
+        "{err}"
+    );
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["min_success"], 0.9);
     assert!(report["failed_checks"]["success_rate"].is_string(), "{report}");
-    assert!(report["failed_checks"]["elected_peer_on_every_node"].is_string(), "{report}");
+    assert!(
+        report["failed_checks"]["elected_peer_on_every_node"].is_string(),
+        "{report}"
+    );
 }
 
 #[test]
 fn run_serves_metrics_over_http() {
     let mut child = node()
-        .args(["run", "--listen", "localhost:0", "--metrics", "localhost:0", "--id-seed", "5"])
+        .args([
+            "run",
+            "--listen",
+            "localhost:0",
+            "--metrics",
+            "localhost:0",
+            "--id-seed",
+            "5",
+        ])
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -92,7 +154,10 @@ fn run_serves_metrics_over_http() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
-    assert!(reply.contains("Content-Type: text/plain; version=0.0.4"), "{reply}");
+    assert!(
+        reply.contains("Content-Type: text/plain; version=0.0.4"),
+        "{reply}"
+    );
     // The node's series are there once its first metrics are read (at start).
     for series in [
         "elections_failed_total{reason=\"timeout\"} ",
@@ -100,6 +165,9 @@ fn run_serves_metrics_over_http() {
         "election_latency_seconds_count ",
         "contacts ",
     ] {
-        assert!(reply.contains(&format!("\n{series}")), "{series} missing:\n{reply}");
+        assert!(
+            reply.contains(&format!("\n{series}")),
+            "{series} missing:\n{reply}"
+        );
     }
 }

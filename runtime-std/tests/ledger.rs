@@ -187,14 +187,21 @@ fn the_sample_ledger_is_synthetic_ledger_2024_and_signable() {
     let file = load_ledger_file(&path).unwrap_or_else(|e| panic!("{e}"));
     let expected = synthetic_ledger(2024, 8192);
     assert_eq!(file.len(), 8192);
-    assert!(file.iter().eq(expected.iter()), "examples/ledger.txt is not synthetic ledger 2024");
+    assert!(
+        file.iter().eq(expected.iter()),
+        "examples/ledger.txt is not synthetic ledger 2024"
+    );
     let challenger = PeerId::from_u64(7);
     let tokens: Vec<TokenId> = file.iter().map(|m| m.id).collect();
     let signable = tokens
         .iter()
         .filter(|t| generate_signature(&file, t, &challenger).is_some())
         .count();
-    assert!(signable * 2 > tokens.len(), "only {signable} of {} tokens signable", tokens.len());
+    assert!(
+        signable * 2 > tokens.len(),
+        "only {signable} of {} tokens signable",
+        tokens.len()
+    );
     // A much sparser ledger is not: the walk wraps around the ring.
     let sparse = synthetic_ledger(2024, 256);
     let sparse_ok = sparse

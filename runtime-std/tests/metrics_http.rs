@@ -47,7 +47,10 @@ fn parse(text: &str) -> BTreeMap<String, f64> {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {
             let (series, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {l:?}"));
-            (series.to_string(), value.parse().unwrap_or_else(|_| panic!("bad value in {l:?}")))
+            (
+                series.to_string(),
+                value.parse().unwrap_or_else(|_| panic!("bad value in {l:?}")),
+            )
         })
         .collect()
 }
@@ -81,19 +84,42 @@ fn check_histogram(s: &BTreeMap<String, f64>) {
     let mut buckets: Vec<(f64, f64)> = s
         .iter()
         .filter_map(|(k, v)| {
-            let le = k.strip_prefix("election_latency_seconds_bucket{le=\"")?.strip_suffix("\"}")?;
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() };
+            let le = k
+                .strip_prefix("election_latency_seconds_bucket{le=\"")?
+                .strip_suffix("\"}")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap()
+            };
             Some((le, *v))
         })
         .collect();
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let bounds: Vec<f64> = LATENCY_BUCKETS_MS.iter().map(|b| *b as f64 / 1000.0).chain([f64::INFINITY]).collect();
-    assert_eq!(buckets.iter().map(|b| b.0).collect::<Vec<_>>(), bounds, "one bucket per bound");
+    let bounds: Vec<f64> = LATENCY_BUCKETS_MS
+        .iter()
+        .map(|b| *b as f64 / 1000.0)
+        .chain([f64::INFINITY])
+        .collect();
+    assert_eq!(
+        buckets.iter().map(|b| b.0).collect::<Vec<_>>(),
+        bounds,
+        "one bucket per bound"
+    );
     for w in buckets.windows(2) {
-        assert!(w[1].1 >= w[0].1, "bucket le={} is {} after {}", w[1].0, w[1].1, w[0].1);
+        assert!(
+            w[1].1 >= w[0].1,
+            "bucket le={} is {} after {}",
+            w[1].0,
+            w[1].1,
+            w[0].1
+        );
     }
     assert_eq!(buckets.last().unwrap().1, s["election_latency_seconds_count"]);
-    assert_eq!(s["election_latency_seconds_count"], s["elections_succeeded_total"]);
+    assert_eq!(
+        s["election_latency_seconds_count"],
+        s["elections_succeeded_total"]
+    );
 }
 
 /// The cumulative count of the first bucket.
@@ -140,7 +166,12 @@ fn series_are_named_labelled_and_exact() {
     assert_eq!(s["decode_errors_total{kind=\"malformed\"}"], 6.0);
     assert_eq!(s["transport_errors_total{kind=\"send\"}"], 2.0);
     assert_eq!(
-        (s["contacts"], s["elected_peers"], s["forward_entries"], s["active_elections"]),
+        (
+            s["contacts"],
+            s["elected_peers"],
+            s["forward_entries"],
+            s["active_elections"]
+        ),
         (7.0, 3.0, 2.0, 1.0)
     );
     check_histogram(&s);
@@ -164,7 +195,11 @@ fn bad_requests_get_4xx_and_the_server_keeps_serving() {
         ("other path", b"GET / HTTP/1.1\r\n\r\n".to_vec(), 404),
         ("other method", b"POST /metrics HTTP/1.1\r\n\r\n".to_vec(), 404),
         ("not HTTP", b"hello there\r\n\r\n".to_vec(), 400),
-        ("binary", vec![0xff; 64].into_iter().chain(*b"\r\n\r\n").collect(), 400),
+        (
+            "binary",
+            vec![0xff; 64].into_iter().chain(*b"\r\n\r\n").collect(),
+            400,
+        ),
         ("cut short", b"GET /metrics HTTP/1.1\r\nHost:".to_vec(), 400),
         ("oversized", oversized, 431),
     ];

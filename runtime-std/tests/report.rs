@@ -144,6 +144,9 @@ fn clusters_below_min_cluster_size_plus_one_are_too_small() {
     assert_eq!(min_cluster_nodes(&config), config.election.min_cluster_size + 1);
     assert_eq!(too_small(3, &config), None);
     let why = too_small(2, &config).expect("two nodes cannot elect");
-    assert!(why.contains("at least 2 other nodes") && why.contains("at least 3 nodes"), "{why}");
+    assert!(
+        why.contains("at least 2 other nodes") && why.contains("at least 3 nodes"),
+        "{why}"
+    );
     assert!(!why.contains('\n'));
 }
