@@ -95,7 +95,10 @@ fn bad_values_name_their_flag() {
 fn a_metrics_port_in_use_is_a_usage_error_naming_the_flag() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let line = usage_error(&["run", "--listen", "127.0.0.1:0", "--metrics", &addr], "--metrics");
+    let line = usage_error(
+        &["run", "--listen", "127.0.0.1:0", "--metrics", &addr],
+        "--metrics",
+    );
     assert!(line.contains(&addr) && line.contains("cannot listen"), "{line}");
 }
 
