@@ -6,30 +6,45 @@
 //! election-node run --listen ADDR [--advertise ADDR] [--bootstrap ADDR,...]
 //!                   [--state-dir DIR] [--ledger FILE | --ledger-seed N]
 //!                   [--ledger-tokens N] [--id-seed N] [--interval-ms MS]
-//!                   [--save-interval SECS]
+//!                   [--save-interval SECS] [--metrics ADDR]
 //! election-node cluster [--nodes N] [--duration SECS] [--json] [--seed N]
-//!                       [--ledger-tokens N] [--interval-ms MS]
+//!                       [--ledger-tokens N] [--interval-ms MS] [--min-success R]
 //! ```
 //!
-//! Both binaries are [`main`] with a different [`Runtime`]. Logging goes to
-//! stderr through `env_logger` (`RUST_LOG` overrides the default level: `info`
-//! for `run`, `warn` for `cluster`). Ctrl-C (or SIGTERM) shuts down cleanly:
-//! `run` saves its peers and prints its metrics, `cluster` prints its report;
-//! a second Ctrl-C exits at once.
+//! Every `ADDR` is `IP:PORT` or `HOST:PORT`, resolved once at startup (see
+//! [`crate::addr`]). Both binaries are [`main`] with a different [`Runtime`].
+//! Logging goes to stderr through `env_logger` (`RUST_LOG` overrides the
+//! default level: `info` for `run`, `warn` for `cluster`). Ctrl-C (or SIGTERM)
+//! shuts down cleanly: `run` saves its peers and prints its metrics, `cluster`
+//! prints its report; a second Ctrl-C exits at once.
+//!
+//! Exit codes: [`EXIT_OK`] (0), [`EXIT_FAILED`] (1: `cluster` failed a check,
+//! or a node could not be stopped cleanly), [`EXIT_USAGE`] (2: bad arguments
+//! or nothing could start: unresolvable address, unreadable ledger, port in
+//! use, too small a cluster), 130 (a second Ctrl-C).
 
-use crate::cluster::{cluster_node_config, Cluster, ClusterOptions};
+use crate::addr::{resolve, resolve_bootstrap};
+use crate::cluster::{cluster_node_config, too_small, Cluster, ClusterOptions};
 use crate::control::Runtime;
+use crate::health::HealthWatch;
 use crate::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
-use crate::setup::{log_event, BootstrapPeer, LedgerSource, NodeSetup};
+use crate::metrics_http::{MetricsFeed, MetricsServer};
+use crate::setup::{log_event, LedgerSource, NodeSetup};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use election_proto::node::NodeConfig;
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the run failed (`cluster` checks, or a node did not stop cleanly).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: bad arguments, or the node or cluster could not start.
+pub const EXIT_USAGE: u8 = 2;
 
 /// Command line of both node binaries.
 #[derive(Debug, Parser)]
@@ -52,15 +67,17 @@ pub enum CliCommand {
 /// Options of `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// UDP address to listen on, e.g. 127.0.0.1:7000 (port 0: any free port).
+    /// UDP address to listen on, IP:PORT or HOST:PORT, e.g. 127.0.0.1:7000
+    /// or localhost:7000 (port 0: any free port).
     #[arg(long)]
-    pub listen: SocketAddr,
-    /// Address to advertise to peers (default: the bound address).
+    pub listen: String,
+    /// Address to advertise to peers, IP:PORT or HOST:PORT (default: the
+    /// bound address).
     #[arg(long)]
-    pub advertise: Option<SocketAddr>,
-    /// Peers to start from: IP:PORT, or HEXID@IP:PORT when the id is known.
+    pub advertise: Option<String>,
+    /// Peers to start from: HOST:PORT, or HEXID@HOST:PORT when the id is known.
     #[arg(long, value_delimiter = ',')]
-    pub bootstrap: Vec<BootstrapPeer>,
+    pub bootstrap: Vec<String>,
     /// Directory for the identity seed and peer snapshots (restored on restart).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
@@ -84,6 +101,10 @@ pub struct RunArgs {
     /// Seconds between peer-table snapshots to --state-dir.
     #[arg(long, default_value_t = 30)]
     pub save_interval: u64,
+    /// Serve Prometheus metrics over HTTP at http://ADDR/metrics (IP:PORT or
+    /// HOST:PORT; port 0: any free port, logged at startup).
+    #[arg(long)]
+    pub metrics: Option<String>,
 }
 
 /// Options of `cluster`.
@@ -107,6 +128,24 @@ pub struct ClusterArgs {
     /// Mean time between scheduled elections per node, ms.
     #[arg(long, default_value_t = cluster_node_config().election_interval_ms)]
     pub interval_ms: u64,
+    /// Least success rate (0 to 1) for exit code 0; below it, or with a node
+    /// left without an elected peer, `cluster` exits with 1.
+    #[arg(long, default_value_t = 0.9, value_parser = parse_rate)]
+    pub min_success: f64,
+}
+
+/// A rate in `0..=1`, for `--min-success`.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        Ok(_) => Err(format!("{s:?} is not between 0 and 1")),
+        Err(_) => Err(format!("{s:?} is not a number (expected 0 to 1, e.g. 0.9)")),
+    }
+}
+
+fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_USAGE)
 }
 
 /// Parses the command line (program name `name`) and runs it on `runtime`.
@@ -146,10 +185,56 @@ fn interrupt_channel() -> mpsc::Receiver<()> {
     rx
 }
 
+/// How often `run` reads the node's metrics: for the metrics endpoint and the
+/// health warnings.
+const METRICS_REFRESH: Duration = Duration::from_secs(1);
+
 fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
+    let listen = match resolve("--listen", &args.listen) {
+        Ok(a) => a,
+        Err(e) => return usage_error(e),
+    };
+    let advertise = match args
+        .advertise
+        .as_deref()
+        .map(|a| resolve("--advertise", a))
+        .transpose()
+    {
+        Ok(a) => a,
+        Err(e) => return usage_error(e),
+    };
+    let mut bootstrap = Vec::with_capacity(args.bootstrap.len());
+    for b in &args.bootstrap {
+        match resolve_bootstrap("--bootstrap", b) {
+            Ok(b) => bootstrap.push(b),
+            Err(e) => return usage_error(e),
+        }
+    }
+    let metrics_addr = match args
+        .metrics
+        .as_deref()
+        .map(|a| resolve("--metrics", a))
+        .transpose()
+    {
+        Ok(a) => a,
+        Err(e) => return usage_error(e),
+    };
+    // Bound before the node starts, so that a taken port leaves nothing running.
+    let feed = MetricsFeed::new();
+    let metrics_server = match metrics_addr {
+        Some(addr) => match MetricsServer::start(addr, feed.clone()) {
+            Ok(server) => Some(server),
+            Err(e) => return usage_error(format_args!("--metrics {addr}: cannot listen: {e}")),
+        },
+        None => None,
+    };
+    let mut health = HealthWatch::new(
+        args.bootstrap.clone(),
+        NodeConfig::default().election.min_cluster_size,
+    );
     let setup = NodeSetup {
-        advertise: args.advertise,
-        bootstrap: args.bootstrap,
+        advertise,
+        bootstrap,
         state_dir: args.state_dir,
         ledger: match args.ledger {
             Some(path) => LedgerSource::File(path),
@@ -166,15 +251,12 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
             config
         },
         save_interval: Duration::from_secs(args.save_interval.max(1)),
-        ..NodeSetup::new(args.listen)
+        ..NodeSetup::new(listen)
     };
     let interrupts = interrupt_channel();
     let mut started = match setup.start(runtime) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_error(e),
     };
     let node = started.node();
     let id = node.id();
@@ -186,7 +268,16 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
         started.report().ledger_mappings,
         started.report().restored_peers
     );
+    if let Some(server) = &metrics_server {
+        // Something to serve from the first scrape on.
+        if let Ok(m) = started.node().metrics() {
+            feed.update(m, started.node().io_stats());
+        }
+        log::info!("metrics on http://{}/metrics", server.local_addr());
+    }
+    let began = Instant::now();
     let mut last_summary = Instant::now();
+    let mut last_refresh: Option<Instant> = None;
     loop {
         match interrupts.recv_timeout(Duration::from_millis(250)) {
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -196,6 +287,15 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
             log_event(&id, &e);
         }
         started.tick();
+        if last_refresh.map_or(true, |t| t.elapsed() >= METRICS_REFRESH) {
+            last_refresh = Some(Instant::now());
+            if let Ok(m) = started.node().metrics() {
+                for warning in health.check(began.elapsed(), &m) {
+                    log::warn!("{warning}");
+                }
+                feed.update(m, started.node().io_stats());
+            }
+        }
         if last_summary.elapsed() >= Duration::from_secs(60) {
             last_summary = Instant::now();
             if let Ok(m) = started.node().metrics() {
@@ -210,24 +310,28 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
         }
     }
     log::info!("shutting down");
+    if let Some(server) = metrics_server {
+        server.shutdown();
+    }
     match started.stop() {
         Ok(stopped) => {
+            log::info!("peer tables saved; stopped");
             match serde_json::to_string_pretty(&stopped.metrics) {
                 Ok(json) => println!("{json}"),
                 Err(e) => eprintln!("error: cannot print metrics: {e}"),
             }
-            ExitCode::SUCCESS
+            ExitCode::from(EXIT_OK)
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_FAILED)
         }
     }
 }
 
 fn cluster(args: ClusterArgs, runtime: &dyn Runtime) -> ExitCode {
     let opts = ClusterOptions {
-        nodes: args.nodes.max(1),
+        nodes: args.nodes,
         seed: args.seed,
         ledger_tokens: args.ledger_tokens,
         config: {
@@ -237,13 +341,13 @@ fn cluster(args: ClusterArgs, runtime: &dyn Runtime) -> ExitCode {
         },
         ..ClusterOptions::default()
     };
+    if let Some(why) = too_small(opts.nodes, &opts.config) {
+        return usage_error(why);
+    }
     let interrupts = interrupt_channel();
     let mut cluster = match Cluster::start(&[runtime], &opts) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: cannot start the cluster: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return usage_error(format_args!("cannot start the cluster: {e}")),
     };
     let live = std::io::stderr().is_terminal();
     let duration = Duration::from_secs(args.duration);
@@ -270,17 +374,25 @@ fn cluster(args: ClusterArgs, runtime: &dyn Runtime) -> ExitCode {
     if live {
         eprintln!();
     }
-    let report = cluster.finish();
+    let mut report = cluster.finish();
+    let passed = report.check(args.min_success);
     if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(json) => println!("{json}"),
             Err(e) => {
                 eprintln!("error: {e}");
-                return ExitCode::FAILURE;
+                return ExitCode::from(EXIT_FAILED);
             }
         }
     } else {
         print!("{report}");
     }
-    ExitCode::SUCCESS
+    for message in report.failed_checks.values() {
+        eprintln!("error: {message}");
+    }
+    if passed {
+        ExitCode::from(EXIT_OK)
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
 }

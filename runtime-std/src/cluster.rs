@@ -469,6 +469,34 @@ pub struct ClusterReport {
     pub cpu_ms_per_node: Option<f64>,
     /// CPU use per node as a share of one core, percent.
     pub cpu_percent_per_node: Option<f64>,
+    /// The least success rate the run was checked against (`null`: not
+    /// checked; see [`ClusterReport::check`]).
+    #[serde(default)]
+    pub min_success: Option<f64>,
+    /// The checks the run failed, by name (`success_rate`,
+    /// `elected_peer_on_every_node`), each with why in one line; empty if
+    /// all passed or none was made.
+    #[serde(default)]
+    pub failed_checks: BTreeMap<String, String>,
+}
+
+/// Fewest nodes a cluster with node configuration `config` needs for any
+/// election to succeed: an election needs valid answers from at least
+/// `min_cluster_size` other nodes holding the token, plus the node itself.
+pub fn min_cluster_nodes(config: &NodeConfig) -> usize {
+    config.election.min_cluster_size + 1
+}
+
+/// Why `nodes` nodes with `config` cannot elect, or `None` if they can.
+pub fn too_small(nodes: usize, config: &NodeConfig) -> Option<String> {
+    let need = min_cluster_nodes(config);
+    (nodes < need).then(|| {
+        format!(
+            "--nodes {nodes} is too small: an election needs answers from at least {} other nodes \
+             holding the token (min_cluster_size), so a cluster needs at least {need} nodes",
+            config.election.min_cluster_size
+        )
+    })
 }
 
 impl ClusterReport {
@@ -511,7 +539,50 @@ impl ClusterReport {
             cpu_percent_per_node: cpu_s
                 .filter(|_| secs > 0.0)
                 .map(|c| (per_node(c / secs * 100.0) * 1000.0).round() / 1000.0),
+            min_success: None,
+            failed_checks: BTreeMap::new(),
         }
+    }
+
+    /// Checks the run: the success rate is at least `min_success` (a run in
+    /// which no election finished fails), and every node ended with an
+    /// elected peer. Records `min_success` and the failed checks in the
+    /// report and returns whether all passed.
+    pub fn check(&mut self, min_success: f64) -> bool {
+        let mut failed = BTreeMap::new();
+        let mut fail = |check: &str, message: String| {
+            failed.insert(check.to_string(), message);
+        };
+        match self.success_rate {
+            None => fail(
+                "success_rate",
+                format!("no election finished in {:.1} s (run longer?)", self.duration_s),
+            ),
+            Some(r) if r < min_success => fail(
+                "success_rate",
+                format!(
+                    "success rate {:.1} % is below --min-success {:.1} % ({} of {} elections failed)",
+                    r * 100.0,
+                    min_success * 100.0,
+                    self.elections_failed,
+                    self.elections_succeeded + self.elections_failed
+                ),
+            ),
+            Some(_) => {}
+        }
+        if self.nodes_with_elected_peer < self.nodes {
+            fail(
+                "elected_peer_on_every_node",
+                format!(
+                    "{} of {} nodes ended without an elected peer",
+                    self.nodes - self.nodes_with_elected_peer,
+                    self.nodes
+                ),
+            );
+        }
+        self.min_success = Some(min_success);
+        self.failed_checks = failed;
+        self.failed_checks.is_empty()
     }
 }
 

@@ -19,10 +19,14 @@
 //!   (`getrandom`, no fallback) and the seeded host RNG; the monotonic
 //!   millisecond clock.
 //! - [`setup`]: one long-running node (`run`); [`cluster`]: N nodes on
-//!   loopback and their report (`cluster`).
+//!   loopback, their report and its checks (`cluster`).
+//! - [`addr`]: `HOST:PORT` options resolved once, with errors naming the
+//!   flag; [`health`]: the warnings of a node that cannot elect.
+//! - `metrics_http` (feature `metrics-http`, which `cli` turns on; brings in
+//!   `prometheus-client`): the Prometheus endpoint of `run --metrics`.
 //! - `cli` (only with the non-default `cli` feature, which also builds the
 //!   `election-node` binary and brings in `clap`, `env_logger` and `ctrlc`):
-//!   the command line of both binaries. Run the demo with
+//!   the command line of both binaries. Operating it: `docs/OPERATING.md`. Run the demo with
 //!   `cargo run --release -p runtime-std --features cli --bin election-node -- cluster`.
 //!
 //! The behaviour tests both adapters run live in the unpublished
@@ -49,15 +53,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod addr;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod control;
 pub mod driver;
+pub mod health;
 pub mod host;
 pub mod identity;
 pub mod ledger;
+#[cfg(feature = "metrics-http")]
+pub mod metrics_http;
 pub mod setup;
 pub mod state;
 

@@ -170,6 +170,9 @@ pub struct StartReport {
     /// Problems with the state directory that were survived (each was logged;
     /// the affected state was started fresh).
     pub state_problems: Vec<StateError>,
+    /// Where each unusable state file was moved (`NAME.corrupt-TIMESTAMP`),
+    /// in the order of `state_problems`; its bytes are kept as they were.
+    pub moved_aside: Vec<PathBuf>,
 }
 
 /// Why a node could not start.
@@ -259,8 +262,11 @@ impl NodeSetup {
     /// Starts the node on `runtime`: loads or creates the identity, loads the
     /// ledger, binds the socket, restores saved peers, contacts bootstrap peers.
     ///
-    /// A corrupt state file is reported in [`StartReport::state_problems`] and
-    /// logged, and the node starts fresh; a bad ledger file is an error.
+    /// A corrupt or unreadable state file is moved aside (see
+    /// [`StateDir::move_aside`]), reported in [`StartReport::state_problems`]
+    /// and [`StartReport::moved_aside`] and logged, and the node starts fresh
+    /// (a new identity, or empty peer tables); one that cannot be moved aside
+    /// fails the start. A bad ledger file is an error.
     pub fn start(&self, runtime: &dyn Runtime) -> Result<StartedNode, SetupError> {
         let mut problems = Vec::new();
         let state = match &self.state_dir {
@@ -269,11 +275,17 @@ impl NodeSetup {
         };
         // Identity.
         let requested = self.id_seed.map(Identity::from_u64);
+        let mut moved_aside = Vec::new();
         let saved = match &state {
             Some(s) => match s.load_identity() {
                 Ok(id) => id,
                 Err(e) => {
-                    log::error!("{e}; starting with a new identity");
+                    let to = set_aside(s, &s.identity_path(), &e)?;
+                    log::error!(
+                        "{e}; moved it aside to {}; starting with a new identity",
+                        to.display()
+                    );
+                    moved_aside.push(to);
                     problems.push(e);
                     None
                 }
@@ -306,13 +318,23 @@ impl NodeSetup {
                         path: s.peers_path(),
                         reason: format!("snapshot belongs to peer {}, not {id}", file.peer_id),
                     };
-                    log::error!("{e}; starting with empty peer tables");
+                    let to = set_aside(s, &s.peers_path(), &e)?;
+                    log::error!(
+                        "{e}; moved it aside to {}; starting with empty peer tables",
+                        to.display()
+                    );
+                    moved_aside.push(to);
                     problems.push(e);
                     None
                 }
                 Ok(file) => file,
                 Err(e) => {
-                    log::error!("{e}; starting with empty peer tables");
+                    let to = set_aside(s, &s.peers_path(), &e)?;
+                    log::error!(
+                        "{e}; moved it aside to {}; starting with empty peer tables",
+                        to.display()
+                    );
+                    moved_aside.push(to);
                     problems.push(e);
                     None
                 }
@@ -366,6 +388,7 @@ impl NodeSetup {
             restored_peers: 0,
             restored_contacts: 0,
             state_problems: problems,
+            moved_aside,
         };
         if let Some(file) = saved_peers {
             report.restored_contacts = file.snapshot.contacts.len();
@@ -406,6 +429,17 @@ impl NodeSetup {
         started.probe_bootstrap_now();
         Ok(started)
     }
+}
+
+/// Moves the unusable state file `path` aside (never overwriting it); if it
+/// cannot be moved, the node does not start.
+fn set_aside(state: &StateDir, path: &std::path::Path, problem: &StateError) -> Result<PathBuf, SetupError> {
+    state.move_aside(path).map_err(|e| {
+        SetupError::State(StateError::Io {
+            path: path.to_path_buf(),
+            error: io::Error::other(format!("{problem}, and it cannot be moved aside: {e}")),
+        })
+    })
 }
 
 /// An unspecified advertised IP (`0.0.0.0`, `::`) is useless to peers; use loopback instead.

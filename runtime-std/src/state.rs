@@ -10,7 +10,9 @@
 //!   reading it was taken at.
 //!
 //! Reading never panics: a missing file is "nothing saved yet"; a truncated or
-//! corrupt one is a [`StateError`] the caller reports before starting fresh.
+//! corrupt one is a [`StateError`]. A file that cannot be used is never
+//! overwritten: [`StateDir::move_aside`] renames it to
+//! `NAME.corrupt-YYYYMMDDTHHMMSSZ` (UTC) first, and the caller logs where it went.
 
 use crate::identity::Identity;
 use election_proto::node::PeerSnapshot;
@@ -147,6 +149,49 @@ impl StateDir {
         Ok(Some(state))
     }
 
+    /// Renames `path` (a file in this directory that cannot be used) to
+    /// `NAME.corrupt-YYYYMMDDTHHMMSSZ`, the time now in UTC, with `-1`, `-2`,
+    /// ... appended if that name is taken, and returns the new path. The
+    /// bytes are kept as they were, for a person to look at.
+    pub fn move_aside(&self, path: &Path) -> Result<PathBuf, StateError> {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.move_aside_at(path, secs)
+    }
+
+    /// [`move_aside`](Self::move_aside) with the time given, seconds since the
+    /// Unix epoch.
+    pub fn move_aside_at(&self, path: &Path, unix_secs: u64) -> Result<PathBuf, StateError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let base = format!("{name}.corrupt-{}", utc_stamp(unix_secs));
+        let dir = path.parent().unwrap_or(&self.dir);
+        for n in 0u32..1000 {
+            let candidate = match n {
+                0 => dir.join(&base),
+                n => dir.join(format!("{base}-{n}")),
+            };
+            if fs::symlink_metadata(&candidate).is_ok() {
+                continue;
+            }
+            fs::rename(path, &candidate).map_err(|error| StateError::Io {
+                path: path.to_path_buf(),
+                error,
+            })?;
+            return Ok(candidate);
+        }
+        Err(StateError::Io {
+            path: path.to_path_buf(),
+            error: io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("too many files named {base}*"),
+            ),
+        })
+    }
+
     /// Saves the peer state atomically.
     pub fn save_peers(&self, state: &StateFile) -> Result<(), StateError> {
         let path = self.peers_path();
@@ -156,6 +201,28 @@ impl StateDir {
         })?;
         write_atomic(&path, &bytes, false)
     }
+}
+
+/// `YYYYMMDDTHHMMSSZ` for `unix_secs` seconds after the Unix epoch (UTC).
+pub fn utc_stamp(unix_secs: u64) -> String {
+    let days = unix_secs / 86_400;
+    let rem = unix_secs % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
 }
 
 fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, StateError> {

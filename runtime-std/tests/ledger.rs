@@ -176,3 +176,37 @@ fn cli_reports_bad_ledger_lines_and_exits() {
         "{stderr}"
     );
 }
+
+/// The repository's sample ledger is what `examples/sample_ledger.rs` writes
+/// (synthetic ledger 2024, 8192 tokens), and dense enough that holders can
+/// sign for most of its tokens, which an election needs.
+#[test]
+fn the_sample_ledger_is_synthetic_ledger_2024_and_signable() {
+    use election_proto::proof::generate_signature;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/ledger.txt");
+    let file = load_ledger_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let expected = synthetic_ledger(2024, 8192);
+    assert_eq!(file.len(), 8192);
+    assert!(
+        file.iter().eq(expected.iter()),
+        "examples/ledger.txt is not synthetic ledger 2024"
+    );
+    let challenger = PeerId::from_u64(7);
+    let tokens: Vec<TokenId> = file.iter().map(|m| m.id).collect();
+    let signable = tokens
+        .iter()
+        .filter(|t| generate_signature(&file, t, &challenger).is_some())
+        .count();
+    assert!(
+        signable * 2 > tokens.len(),
+        "only {signable} of {} tokens signable",
+        tokens.len()
+    );
+    // A much sparser ledger is not: the walk wraps around the ring.
+    let sparse = synthetic_ledger(2024, 256);
+    let sparse_ok = sparse
+        .iter()
+        .filter(|m| generate_signature(&sparse, &m.id, &challenger).is_some())
+        .count();
+    assert!(sparse_ok * 10 < sparse.len(), "{sparse_ok} of 256");
+}

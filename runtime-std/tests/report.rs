@@ -95,3 +95,58 @@ fn json_arrays_finds_nested_arrays() {
     let v = serde_json::json!({"a": {"b": [1, {"c": []}]}, "d": 1});
     assert_eq!(json_arrays(&v), vec!["a.b".to_string(), "a.b[1].c".to_string()]);
 }
+
+fn report_of(metrics: Vec<Metrics>) -> ClusterReport {
+    ClusterReport::from_run(&ClusterRun {
+        runtime: "std".into(),
+        duration: Duration::from_secs(10),
+        metrics,
+        ..ClusterRun::default()
+    })
+}
+
+#[test]
+fn checks_fail_on_low_success_and_nodes_without_peers_by_name() {
+    // 6 of 9 finished elections succeeded; one node of three has no peer.
+    let mut report = report_of(vec![busy_metrics(1), busy_metrics(2), Metrics::default()]);
+    assert!(!report.check(0.9));
+    assert_eq!(report.min_success, Some(0.9));
+    let names: Vec<&str> = report.failed_checks.keys().map(String::as_str).collect();
+    assert_eq!(names, ["elected_peer_on_every_node", "success_rate"]);
+    assert_eq!(
+        report.failed_checks["success_rate"],
+        "success rate 66.7 % is below --min-success 90.0 % (9 of 27 elections failed)"
+    );
+    assert_eq!(
+        report.failed_checks["elected_peer_on_every_node"],
+        "1 of 3 nodes ended without an elected peer"
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json_arrays(&json), Vec::<String>::new(), "{json}");
+    assert!(json["failed_checks"]["success_rate"].is_string());
+    // The same run passes a lower bar once every node has a peer.
+    let mut report = report_of(vec![busy_metrics(1), busy_metrics(2)]);
+    assert!(report.check(0.6), "{:?}", report.failed_checks);
+    assert!(report.failed_checks.is_empty());
+}
+
+#[test]
+fn a_run_without_finished_elections_fails_its_check() {
+    let mut report = report_of(vec![Metrics::default(); 3]);
+    assert!(!report.check(0.0));
+    assert!(report.failed_checks["success_rate"].starts_with("no election finished"));
+}
+
+#[test]
+fn clusters_below_min_cluster_size_plus_one_are_too_small() {
+    use runtime_std::cluster::{cluster_node_config, min_cluster_nodes, too_small};
+    let config = cluster_node_config();
+    assert_eq!(min_cluster_nodes(&config), config.election.min_cluster_size + 1);
+    assert_eq!(too_small(3, &config), None);
+    let why = too_small(2, &config).expect("two nodes cannot elect");
+    assert!(
+        why.contains("at least 2 other nodes") && why.contains("at least 3 nodes"),
+        "{why}"
+    );
+    assert!(!why.contains('\n'));
+}

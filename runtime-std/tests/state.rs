@@ -114,3 +114,31 @@ fn failed_atomic_write_leaves_the_old_file() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn utc_stamps_are_calendar_dates() {
+    use runtime_std::state::utc_stamp;
+    assert_eq!(utc_stamp(0), "19700101T000000Z");
+    assert_eq!(utc_stamp(951_782_400), "20000229T000000Z");
+    assert_eq!(utc_stamp(1_796_188_500), "20261202T051500Z");
+}
+
+#[test]
+fn moving_aside_keeps_the_bytes_and_never_overwrites() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = StateDir::open(tmp.path()).unwrap();
+    let t = 1_796_188_500;
+    std::fs::write(dir.identity_path(), b"first").unwrap();
+    let a = dir.move_aside_at(&dir.identity_path(), t).unwrap();
+    assert_eq!(a, tmp.path().join("identity.corrupt-20261202T051500Z"));
+    assert!(!dir.identity_path().exists());
+    // The same second again: a new name, the first file untouched.
+    std::fs::write(dir.identity_path(), b"second").unwrap();
+    let b = dir.move_aside_at(&dir.identity_path(), t).unwrap();
+    assert_eq!(b, tmp.path().join("identity.corrupt-20261202T051500Z-1"));
+    assert_eq!(std::fs::read(&a).unwrap(), b"first");
+    assert_eq!(std::fs::read(&b).unwrap(), b"second");
+    // Nothing to move: an error naming the file, not a panic.
+    let e = dir.move_aside_at(&dir.identity_path(), t).unwrap_err();
+    assert!(e.to_string().contains("identity"), "{e}");
+}

@@ -19,6 +19,7 @@ use runtime_std::cluster::{cluster_node_config, Cluster, ClusterOptions, Cluster
 use runtime_std::control::{NodeControl, Runtime};
 use runtime_std::identity::{seeded_rng, Identity};
 use runtime_std::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
+use runtime_std::setup::StartReport;
 use runtime_std::setup::{probe_datagram, BootstrapPeer, IdentityOrigin, LedgerSource, NodeSetup};
 use runtime_std::state::{StateDir, StateError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -289,6 +290,7 @@ pub fn corrupt_state_starts_fresh(runtime: &dyn Runtime, dir: &Path) -> Result<(
         {
             return Err(format!("{what} state file: unexpected start report {report:?}"));
         }
+        kept_aside(what, report, 0, "peers.json.corrupt-", bytes)?;
         wait_until_elected("the node works after a corrupt state file", node.node())?;
         node.stop().map_err(|e| format!("{what}: stop: {e}"))?;
         match state.load_peers() {
@@ -297,6 +299,7 @@ pub fn corrupt_state_starts_fresh(runtime: &dyn Runtime, dir: &Path) -> Result<(
         }
     }
     // A corrupt identity: reported, replaced by a new identity, old snapshot not applied.
+    let peers_before = std::fs::read(state.peers_path()).map_err(|e| e.to_string())?;
     std::fs::write(state.identity_path(), b"xyz").map_err(|e| e.to_string())?;
     let node = setup
         .start(runtime)
@@ -308,6 +311,15 @@ pub fn corrupt_state_starts_fresh(runtime: &dyn Runtime, dir: &Path) -> Result<(
     {
         return Err(format!("corrupt identity: unexpected start report {report:?}"));
     }
+    // Never overwritten: the old identity and the snapshot of its id are kept.
+    kept_aside("corrupt identity", report, 0, "identity.corrupt-", b"xyz")?;
+    kept_aside(
+        "corrupt identity",
+        report,
+        1,
+        "peers.json.corrupt-",
+        &peers_before,
+    )?;
     node.stop().map_err(|e| format!("stop: {e}"))?;
     match state.load_identity() {
         Ok(Some(_)) => {}
@@ -315,6 +327,36 @@ pub fn corrupt_state_starts_fresh(runtime: &dyn Runtime, dir: &Path) -> Result<(
     }
     cluster.finish();
     Ok(())
+}
+
+/// Checks that `report.moved_aside[i]` is named `PREFIX<timestamp>` and holds `bytes`.
+fn kept_aside(what: &str, report: &StartReport, i: usize, prefix: &str, bytes: &[u8]) -> Result<(), String> {
+    let Some(path) = report.moved_aside.get(i) else {
+        return Err(format!("{what}: nothing moved aside: {report:?}"));
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stamp = name.strip_prefix(prefix).unwrap_or("").as_bytes();
+    let well_formed = stamp.len() >= 16
+        && stamp[..8].iter().chain(&stamp[9..15]).all(u8::is_ascii_digit)
+        && stamp[8] == b'T'
+        && stamp[15] == b'Z';
+    if !well_formed {
+        return Err(format!(
+            "{what}: moved aside to {}, not {prefix}YYYYMMDDTHHMMSSZ",
+            path.display()
+        ));
+    }
+    match std::fs::read(path) {
+        Ok(kept) if kept == bytes => Ok(()),
+        Ok(_) => Err(format!(
+            "{what}: {} does not hold the original bytes",
+            path.display()
+        )),
+        Err(e) => Err(format!("{what}: {}: {e}", path.display())),
+    }
 }
 
 /// Nodes of two adapters in one cluster elect each other: some node of `a`
