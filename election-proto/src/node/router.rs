@@ -18,7 +18,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             challenger,
             hops_left,
         } = query;
-        self.contacts.observe(&self.me.id, sender, from.clone(), now);
+        // The sender of an unsolicited datagram is only a candidate.
+        self.offer(now, sender, from.clone());
         if challenger == self.me.id {
             // One of our own queries came back around: a loop.
             self.metrics.loops_cut += 1;
@@ -82,7 +83,6 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     }
 
     pub(super) fn on_answer(&mut self, now: u64, from: A, sender: PeerId, answer: Answer<A>) {
-        self.contacts.observe(&self.me.id, sender, from, now);
         let Some(token) = self.elections.owner(&answer.ticket) else {
             let key = answer.answer.id;
             self.relay(now, key, Message::Answer(answer));
@@ -94,9 +94,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
         match self.elections.on_answer(&answer) {
             AnswerOutcome::Counted => {
+                // A reply carrying our ticket from where we sent the query
+                // proves the first hop alive; a relayed responder is a candidate.
+                self.contacts.touch(&sender, &from, now);
                 let responder = answer.responder;
-                self.contacts
-                    .observe(&self.me.id, responder.id, responder.addr, now);
+                if responder.id != sender {
+                    self.offer(now, responder.id, responder.addr);
+                }
                 self.evaluate(now, token);
             }
             AnswerOutcome::Redelivery => self.metrics.duplicate_answers += 1,
@@ -124,7 +128,6 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     }
 
     pub(super) fn on_referral(&mut self, now: u64, from: A, sender: PeerId, referral: Referral<A>) {
-        self.contacts.observe(&self.me.id, sender, from, now);
         let Some(token) = self.elections.owner(&referral.ticket) else {
             let key = referral.token;
             self.relay(now, key, Message::Referral(referral));
@@ -140,9 +143,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 return;
             }
         };
+        self.contacts.touch(&sender, &from, now);
+        // First hops only from admitted contacts: a suggestion we have not
+        // admitted is a candidate, and the replacement goes elsewhere.
+        let next = next.filter(|hop| self.contacts.addr_of(&hop.id).as_ref() == Some(&hop.addr));
         let Referral { high, low, .. } = referral;
-        self.contacts.observe(&self.me.id, high.id, high.addr, now);
-        self.contacts.observe(&self.me.id, low.id, low.addr, now);
+        self.offer(now, high.id, high.addr);
+        self.offer(now, low.id, low.addr);
         if !next.is_some_and(|hop| self.open_channel_to(now, token, hop)) {
             self.open_channels(now, token, 1);
         }
