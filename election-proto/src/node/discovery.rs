@@ -29,6 +29,8 @@ struct Lookup<A> {
     seen_ids: BTreeSet<PeerId>,
     seen_addrs: BTreeSet<A>,
     sent: usize,
+    /// Most requests this lookup sends.
+    max_queries: usize,
 }
 
 /// A request in flight.
@@ -81,7 +83,8 @@ impl<A: Address> Discovery<A> {
 
     /// Starts a lookup of `target` from `start`; `None` if too many run already
     /// or there is nobody to ask.
-    pub fn start(&mut self, me: &PeerId, target: PeerId, start: Vec<Hop<A>>) -> Option<u64> {
+    pub fn start(&mut self, me: &PeerId, target: PeerId, start: Vec<Hop<A>>, max_queries: usize) -> Option<u64> {
+        let max_queries = max_queries.clamp(1, self.max_queries);
         if self.lookups.len() >= self.max_lookups || start.is_empty() {
             return None;
         }
@@ -93,6 +96,7 @@ impl<A: Address> Discovery<A> {
             seen_ids: BTreeSet::new(),
             seen_addrs: BTreeSet::new(),
             sent: 0,
+            max_queries,
         };
         l.seen_ids.insert(*me);
         for h in start {
@@ -109,7 +113,7 @@ impl<A: Address> Discovery<A> {
         let Some(l) = self.lookups.get_mut(&lookup) else {
             return Vec::new();
         };
-        let room = self.alpha.saturating_sub(in_flight).min(self.max_queries.saturating_sub(l.sent));
+        let room = self.alpha.saturating_sub(in_flight).min(l.max_queries.saturating_sub(l.sent));
         let mut out = Vec::new();
         for _ in 0..room {
             let Some(((_, hop), ())) = l.todo.pop_first() else {
@@ -190,11 +194,15 @@ impl<A: Address> Discovery<A> {
     /// how many ended.
     pub fn finish_idle(&mut self) -> usize {
         let busy: BTreeSet<u64> = self.inflight.values().map(|f| f.lookup).collect();
-        let max = self.max_queries;
         let before = self.lookups.len();
         self.lookups
-            .retain(|id, l| busy.contains(id) || (l.sent < max && !l.todo.is_empty()));
+            .retain(|id, l| busy.contains(id) || (l.sent < l.max_queries && !l.todo.is_empty()));
         before - self.lookups.len()
+    }
+
+    /// Number of running lookups.
+    pub fn running(&self) -> usize {
+        self.lookups.len()
     }
 
     /// When the oldest request times out.
@@ -243,7 +251,7 @@ mod tests {
     fn lookup_asks_nearest_first_with_bounded_parallelism_and_total() {
         let me = PeerId::from_u64(1000);
         let mut d = Discovery::new(2, 3, 100);
-        let l = d.start(&me, PeerId::from_u64(50), vec![hop(10, 1), hop(49, 2), hop(95, 3)]).unwrap();
+        let l = d.start(&me, PeerId::from_u64(50), vec![hop(10, 1), hop(49, 2), hop(95, 3)], 8).unwrap();
         let first = d.due(l);
         assert_eq!(first.iter().map(|(_, h)| h.addr).collect::<Vec<_>>(), [2, 1], "nearest two");
         for (i, (_, h)) in first.into_iter().enumerate() {
@@ -270,7 +278,7 @@ mod tests {
         let me = PeerId::from_u64(1000);
         let mut d = Discovery::new(3, 8, 100);
         let seed = Hop { id: None, addr: 7u32 };
-        let l = d.start(&me, me, vec![seed.clone(), hop(5, 8)]).unwrap();
+        let l = d.start(&me, me, vec![seed.clone(), hop(5, 8)], 8).unwrap();
         let due = d.due(l);
         assert_eq!(due[0].1, seed, "seeds without an id go first");
         d.sent(1, l, due[0].1.clone(), 0);
@@ -286,10 +294,10 @@ mod tests {
     fn lookups_and_queues_are_bounded() {
         let me = PeerId::from_u64(1000);
         let mut d = Discovery::new(1, 2, 100);
-        assert!(d.start(&me, me, vec![]).is_none(), "nobody to ask");
-        let a = d.start(&me, me, vec![hop(1, 1)]).unwrap();
-        assert!(d.start(&me, me, vec![hop(1, 1)]).is_some());
-        assert!(d.start(&me, me, vec![hop(1, 1)]).is_none(), "two lookups at most");
+        assert!(d.start(&me, me, vec![], 8).is_none(), "nobody to ask");
+        let a = d.start(&me, me, vec![hop(1, 1)], 8).unwrap();
+        assert!(d.start(&me, me, vec![hop(1, 1)], 8).is_some());
+        assert!(d.start(&me, me, vec![hop(1, 1)], 8).is_none(), "two lookups at most");
         let (_, h) = d.due(a).pop().unwrap();
         d.sent(9, a, h, 0);
         let flood: Vec<Contact<u32>> = (0..100).map(|i| contact(2000 + i, 100 + i as u32)).collect();

@@ -75,7 +75,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
 
     /// Opens one channel to `hop` and sends its query. Returns whether it was opened.
     pub(super) fn open_channel_to(&mut self, now: u64, token: TokenId, hop: Contact<A>) -> bool {
-        let Some(ticket) = self.elections.open_channel(now, token, hop.id) else {
+        let Some(ticket) = self.elections.open_channel(now, token, &hop) else {
             return false;
         };
         self.metrics.election_messages_sent += 1;

@@ -9,7 +9,14 @@ use super::admission::Purpose;
 use super::contacts::Admit;
 use super::discovery::Hop;
 use super::Node;
-use crate::id::PeerId;
+use crate::id::{ring_distance, Distance, PeerId};
+
+/// Most scale lookups queued after the self lookup.
+const MAX_SCALE_LOOKUPS: usize = 8;
+
+/// First refresh after joining; each later one waits twice as long, up to
+/// `refresh_interval_ms`.
+const FIRST_REFRESH_MS: u64 = 30_000;
 use crate::store::TokenStore;
 use crate::wire::{
     self, Address, Contact, Envelope, FindNeighbours, Message, Neighbours, Ping, Pong,
@@ -138,15 +145,43 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
     }
 
+    /// Queues the scale lookups (see `run_membership`).
+    fn queue_scale_lookups(&mut self) {
+        let me = self.me.id;
+        let nearest = self
+            .contacts
+            .nearest(&me, 1, |_| true)
+            .first()
+            .map_or(Distance::ZERO, |c| ring_distance(&me, &c.id));
+        let power = |bit: usize| {
+            let mut d = [0u8; 32];
+            d[31 - bit / 8] = 1 << (bit % 8);
+            Distance(d)
+        };
+        let mut clockwise = true;
+        let mut bit = 255usize;
+        // Down to the arc of 4 neighbour gaps, which the self lookup covered.
+        while bit >= 2 && power(bit - 2) > nearest && self.lookup_queue.len() < MAX_SCALE_LOOKUPS {
+            let d = power(bit);
+            self.lookup_queue.push_back(if clockwise { me.add(&d) } else { me.sub(&d) });
+            clockwise = !clockwise;
+            bit -= 2;
+        }
+    }
+
     /// Starts a lookup of `target` from the nearest admitted contacts plus `seeds`.
     pub(super) fn start_lookup(&mut self, now: u64, target: PeerId, seeds: Vec<A>) {
+        self.start_lookup_bounded(now, target, seeds, self.config.lookup_max_queries);
+    }
+
+    fn start_lookup_bounded(&mut self, now: u64, target: PeerId, seeds: Vec<A>, max_queries: usize) {
         let mut start: Vec<Hop<A>> = seeds.into_iter().map(|addr| Hop { id: None, addr }).collect();
         let near = self.contacts.nearest(&target, 2 * self.config.lookup_parallelism, |_| true);
         start.extend(near.into_iter().map(|c| Hop {
             id: Some(c.id),
             addr: c.addr,
         }));
-        if let Some(l) = self.discovery.start(&self.me.id, target, start) {
+        if let Some(l) = self.discovery.start(&self.me.id, target, start, max_queries) {
             self.metrics.lookups_started += 1;
             self.advance_lookup(now, l);
         }
@@ -187,26 +222,49 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
         let ended = self.discovery.finish_idle();
         if ended > 0 && !self.far_lookup_done {
-            // After the first lookup (our own id) one toward a random far point,
-            // so the table holds contacts across the ring, not only neighbours.
+            // After the first lookup (our own id), short lookups at distances
+            // 2^255, 2^253, ... down to a few times the nearest neighbour's, on
+            // alternate sides: the table then spans the ring at every scale,
+            // which is what greedy routing needs.
             self.far_lookup_done = true;
-            let target = self.random_id();
-            self.start_lookup(now, target, Vec::new());
+            self.queue_scale_lookups();
+        }
+        while self.discovery.running() < 2 {
+            let Some(target) = self.lookup_queue.pop_front() else {
+                break;
+            };
+            self.start_lookup_bounded(now, target, Vec::new(), self.config.lookup_max_queries.div_ceil(2));
         }
         if self.next_refresh_at.is_some_and(|at| at <= now) {
-            self.next_refresh_at = Some(now.saturating_add(self.config.refresh_interval_ms));
-            let target = if self.rng.coin() { self.me.id } else { self.random_id() };
-            self.start_lookup(now, target, Vec::new());
+            self.schedule_refresh(now);
+            // Our own neighbourhood again (tables everywhere fill as the network
+            // forms, so a later lookup finds neighbours an early one could not),
+            // and one random point.
+            let me = self.me.id;
+            self.start_lookup(now, me, Vec::new());
+            let target = self.random_id();
+            self.lookup_queue.push_back(target);
         }
     }
 
     /// Starts the node's first lookup (its own id), once it knows someone.
     pub(super) fn join(&mut self, now: u64, seeds: Vec<A>) {
         if self.next_refresh_at.is_none() {
-            self.next_refresh_at = Some(now.saturating_add(self.config.refresh_interval_ms));
+            self.schedule_refresh(now);
         }
         let me = self.me.id;
         self.start_lookup(now, me, seeds);
+    }
+
+    /// The next refresh: 30 s after joining, then doubling up to
+    /// `refresh_interval_ms` (a network forming at once fills in quickly, a
+    /// settled one is refreshed rarely).
+    fn schedule_refresh(&mut self, now: u64) {
+        let wait = FIRST_REFRESH_MS
+            .saturating_mul(1u64 << self.refreshes.min(20))
+            .min(self.config.refresh_interval_ms);
+        self.refreshes = self.refreshes.saturating_add(1);
+        self.next_refresh_at = Some(now.saturating_add(wait));
     }
 
     fn random_id(&mut self) -> PeerId {

@@ -125,7 +125,11 @@ pub struct Node<A, S> {
     /// Running lookups.
     discovery: Discovery<A>,
     far_lookup_done: bool,
+    /// Lookup targets waiting for a free lookup slot (at most a handful).
+    lookup_queue: VecDeque<PeerId>,
     next_refresh_at: Option<u64>,
+    /// Refreshes so far (each waits twice as long as the last, up to the interval).
+    refreshes: u32,
     forward: ForwardTable<A>,
     elected: ElectedPeers<A>,
     /// Running elections and the ticket index that routes replies to them.
@@ -172,7 +176,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 config.probe_timeout_ms,
             ),
             far_lookup_done: false,
+            lookup_queue: VecDeque::new(),
             next_refresh_at: None,
+            refreshes: 0,
             forward: ForwardTable::new(config.max_forward_entries, config.forward_ttl_ms),
             elected: ElectedPeers::new(config.max_elected_peers),
             rng: SeededRng::new(&seed, "election-proto node v1"),

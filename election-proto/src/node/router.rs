@@ -5,6 +5,7 @@
 
 use super::run::{AnswerOutcome, ReferralOutcome};
 use super::Node;
+use crate::election::MessageTicket;
 use crate::id::{ring_distance, PeerId, TokenId};
 use crate::proof::generate_signature;
 use crate::store::TokenStore;
@@ -88,15 +89,14 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.relay(now, key, Message::Answer(answer));
             return;
         };
+        self.admit_first_hop(now, &answer.ticket, sender, &from);
         if answer.responder.id == self.me.id {
             self.metrics.unmatched_replies += 1;
             return;
         }
         match self.elections.on_answer(&answer) {
             AnswerOutcome::Counted => {
-                // A reply carrying our ticket from where we sent the query
-                // proves the first hop alive; a relayed responder is a candidate.
-                self.contacts.touch(&sender, &from, now);
+                // A relayed responder is only a candidate.
                 let responder = answer.responder;
                 if responder.id != sender {
                     self.offer(now, responder.id, responder.addr);
@@ -117,6 +117,18 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
     }
 
+    /// A reply to one of our channels came from `sender` at `from`: if that is
+    /// the channel's first hop at the address the query went to, the ticket
+    /// (drawn from our secret) proves it reachable there.
+    fn admit_first_hop(&mut self, now: u64, ticket: &MessageTicket, sender: PeerId, from: &A) {
+        if let Some(hop) = self.elections.first_hop(ticket) {
+            if hop.id == sender && hop.addr == *from {
+                let hop = hop.clone();
+                self.admit(now, hop);
+            }
+        }
+    }
+
     /// Marks a misbehaving responder, but only when it answered us directly: a
     /// relayed answer's responder id is unauthenticated and could frame anyone.
     fn strike(&mut self, responder: &PeerId, sender: &PeerId) {
@@ -133,6 +145,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.relay(now, key, Message::Referral(referral));
             return;
         };
+        self.admit_first_hop(now, &referral.ticket, sender, &from);
         // Either way the referred channel is closed: follow the suggestion if
         // there is a fresh one, else open a replacement to another first hop.
         let next = match self.elections.on_referral(&referral, sender) {
@@ -143,13 +156,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 return;
             }
         };
-        self.contacts.touch(&sender, &from, now);
-        // First hops only from admitted contacts: a suggestion we have not
-        // admitted is a candidate, and the replacement goes elsewhere.
-        let next = next.filter(|hop| self.contacts.addr_of(&hop.id).as_ref() == Some(&hop.addr));
-        let Referral { high, low, .. } = referral;
-        self.offer(now, high.id, high.addr);
-        self.offer(now, low.id, low.addr);
+        // A referral names the next hop outright; following it sends a query
+        // whose ticket its direct reply must carry, which is what admits it
+        // (see `admit_first_hop`). Channels opened from the table use admitted
+        // contacts only.
         if !next.is_some_and(|hop| self.open_channel_to(now, token, hop)) {
             self.open_channels(now, token, 1);
         }
