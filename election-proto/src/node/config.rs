@@ -134,7 +134,7 @@ impl Default for NodeConfig {
             lookup_parallelism: 3,
             lookup_max_queries: 8,
             neighbours_per_reply: 8,
-            refresh_interval_ms: 900_000,
+            refresh_interval_ms: 1_800_000,
             max_elected_peers: 50,
             partition_alert_threshold: 3,
             partition_window: 10,

@@ -14,6 +14,10 @@ use crate::id::{ring_distance, Distance, PeerId};
 /// Most scale lookups queued after the self lookup.
 const MAX_SCALE_LOOKUPS: usize = 8;
 
+/// Requests a scale or random-point lookup sends (a lookup of the node's own
+/// id sends up to `lookup_max_queries`).
+const SHORT_LOOKUP_QUERIES: usize = 3;
+
 /// First refresh after joining; each later one waits twice as long, up to
 /// `refresh_interval_ms`.
 const FIRST_REFRESH_MS: u64 = 30_000;
@@ -233,13 +237,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             let Some(target) = self.lookup_queue.pop_front() else {
                 break;
             };
-            self.start_lookup_bounded(now, target, Vec::new(), self.config.lookup_max_queries.div_ceil(2));
+            self.start_lookup_bounded(now, target, Vec::new(), SHORT_LOOKUP_QUERIES);
         }
         if self.next_refresh_at.is_some_and(|at| at <= now) {
             self.schedule_refresh(now);
             // Our own neighbourhood again (tables everywhere fill as the network
-            // forms, so a later lookup finds neighbours an early one could not),
-            // and one random point.
+            // forms, so a later lookup finds neighbours an early one could not)
+            // and, more briefly, a random point.
             let me = self.me.id;
             self.start_lookup(now, me, Vec::new());
             let target = self.random_id();
