@@ -52,6 +52,10 @@ pub(crate) enum Admit<A> {
     CheckFirst(Contact<A>),
 }
 
+/// A host or subnet may hold one contact plus one per this many in the table
+/// (see [`ContactTable::group_has_room`]): at most about 1/16 of a table.
+pub(crate) const GROUP_SHARE: usize = 16;
+
 /// Per-group caps: most contacts per host and per subnet.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct GroupCaps {
@@ -105,13 +109,18 @@ impl<A: Address> ContactTable<A> {
 
     /// Whether a contact at an address of `groups` would fit the per-group caps,
     /// counting `pending` more contacts of the same host and subnet on the way.
+    ///
+    /// A small table is held to less: one host or subnet may fill at most one
+    /// slot plus one per [`GROUP_SHARE`] contacts already in the table (up to
+    /// the configured caps), so a young table cannot be mostly one attacker's.
     pub fn group_has_room(&self, groups: &AddressGroups, pending: (usize, usize)) -> bool {
         let (mut ip, mut subnet) = pending;
         for c in self.map.values() {
             ip += usize::from(c.groups.ip == groups.ip);
             subnet += usize::from(c.groups.subnet == groups.subnet);
         }
-        ip < self.caps.per_ip && subnet < self.caps.per_subnet
+        let scaled = 1 + self.map.len() / GROUP_SHARE;
+        ip < self.caps.per_ip.min(scaled) && subnet < self.caps.per_subnet.min(scaled)
     }
 
     /// Refreshes `id`'s last-seen time if it is a contact at `from`: it has just

@@ -56,7 +56,8 @@ pub(crate) struct Proven<A> {
 /// requests, at most `alpha` in flight, never two to one id or address; each
 /// lookup keeps at most `4 * max_queries` queued candidates (the farthest are
 /// dropped); a reply counts only with a request's nonce, from its address, and
-/// (when the id was known) from its id; every request leaves after the timeout.
+/// (when the id was known) from its id; contacts a reply names in the
+/// replier's own subnet are ignored; every request leaves after the timeout.
 #[derive(Clone, Debug)]
 pub(crate) struct Discovery<A> {
     lookups: BTreeMap<u64, Lookup<A>>,
@@ -153,10 +154,13 @@ impl<A: Address> Discovery<A> {
         }
         let f = self.inflight.remove(&nonce)?;
         let cap = 4 * self.max_queries;
+        let own = from.groups().subnet;
         if let Some(l) = self.lookups.get_mut(&f.lookup) {
             l.seen_ids.insert(sender);
             l.seen_addrs.insert(from.clone());
-            for c in named {
+            // A subnet cannot vouch for itself: contacts in the replier's own
+            // subnet are not followed (others will name them if they are real).
+            for c in named.into_iter().filter(|c| c.addr.groups().subnet != own) {
                 l.queue(
                     Hop {
                         id: Some(c.id),

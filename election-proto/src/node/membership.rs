@@ -194,6 +194,14 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// Sends whatever requests lookup `l` may send now.
     pub(super) fn advance_lookup(&mut self, now: u64, l: u64) {
         for (target, hop) in self.discovery.due(l) {
+            // A named candidate whose host or subnet is full could not be
+            // admitted anyway: do not spend a request on it.
+            let groups = hop.addr.groups();
+            let known = hop.id.is_none_or(|id| self.contacts.contains(&id));
+            if !known && !self.contacts.group_has_room(&groups, self.admission.pending_in(&groups)) {
+                self.metrics.contacts_rejected += 1;
+                continue;
+            }
             let nonce = self.rng.next_u64();
             let to = hop.addr.clone();
             if self.discovery.sent(nonce, l, hop, now) {

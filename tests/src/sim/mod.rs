@@ -127,7 +127,8 @@ pub struct Sim {
     stats: Stats,
     windows: u64,
     parallel_windows: u64,
-    /// Next minute at which contact tables are sampled for eclipse ids.
+    /// Next minute at which contact tables are sampled for eclipse ids (the
+    /// first sample is at minute 1; at 0 every table is empty).
     next_sample_at: u64,
     /// Largest share of eclipse ids in any honest contact table at any sample.
     eclipse_share_max: f64,
@@ -164,7 +165,7 @@ impl Sim {
             stats: Stats::default(),
             windows: 0,
             parallel_windows: 0,
-            next_sample_at: 0,
+            next_sample_at: 60_000,
             eclipse_share_max: 0.0,
             cfg,
         };
