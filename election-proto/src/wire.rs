@@ -113,9 +113,10 @@ impl AddressGroups {
             k[1..1 + n].copy_from_slice(&part[..n]);
             GroupKey(k)
         };
-        let port_ok = |rest: &[u8]| matches!(postcard::take_from_bytes::<u16>(rest), Ok((_, r)) if r.is_empty());
+        let port_ok =
+            |rest: &[u8]| matches!(postcard::take_from_bytes::<u16>(rest), Ok((_, r)) if r.is_empty());
         match bytes {
-            [0, ip @ .., ] if bytes.len() >= 6 && bytes.len() <= 8 && port_ok(&bytes[5..]) => {
+            [0, ip @ ..] if bytes.len() >= 6 && bytes.len() <= 8 && port_ok(&bytes[5..]) => {
                 let ip = &ip[..4];
                 if ip[0] == 127 {
                     let k = key(3, &bytes[1..]);
@@ -140,7 +141,7 @@ impl AddressGroups {
                 }
             }
             _ if (1..=5).contains(&bytes.len()) => match postcard::take_from_bytes::<u32>(bytes) {
-                Ok((v, rest)) if rest.is_empty() => {
+                Ok((v, [])) => {
                     let v = v.to_le_bytes();
                     Self {
                         ip: key(7, &v),
@@ -165,9 +166,7 @@ impl AddressGroups {
     }
 }
 
-
 impl<T> Address for T where T: Clone + Eq + Ord + core::hash::Hash + fmt::Debug + Serialize + DeserializeOwned {}
-
 
 /// A peer and the transport address it can be reached at.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -342,9 +341,11 @@ impl<A> Message<A> {
         match self {
             Message::Neighbours(n) => n.contacts.len() <= MAX_NEIGHBOURS,
             Message::FindNeighbours(f) => f.padding.iter().all(|b| *b == 0),
-            Message::Query(_) | Message::Answer(_) | Message::Referral(_) | Message::Ping(_) | Message::Pong(_) => {
-                true
-            }
+            Message::Query(_)
+            | Message::Answer(_)
+            | Message::Referral(_)
+            | Message::Ping(_)
+            | Message::Pong(_) => true,
         }
     }
 }
@@ -1229,8 +1230,14 @@ mod tests {
                 high,
                 low,
             },
-            m @ (Message::Ping(_) | Message::Pong(_) | Message::FindNeighbours(_) | Message::Neighbours(_)) => {
-                panic!("no legacy shape for a {} message: arb_envelope makes election messages only", m.kind())
+            m @ (Message::Ping(_)
+            | Message::Pong(_)
+            | Message::FindNeighbours(_)
+            | Message::Neighbours(_)) => {
+                panic!(
+                    "no legacy shape for a {} message: arb_envelope makes election messages only",
+                    m.kind()
+                )
             }
         };
         LegacyEnvelope {

@@ -78,7 +78,11 @@ impl<A: Address> Admission<A> {
     /// Pending probes to the host and to the subnet of `groups`.
     pub fn pending_in(&self, groups: &AddressGroups) -> (usize, usize) {
         let ip = self.probes.values().filter(|p| p.groups.ip == groups.ip).count();
-        let subnet = self.probes.values().filter(|p| p.groups.subnet == groups.subnet).count();
+        let subnet = self
+            .probes
+            .values()
+            .filter(|p| p.groups.subnet == groups.subnet)
+            .count();
         (ip, subnet)
     }
 
@@ -140,7 +144,10 @@ impl<A: Address> Admission<A> {
 
     /// When the oldest probe times out.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.probes.values().map(|p| p.sent_at.saturating_add(self.timeout_ms)).min()
+        self.probes
+            .values()
+            .map(|p| p.sent_at.saturating_add(self.timeout_ms))
+            .min()
     }
 }
 

@@ -170,7 +170,9 @@ impl fmt::Display for NodeConfigError {
                 f.write_str("partition_alert_threshold must not exceed partition_window")
             }
             Self::Jitter => f.write_str("election_jitter_percent must be at most 100"),
-            Self::NeighboursPerReply => f.write_str("neighbours_per_reply must be at most MAX_NEIGHBOURS (16)"),
+            Self::NeighboursPerReply => {
+                f.write_str("neighbours_per_reply must be at most MAX_NEIGHBOURS (16)")
+            }
         }
     }
 }

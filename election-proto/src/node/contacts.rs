@@ -194,9 +194,18 @@ impl<A: Address> ContactTable<A> {
 
     /// Up to `n` contacts nearest `point` by ring distance, nearest first,
     /// leaving out those not `allowed`.
-    pub fn nearest(&self, point: &impl RingPoint, n: usize, mut allowed: impl FnMut(&PeerId) -> bool) -> Vec<Contact<A>> {
+    pub fn nearest(
+        &self,
+        point: &impl RingPoint,
+        n: usize,
+        mut allowed: impl FnMut(&PeerId) -> bool,
+    ) -> Vec<Contact<A>> {
         let key = PeerId::new(*point.ring_bytes());
-        let cw = self.map.range(key..).chain(self.map.range(..key)).filter(|(id, _)| allowed(id));
+        let cw = self
+            .map
+            .range(key..)
+            .chain(self.map.range(..key))
+            .filter(|(id, _)| allowed(id));
         let mut picked: Vec<(Distance, PeerId, A)> = cw
             .take(n)
             .map(|(id, c)| (ring_distance(point, id), *id, c.addr.clone()))
@@ -212,9 +221,12 @@ impl<A: Address> ContactTable<A> {
                 picked.push((ring_distance(point, id), *id, c.addr.clone()));
             }
         }
-        picked.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        picked.sort_by_key(|p| (p.0, p.1));
         picked.truncate(n);
-        picked.into_iter().map(|(_, id, addr)| Contact { id, addr }).collect()
+        picked
+            .into_iter()
+            .map(|(_, id, addr)| Contact { id, addr })
+            .collect()
     }
 
     pub fn reputation_mut(&mut self, id: &PeerId) -> Option<&mut Reputation> {

@@ -84,7 +84,13 @@ impl<A: Address> Discovery<A> {
 
     /// Starts a lookup of `target` from `start`; `None` if too many run already
     /// or there is nobody to ask.
-    pub fn start(&mut self, me: &PeerId, target: PeerId, start: Vec<Hop<A>>, max_queries: usize) -> Option<u64> {
+    pub fn start(
+        &mut self,
+        me: &PeerId,
+        target: PeerId,
+        start: Vec<Hop<A>>,
+        max_queries: usize,
+    ) -> Option<u64> {
         let max_queries = max_queries.clamp(1, self.max_queries);
         if self.lookups.len() >= self.max_lookups || start.is_empty() {
             return None;
@@ -114,7 +120,10 @@ impl<A: Address> Discovery<A> {
         let Some(l) = self.lookups.get_mut(&lookup) else {
             return Vec::new();
         };
-        let room = self.alpha.saturating_sub(in_flight).min(l.max_queries.saturating_sub(l.sent));
+        let room = self
+            .alpha
+            .saturating_sub(in_flight)
+            .min(l.max_queries.saturating_sub(l.sent));
         let mut out = Vec::new();
         for _ in 0..room {
             let Some(((_, hop), ())) = l.todo.pop_first() else {
@@ -147,7 +156,13 @@ impl<A: Address> Discovery<A> {
     /// If it answers a request, the replier is proven and the contacts it named
     /// join its lookup's queue (the replier itself, this node and anyone already
     /// seen excepted).
-    pub fn on_reply(&mut self, nonce: u64, from: &A, sender: PeerId, named: Vec<Contact<A>>) -> Option<Proven<A>> {
+    pub fn on_reply(
+        &mut self,
+        nonce: u64,
+        from: &A,
+        sender: PeerId,
+        named: Vec<Contact<A>>,
+    ) -> Option<Proven<A>> {
         let f = self.inflight.get(&nonce)?;
         if f.hop.addr != *from || f.hop.id.is_some_and(|id| id != sender) {
             return None;
@@ -211,7 +226,10 @@ impl<A: Address> Discovery<A> {
 
     /// When the oldest request times out.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.inflight.values().map(|f| f.sent_at.saturating_add(self.timeout_ms)).min()
+        self.inflight
+            .values()
+            .map(|f| f.sent_at.saturating_add(self.timeout_ms))
+            .min()
     }
 }
 
@@ -255,9 +273,20 @@ mod tests {
     fn lookup_asks_nearest_first_with_bounded_parallelism_and_total() {
         let me = PeerId::from_u64(1000);
         let mut d = Discovery::new(2, 3, 100);
-        let l = d.start(&me, PeerId::from_u64(50), vec![hop(10, 1), hop(49, 2), hop(95, 3)], 8).unwrap();
+        let l = d
+            .start(
+                &me,
+                PeerId::from_u64(50),
+                vec![hop(10, 1), hop(49, 2), hop(95, 3)],
+                8,
+            )
+            .unwrap();
         let first = d.due(l);
-        assert_eq!(first.iter().map(|(_, h)| h.addr).collect::<Vec<_>>(), [2, 1], "nearest two");
+        assert_eq!(
+            first.iter().map(|(_, h)| h.addr).collect::<Vec<_>>(),
+            [2, 1],
+            "nearest two"
+        );
         for (i, (_, h)) in first.into_iter().enumerate() {
             assert!(d.sent(i as u64, l, h, 0));
         }
@@ -287,11 +316,25 @@ mod tests {
         assert_eq!(due[0].1, seed, "seeds without an id go first");
         d.sent(1, l, due[0].1.clone(), 0);
         d.sent(2, l, due[1].1.clone(), 0);
-        assert_eq!(d.on_reply(3, &7, PeerId::from_u64(1), vec![]), None, "unknown nonce");
-        assert_eq!(d.on_reply(1, &8, PeerId::from_u64(1), vec![]), None, "wrong address");
+        assert_eq!(
+            d.on_reply(3, &7, PeerId::from_u64(1), vec![]),
+            None,
+            "unknown nonce"
+        );
+        assert_eq!(
+            d.on_reply(1, &8, PeerId::from_u64(1), vec![]),
+            None,
+            "wrong address"
+        );
         assert_eq!(d.on_reply(2, &8, PeerId::from_u64(6), vec![]), None, "wrong id");
-        assert!(d.on_reply(1, &7, PeerId::from_u64(77), vec![]).is_some(), "a seed may be anyone");
-        assert!(d.on_reply(1, &7, PeerId::from_u64(77), vec![]).is_none(), "answered once");
+        assert!(
+            d.on_reply(1, &7, PeerId::from_u64(77), vec![]).is_some(),
+            "a seed may be anyone"
+        );
+        assert!(
+            d.on_reply(1, &7, PeerId::from_u64(77), vec![]).is_none(),
+            "answered once"
+        );
     }
 
     #[test]
@@ -301,7 +344,10 @@ mod tests {
         assert!(d.start(&me, me, vec![], 8).is_none(), "nobody to ask");
         let a = d.start(&me, me, vec![hop(1, 1)], 8).unwrap();
         assert!(d.start(&me, me, vec![hop(1, 1)], 8).is_some());
-        assert!(d.start(&me, me, vec![hop(1, 1)], 8).is_none(), "two lookups at most");
+        assert!(
+            d.start(&me, me, vec![hop(1, 1)], 8).is_none(),
+            "two lookups at most"
+        );
         let (_, h) = d.due(a).pop().unwrap();
         d.sent(9, a, h, 0);
         let flood: Vec<Contact<u32>> = (0..100).map(|i| contact(2000 + i, 100 + i as u32)).collect();

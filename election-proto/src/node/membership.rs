@@ -49,8 +49,17 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
     }
 
-    pub(super) fn on_find_neighbours(&mut self, now: u64, from: A, sender: PeerId, req: FindNeighbours, len: usize) {
-        let mut contacts = self.contacts.nearest(&req.target, self.config.neighbours_per_reply, |id| *id != sender);
+    pub(super) fn on_find_neighbours(
+        &mut self,
+        now: u64,
+        from: A,
+        sender: PeerId,
+        req: FindNeighbours,
+        len: usize,
+    ) {
+        let mut contacts = self
+            .contacts
+            .nearest(&req.target, self.config.neighbours_per_reply, |id| *id != sender);
         // Never more than REPLY_FACTOR times the request: trim the farthest.
         let limit = len.saturating_mul(REPLY_FACTOR);
         let bytes = loop {
@@ -72,7 +81,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         match bytes {
             Some(b) if b.len() <= limit => {
                 self.metrics.sent.add(wire::MessageKind::Neighbours, b.len());
-                self.outputs.push_back(super::Output::Send { to: from.clone(), bytes: b });
+                self.outputs.push_back(super::Output::Send {
+                    to: from.clone(),
+                    bytes: b,
+                });
             }
             _ => self.metrics.encode_errors += 1,
         }
@@ -80,7 +92,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     }
 
     pub(super) fn on_neighbours(&mut self, now: u64, from: A, sender: PeerId, reply: Neighbours<A>) {
-        let Some(proven) = self.discovery.on_reply(reply.nonce, &from, sender, reply.contacts) else {
+        let Some(proven) = self
+            .discovery
+            .on_reply(reply.nonce, &from, sender, reply.contacts)
+        else {
             self.metrics.unsolicited_replies += 1;
             return;
         };
@@ -95,7 +110,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         }
         let groups = addr.groups();
-        if !self.contacts.group_has_room(&groups, self.admission.pending_in(&groups)) {
+        if !self
+            .contacts
+            .group_has_room(&groups, self.admission.pending_in(&groups))
+        {
             self.metrics.contacts_rejected += 1;
             return;
         }
@@ -126,7 +144,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             Admit::Added => self.metrics.contacts_admitted += 1,
             Admit::GroupFull | Admit::Full => self.metrics.contacts_rejected += 1,
             Admit::CheckFirst(victim) => {
-                if self.admission.is_probing(&victim.id) || self.admission.len() >= self.config.max_pending_probes {
+                if self.admission.is_probing(&victim.id)
+                    || self.admission.len() >= self.config.max_pending_probes
+                {
                     self.metrics.contacts_rejected += 1;
                 } else {
                     self.probe(now, victim, Purpose::Liveness { newcomer: c });
@@ -167,7 +187,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         // Down to the arc of 4 neighbour gaps, which the self lookup covered.
         while bit >= 2 && power(bit - 2) > nearest && self.lookup_queue.len() < MAX_SCALE_LOOKUPS {
             let d = power(bit);
-            self.lookup_queue.push_back(if clockwise { me.add(&d) } else { me.sub(&d) });
+            self.lookup_queue
+                .push_back(if clockwise { me.add(&d) } else { me.sub(&d) });
             clockwise = !clockwise;
             bit -= 2;
         }
@@ -180,7 +201,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
 
     fn start_lookup_bounded(&mut self, now: u64, target: PeerId, seeds: Vec<A>, max_queries: usize) {
         let mut start: Vec<Hop<A>> = seeds.into_iter().map(|addr| Hop { id: None, addr }).collect();
-        let near = self.contacts.nearest(&target, 2 * self.config.lookup_parallelism, |_| true);
+        let near = self
+            .contacts
+            .nearest(&target, 2 * self.config.lookup_parallelism, |_| true);
         start.extend(near.into_iter().map(|c| Hop {
             id: Some(c.id),
             addr: c.addr,
@@ -197,8 +220,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             // A named candidate whose host or subnet is full could not be
             // admitted anyway: do not spend a request on it.
             let groups = hop.addr.groups();
-            let known = hop.id.is_none_or(|id| self.contacts.contains(&id));
-            if !known && !self.contacts.group_has_room(&groups, self.admission.pending_in(&groups)) {
+            let known = hop.id.map_or(true, |id| self.contacts.contains(&id));
+            if !known
+                && !self
+                    .contacts
+                    .group_has_room(&groups, self.admission.pending_in(&groups))
+            {
                 self.metrics.contacts_rejected += 1;
                 continue;
             }

@@ -198,7 +198,12 @@ impl<A: Clone> Elections<A> {
 
     /// Opens a channel of `token`'s run whose query goes to `hop` at `now`;
     /// returns its ticket, or `None` if the election refuses it.
-    pub(super) fn open_channel(&mut self, now: u64, token: TokenId, hop: &Contact<A>) -> Option<MessageTicket> {
+    pub(super) fn open_channel(
+        &mut self,
+        now: u64,
+        token: TokenId,
+        hop: &Contact<A>,
+    ) -> Option<MessageTicket> {
         let ticket = self.runs.get_mut(&token)?.open_channel(now, hop)?;
         self.tickets.insert(ticket, token);
         Some(ticket)

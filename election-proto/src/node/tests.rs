@@ -747,7 +747,10 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
     // was admitted, and the pings they drew stay within the allowance.
     assert_eq!(m.contacts, 1);
     let allowance = u64::from(cfg_burst) + 51 * 1_000 / cfg_refill;
-    assert!(pings <= allowance && pings == m.probes_sent, "{pings} pings, {m:?}");
+    assert!(
+        pings <= allowance && pings == m.probes_sent,
+        "{pings} pings, {m:?}"
+    );
     assert!(m.candidates_dropped > 4_000, "{m:?}");
     assert!(m.forward_table_full > 0);
     // The bootstrap contact was not pushed out by the flood.

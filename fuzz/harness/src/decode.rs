@@ -1,11 +1,11 @@
 //! The `decode` harness, and the structured envelopes ([`EnvelopeSpec`]) the
 //! `node` harness and the replay generator also build datagrams from.
 
-use election_proto::wire::MAX_NEIGHBOURS;
 use crate::fixtures::{block_for, forge, store, ContactSel, Forgery, PeerSel, StoreKind, TokenSel};
 use arbitrary::{Arbitrary, Unstructured};
 use election_proto::election::MessageTicket;
 use election_proto::proof::{generate_signature, TokenMapping, TokenSignature, SIGNATURE_SIZE};
+use election_proto::wire::MAX_NEIGHBOURS;
 use election_proto::wire::{self, DecodeError, Envelope, Message, MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
 use std::net::SocketAddr;
 
@@ -216,17 +216,25 @@ impl MessageSpec {
             MessageSpec::Pong { nonce } => Message::Pong(election_proto::wire::Pong {
                 nonce: ticket(*nonce).0,
             }),
-            MessageSpec::FindNeighbours { target, nonce, padding } => {
-                Message::FindNeighbours(election_proto::wire::FindNeighbours {
-                    target: target.peer(),
-                    nonce: *nonce,
-                    padding: vec![0; usize::from(*padding)],
+            MessageSpec::FindNeighbours {
+                target,
+                nonce,
+                padding,
+            } => Message::FindNeighbours(election_proto::wire::FindNeighbours {
+                target: target.peer(),
+                nonce: *nonce,
+                padding: vec![0; usize::from(*padding)],
+            }),
+            MessageSpec::Neighbours { nonce, contacts } => {
+                Message::Neighbours(election_proto::wire::Neighbours {
+                    nonce: ticket(*nonce).0,
+                    contacts: contacts
+                        .iter()
+                        .take(MAX_NEIGHBOURS)
+                        .map(|c| c.contact())
+                        .collect(),
                 })
             }
-            MessageSpec::Neighbours { nonce, contacts } => Message::Neighbours(election_proto::wire::Neighbours {
-                nonce: ticket(*nonce).0,
-                contacts: contacts.iter().take(MAX_NEIGHBOURS).map(|c| c.contact()).collect(),
-            }),
         }
     }
 }

@@ -487,7 +487,10 @@ impl NodeHarness {
                             push_bounded(&mut self.queries, (*to, token, ticket, challenger));
                             push_bounded(&mut self.tickets, ticket);
                         }
-                        Message::Answer(_) | Message::Referral(_) | Message::Pong(_) | Message::Neighbours(_) => {
+                        Message::Answer(_)
+                        | Message::Referral(_)
+                        | Message::Pong(_)
+                        | Message::Neighbours(_) => {
                             if matches!(env.message, Message::Answer(_)) {
                                 self.stats.answers_sent += 1;
                             }

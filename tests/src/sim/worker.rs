@@ -310,7 +310,9 @@ impl<'a> Worker<'a> {
         };
         if world.kind(i) == NodeKind::Eclipse {
             let eclipse_addrs = world.eclipse_addrs();
-            if let Some(replies) = eclipse::intercept(me.addr, eclipse_addrs, from, &bytes, self.node(i).rng()) {
+            if let Some(replies) =
+                eclipse::intercept(me.addr, eclipse_addrs, from, &bytes, self.node(i).rng())
+            {
                 for (to, sender, message) in replies {
                     self.adversary_send(i, to, sender, message);
                 }
