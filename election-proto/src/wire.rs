@@ -808,6 +808,105 @@ mod tests {
         assert!(worst.len() <= MAX_DATAGRAM_LEN);
     }
 
+    fn membership<A: Clone>(nonce: u64, addr: A, contacts: usize, pad: usize) -> [Envelope<A>; 4] {
+        let env = |message| Envelope {
+            sender: peer(1),
+            message,
+        };
+        [
+            env(Message::Ping(Ping {
+                nonce,
+                target: peer(2),
+            })),
+            env(Message::Pong(Pong { nonce })),
+            env(Message::FindNeighbours(FindNeighbours {
+                target: peer(3),
+                nonce,
+                padding: vec![0; pad],
+            })),
+            env(Message::Neighbours(Neighbours {
+                nonce,
+                contacts: (0..contacts)
+                    .map(|i| Contact {
+                        id: PeerId::new([i as u8 + 1; 32]),
+                        addr: addr.clone(),
+                    })
+                    .collect(),
+            })),
+        ]
+    }
+
+    #[test]
+    fn membership_datagram_sizes_and_the_reply_factor() {
+        fn sizes<A: Address>(min: A, max: A) -> [(usize, usize); 4] {
+            let lo = membership(0, min, 8, 0).map(|e| encode(&e).unwrap().len());
+            let hi = membership(u64::MAX, max, 8, 0).map(|e| encode(&e).unwrap().len());
+            [0, 1, 2, 3].map(|i| (lo[i], hi[i]))
+        }
+        let v4 = |port| NetAddr::V4([0xff; 4], port);
+        let v6 = |port| NetAddr::V6([0xff; 16], port);
+        // Ping, Pong, FindNeighbours (unpadded), Neighbours with 8 contacts.
+        assert_eq!(sizes(0u32, u32::MAX), [(67, 76), (35, 44), (68, 77), (300, 341)]);
+        assert_eq!(sizes(v4(0), v4(u16::MAX)), [(67, 76), (35, 44), (68, 77), (340, 365)]);
+        assert_eq!(sizes(v6(0), v6(u16::MAX)), [(67, 76), (35, 44), (68, 77), (436, 461)]);
+        // The largest full reply (8 IPv6 contacts, 10-byte nonce) is at most
+        // REPLY_FACTOR times a request padded to FIND_NEIGHBOURS_PADDED_LEN.
+        assert!(sizes(v6(0), v6(u16::MAX))[3].1 <= REPLY_FACTOR * FIND_NEIGHBOURS_PADDED_LEN);
+        // A pong is never larger than its ping.
+        assert!(sizes(v6(0), v6(u16::MAX))[1].1 <= sizes(v6(0), v6(u16::MAX))[0].0);
+        // The most contacts a reply may carry fit a datagram with the largest address.
+        let most = membership(u64::MAX, v6(u16::MAX), MAX_NEIGHBOURS, 0);
+        assert!(encode(&most[3]).unwrap().len() <= MAX_DATAGRAM_LEN);
+    }
+
+    #[test]
+    fn neighbours_beyond_the_cap_and_nonzero_padding_are_malformed() {
+        let [_, _, find, reply] = membership(7, 1u32, MAX_NEIGHBOURS + 1, 3);
+        let bytes = encode(&reply).unwrap();
+        assert_eq!(decode::<u32>(&bytes), Err(DecodeError::Malformed));
+        let [_, _, _, ok] = membership(7, 1u32, MAX_NEIGHBOURS, 0);
+        assert_eq!(decode::<u32>(&encode(&ok).unwrap()), Ok(ok));
+        let mut bytes = encode(&find).unwrap();
+        assert_eq!(decode::<u32>(&bytes), Ok(find));
+        *bytes.last_mut().unwrap() = 1;
+        assert_eq!(decode::<u32>(&bytes), Err(DecodeError::Malformed));
+    }
+
+    #[test]
+    fn address_groups_follow_the_address_shape() {
+        let g = |a: NetAddr| a.groups();
+        // IPv4: same /24 shares a subnet, not a host; the port is ignored.
+        let a = g(NetAddr::V4([192, 0, 2, 1], 1));
+        assert_eq!(a, g(NetAddr::V4([192, 0, 2, 1], 2)));
+        let b = g(NetAddr::V4([192, 0, 2, 9], 1));
+        assert_eq!(a.subnet, b.subnet);
+        assert_ne!(a.ip, b.ip);
+        assert_ne!(a.subnet, g(NetAddr::V4([192, 0, 3, 1], 1)).subnet);
+        // Loopback: every port is a host and a subnet of its own.
+        let l1 = g(NetAddr::V4([127, 0, 0, 1], 4000));
+        let l2 = g(NetAddr::V4([127, 0, 0, 1], 4001));
+        assert_ne!(l1.ip, l2.ip);
+        assert_ne!(l1.subnet, l2.subnet);
+        assert_ne!(g(NetAddr::V6(LOCALHOST_V6, 1)).subnet, g(NetAddr::V6(LOCALHOST_V6, 2)).subnet);
+        // IPv6: same /64 shares a subnet.
+        let mut x = [0x20u8; 16];
+        let v = g(NetAddr::V6(x, 1));
+        x[15] = 1;
+        assert_eq!(v.subnet, g(NetAddr::V6(x, 1)).subnet);
+        assert_ne!(v.ip, g(NetAddr::V6(x, 1)).ip);
+        x[7] = 1;
+        assert_ne!(v.subnet, g(NetAddr::V6(x, 1)).subnet);
+        // u32: low 24 bits are the subnet, so consecutive integers differ.
+        assert_ne!(1u32.groups().subnet, 2u32.groups().subnet);
+        assert_eq!(5u32.groups().subnet, (5u32 | 7 << 24).groups().subnet);
+        assert_ne!(5u32.groups().ip, (5u32 | 7 << 24).groups().ip);
+        // Other shapes: one group per address, never shared with a u32 or IP.
+        let big = vec![1u8; 40].groups();
+        assert_eq!(big.ip, big.subnet);
+        assert_ne!(big, vec![2u8; 40].groups());
+        assert_ne!(AddressGroups::of_encoding(&[]), 0u32.groups());
+    }
+
     #[test]
     fn golden_bytes_pin_the_format() {
         let bytes = encode(&referral(0x81, 0x0102u32)).unwrap();
