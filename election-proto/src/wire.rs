@@ -847,8 +847,14 @@ mod tests {
         let v6 = |port| NetAddr::V6([0xff; 16], port);
         // Ping, Pong, FindNeighbours (unpadded), Neighbours with 8 contacts.
         assert_eq!(sizes(0u32, u32::MAX), [(67, 76), (35, 44), (68, 77), (300, 341)]);
-        assert_eq!(sizes(v4(0), v4(u16::MAX)), [(67, 76), (35, 44), (68, 77), (340, 365)]);
-        assert_eq!(sizes(v6(0), v6(u16::MAX)), [(67, 76), (35, 44), (68, 77), (436, 461)]);
+        assert_eq!(
+            sizes(v4(0), v4(u16::MAX)),
+            [(67, 76), (35, 44), (68, 77), (340, 365)]
+        );
+        assert_eq!(
+            sizes(v6(0), v6(u16::MAX)),
+            [(67, 76), (35, 44), (68, 77), (436, 461)]
+        );
         // The largest full reply (8 IPv6 contacts, 10-byte nonce) is at most
         // REPLY_FACTOR times a request padded to FIND_NEIGHBOURS_PADDED_LEN.
         assert!(sizes(v6(0), v6(u16::MAX))[3].1 <= REPLY_FACTOR * FIND_NEIGHBOURS_PADDED_LEN);
@@ -887,7 +893,10 @@ mod tests {
         let l2 = g(NetAddr::V4([127, 0, 0, 1], 4001));
         assert_ne!(l1.ip, l2.ip);
         assert_ne!(l1.subnet, l2.subnet);
-        assert_ne!(g(NetAddr::V6(LOCALHOST_V6, 1)).subnet, g(NetAddr::V6(LOCALHOST_V6, 2)).subnet);
+        assert_ne!(
+            g(NetAddr::V6(LOCALHOST_V6, 1)).subnet,
+            g(NetAddr::V6(LOCALHOST_V6, 2)).subnet
+        );
         // IPv6: same /64 shares a subnet.
         let mut x = [0x20u8; 16];
         let v = g(NetAddr::V6(x, 1));

@@ -241,8 +241,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                     }),
                 };
                 let unpadded = wire::encode(&base).map_or(0, |b| b.len());
-                // The padding's own length prefix takes a byte.
-                let pad = FIND_NEIGHBOURS_PADDED_LEN.saturating_sub(unpadded + 1);
+                // `unpadded` already counts the padding's one-byte length prefix
+                // (the padding stays below 128 bytes, so the prefix stays one byte).
+                let pad = FIND_NEIGHBOURS_PADDED_LEN.saturating_sub(unpadded);
                 let req = FindNeighbours {
                     target,
                     nonce,

@@ -425,4 +425,6 @@ impl<A: Address, S: TokenStore> Node<A, S> {
 }
 
 #[cfg(test)]
+mod membership_tests;
+#[cfg(test)]
 mod tests;

@@ -109,7 +109,11 @@ fn the_index_follows_channels_and_a_finished_run_takes_its_tickets() {
         None,
         "one channel per first hop"
     );
-    assert_eq!(e.open_channel(START, token, &first_hop(ME)), None, "no channel to ourselves");
+    assert_eq!(
+        e.open_channel(START, token, &first_hop(ME)),
+        None,
+        "no channel to ourselves"
+    );
     assert_eq!(
         e.open_channel(START, TokenId::from_u64(5), &first_hop(peer(4))),
         None,
