@@ -88,7 +88,16 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             }
             _ => self.metrics.encode_errors += 1,
         }
-        self.offer(now, sender, from);
+        if req.target == sender {
+            // A node looking up its own id is joining: probe it even without
+            // allowance, or a popular seed could never learn who joined through
+            // it. Still bounded: the pending table, and the per-host and
+            // per-subnet caps (pending probes count), so one host draws at most
+            // `max_contacts_per_ip` pings per probe timeout.
+            self.offer_with(now, sender, from, false);
+        } else {
+            self.offer(now, sender, from);
+        }
     }
 
     pub(super) fn on_neighbours(&mut self, now: u64, from: A, sender: PeerId, reply: Neighbours<A>) {
@@ -106,6 +115,11 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// A candidate seen in traffic (a sender, a relayed responder, a referral
     /// suggestion): pinged if it would fit, a probe slot and the allowance permit.
     pub(super) fn offer(&mut self, now: u64, id: PeerId, addr: A) {
+        self.offer_with(now, id, addr, true);
+    }
+
+    /// [`Self::offer`], spending the unsolicited-probe allowance only if `spend`.
+    fn offer_with(&mut self, now: u64, id: PeerId, addr: A, spend: bool) {
         if id == self.me.id || self.contacts.contains(&id) || self.admission.is_probing(&id) {
             return;
         }
@@ -120,7 +134,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         if self.contacts.len() >= self.config.max_contacts {
             return;
         }
-        if self.admission.len() >= self.config.max_pending_probes || !self.admission.take_allowance(now) {
+        if self.admission.len() >= self.config.max_pending_probes
+            || (spend && !self.admission.take_allowance(now))
+        {
             self.metrics.candidates_dropped += 1;
             return;
         }
