@@ -11,6 +11,9 @@ use super::discovery::Hop;
 use super::Node;
 use crate::id::{ring_distance, Distance, PeerId};
 
+/// Most seed addresses remembered for asking again.
+const MAX_SEEDS: usize = 16;
+
 /// Most scale lookups queued after the self lookup.
 const MAX_SCALE_LOOKUPS: usize = 8;
 
@@ -297,7 +300,14 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             // forms, so a later lookup finds neighbours an early one could not)
             // and, more briefly, a random point.
             let me = self.me.id;
-            self.start_lookup(now, me, Vec::new());
+            // While the table is still small the seeds are asked again: a lost
+            // request or reply must not leave a node alone for good.
+            let seeds = if self.contacts.len() < self.config.neighbours_per_reply {
+                self.seeds.clone()
+            } else {
+                Vec::new()
+            };
+            self.start_lookup(now, me, seeds);
             let target = self.random_id();
             self.lookup_queue.push_back(target);
         }
@@ -307,6 +317,11 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     pub(super) fn join(&mut self, now: u64, seeds: Vec<A>) {
         if self.next_refresh_at.is_none() {
             self.schedule_refresh(now);
+        }
+        for s in &seeds {
+            if self.seeds.len() < MAX_SEEDS && !self.seeds.contains(s) {
+                self.seeds.push(s.clone());
+            }
         }
         let me = self.me.id;
         self.start_lookup(now, me, seeds);

@@ -361,3 +361,23 @@ fn a_full_table_evicts_only_a_contact_that_fails_its_liveness_check() {
     assert_eq!(n.metrics().contacts_evicted, 1);
     assert_eq!(n.metrics().contacts, 2);
 }
+
+#[test]
+fn an_unanswered_seed_is_asked_again_by_the_first_refresh() {
+    let mut n = node();
+    n.handle_input(1, Input::Command(Command::AddSeeds(vec![40])));
+    let asked = |n: &mut Node<u32, MemoryStore>| {
+        sent(n)
+            .into_iter()
+            .filter(|(to, e, _)| *to == 40 && e.message.kind() == MessageKind::FindNeighbours)
+            .count()
+    };
+    assert_eq!(asked(&mut n), 1);
+    // The request is lost; the lookup times out, nothing else happens until the refresh.
+    n.handle_input(1 + n.config().probe_timeout_ms, Input::Timer);
+    assert_eq!(asked(&mut n), 0);
+    let at = n.poll_timeout().unwrap();
+    assert!(at <= 31_000, "refresh due 30 s after joining, not {at}");
+    n.handle_input(at, Input::Timer);
+    assert_eq!(asked(&mut n), 1, "the seed is asked again");
+}

@@ -125,6 +125,9 @@ pub struct Node<A, S> {
     /// Running lookups.
     discovery: Discovery<A>,
     far_lookup_done: bool,
+    /// Seed addresses given by the host (at most 16), asked again by refreshes
+    /// while the table is small.
+    seeds: Vec<A>,
     /// Lookup targets waiting for a free lookup slot (at most a handful).
     lookup_queue: VecDeque<PeerId>,
     next_refresh_at: Option<u64>,
@@ -176,6 +179,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 config.probe_timeout_ms,
             ),
             far_lookup_done: false,
+            seeds: Vec::new(),
             lookup_queue: VecDeque::new(),
             next_refresh_at: None,
             refreshes: 0,
