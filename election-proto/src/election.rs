@@ -157,8 +157,11 @@ pub enum ElectionError {
     UnknownTicket,
     /// The message names a token other than the one challenged.
     WrongToken,
-    /// A second, different answer arrived on a channel that already had one.
-    /// The channel is now [blocked](ElectionError::ChannelBlocked) and excluded from consensus.
+    /// A second, different answer that itself verifies arrived on a channel that
+    /// already had one. The channel is now [blocked](ElectionError::ChannelBlocked)
+    /// and excluded from consensus. (A different answer that fails verification is
+    /// [`SignatureVerificationFailed`](ElectionError::SignatureVerificationFailed)
+    /// and leaves the channel as it was.)
     DuplicateResponse,
     /// A live channel to this first hop already exists.
     ChannelAlreadyExists,
@@ -455,7 +458,8 @@ impl PeerElection {
     ///
     /// The signature is verified against this node's id (the challenger). An
     /// identical re-delivery is accepted as [`AnswerAccepted::Redelivery`] and
-    /// changes nothing; a different second answer blocks the channel.
+    /// changes nothing; a different second answer blocks the channel only if it
+    /// verifies (otherwise it is rejected and changes nothing).
     pub fn handle_answer(
         &mut self,
         ticket: MessageTicket,
@@ -478,11 +482,15 @@ impl PeerElection {
             ChannelState::Blocked => Err(ElectionError::ChannelBlocked),
             ChannelState::Responded { responder, signature } => {
                 if *responder == responder_peer && *signature == sig {
-                    Ok(AnswerAccepted::Redelivery)
-                } else {
-                    channel.state = ChannelState::Blocked;
-                    Err(ElectionError::DuplicateResponse)
+                    return Ok(AnswerAccepted::Redelivery);
                 }
+                // Only a second answer that itself verifies is evidence of gaming;
+                // a copy garbled in transit (or by a relay) must not remove the
+                // honest answer already held.
+                verify_signature(&self.me, &self.token, &sig)
+                    .map_err(ElectionError::SignatureVerificationFailed)?;
+                channel.state = ChannelState::Blocked;
+                Err(ElectionError::DuplicateResponse)
             }
             ChannelState::Pending => {
                 verify_signature(&self.me, &self.token, &sig)

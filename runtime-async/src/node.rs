@@ -1,60 +1,46 @@
 //! The async adapter: one node on an async UDP socket, as one task.
 //!
-//! The task's loop waits with `futures::select_biased!` on, in this fixed
-//! priority order: a command from the [`AsyncNode`] handle, the node's timer,
-//! a datagram. Commands come first so that shutdown and metrics requests are
-//! served promptly even under a datagram flood; the timer comes before
-//! datagrams so that a flood cannot starve elections of their deadlines. After
-//! every input the node's outputs are drained: datagrams to the socket, events
-//! to a bounded channel (dropped and counted when full), and the timer is
-//! re-armed from `poll_timeout` only when the deadline changed.
+//! The task is a [`Host`] plus a way to wait:
+//! `futures::select_biased!` on, in this fixed priority order, a command from
+//! the [`AsyncNode`] handle, the host's deadline, a datagram. Commands come
+//! first so that shutdown and metrics requests are served promptly even under
+//! a datagram flood; the timer comes before datagrams so that a flood cannot
+//! starve elections of their deadlines. After each, the host's outbox is sent
+//! on the socket, and the timer is re-armed only when the deadline changed
+//! (see [`runtime_std::host`] for what the host does with every input).
 
 use crate::exec;
-use election_proto::node::{Command, Input, Metrics, Node, Output, PeerSnapshot};
+use election_proto::node::{Command, Metrics, Node, PeerSnapshot};
 use election_proto::wire::Contact;
 use election_proto::{PeerId, TokenId, TokenStore};
 use futures::channel::{mpsc, oneshot};
 use futures::future::{Fuse, FusedFuture, RemoteHandle};
 use futures::{select_biased, FutureExt, StreamExt};
-use runtime_std::control::IoCounters;
-use runtime_std::driver::{record_send, stopped, StuckTimerWarning, EVENT_CAPACITY, RECV_BUFFER_LEN};
+use runtime_std::host::{EventSink, Flow, Host, HostCommand, NodeInfo, EVENT_CAPACITY, RECV_BUFFER_LEN};
 use runtime_std::{Clock, IoStats, LedgerView, NodeControl, NodeEvent, NodeStopped, Runtime, Stopped};
 use std::any::Any;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-use std::time::Duration;
 
-type NodeCall<S> = Box<dyn FnOnce(&mut Node<SocketAddr, S>) + Send>;
 type LoopResult<S> = Result<Node<SocketAddr, S>, Box<dyn Any + Send>>;
-
-enum Cmd<S> {
-    Input(Command<SocketAddr>),
-    Send { to: SocketAddr, bytes: Vec<u8> },
-    Call(NodeCall<S>),
-    Shutdown,
-}
 
 /// Handle to a node running as a task (see the [module docs](self)).
 ///
 /// Dropping the handle without [`shutdown`](Self::shutdown) cancels the task.
 pub struct AsyncNode<S> {
-    contact: Contact<SocketAddr>,
-    local_addr: SocketAddr,
-    clock: Clock,
-    commands: mpsc::UnboundedSender<Cmd<S>>,
+    info: NodeInfo,
+    commands: mpsc::UnboundedSender<HostCommand<S>>,
     events: mpsc::Receiver<NodeEvent>,
-    io: Arc<IoCounters>,
     task: Option<RemoteHandle<LoopResult<S>>>,
 }
 
 impl<S> fmt::Debug for AsyncNode<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncNode")
-            .field("contact", &self.contact)
-            .field("local_addr", &self.local_addr)
+            .field("contact", self.info.contact())
+            .field("local_addr", &self.info.local_addr())
             .field("running", &self.task.is_some())
             .finish_non_exhaustive()
     }
@@ -64,49 +50,46 @@ impl<S: TokenStore + Send + 'static> AsyncNode<S> {
     /// Starts `node`'s loop as a task reading and writing `socket` (a bound std
     /// socket, made non-blocking here), with time from `clock`. The node's first
     /// input is a timer at the current time.
+    ///
+    /// The task runs on the selected [executor](crate#executors); on tokio,
+    /// on the runtime the calling thread is in, if any, else on one this
+    /// crate owns.
     pub fn spawn(node: Node<SocketAddr, S>, socket: std::net::UdpSocket, clock: Clock) -> io::Result<Self> {
         let local_addr = socket.local_addr()?;
         let socket = exec::udp_from_std(socket)?;
         let (commands, command_rx) = mpsc::unbounded();
         let (event_tx, events) = mpsc::channel(EVENT_CAPACITY);
-        let io = Arc::new(IoCounters::default());
-        let contact = node.contact().clone();
-        let out = Outputs {
-            events: event_tx,
-            io: io.clone(),
-        };
-        let looped = AssertUnwindSafe(node_loop(node, socket, command_rx, out, clock)).catch_unwind();
+        let host = Host::new(node, clock, EventTx(event_tx), module_path!());
+        let info = host.info(local_addr);
+        let looped = AssertUnwindSafe(node_loop(host, socket, command_rx)).catch_unwind();
         let (remote, task) = looped.remote_handle();
-        exec::spawn(remote);
+        exec::spawn(remote)?;
         Ok(Self {
-            contact,
-            local_addr,
-            clock,
+            info,
             commands,
             events,
-            io,
             task: Some(task),
         })
     }
 
     /// The node's id.
     pub fn id(&self) -> PeerId {
-        self.contact.id
+        self.info.id()
     }
 
     /// The contact the node advertises.
     pub fn contact(&self) -> &Contact<SocketAddr> {
-        &self.contact
+        self.info.contact()
     }
 
     /// The address the node's socket is bound to.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.info.local_addr()
     }
 
     /// The clock the node runs on.
     pub fn clock(&self) -> Clock {
-        self.clock
+        self.info.clock()
     }
 
     /// The node's events, a `Stream`. Bounded: when nobody reads, new events are
@@ -115,23 +98,23 @@ impl<S: TokenStore + Send + 'static> AsyncNode<S> {
         &mut self.events
     }
 
-    fn command(&self, cmd: Cmd<S>) -> Result<(), NodeStopped> {
+    fn command(&self, cmd: HostCommand<S>) -> Result<(), NodeStopped> {
         self.commands.unbounded_send(cmd).map_err(|_| NodeStopped)
     }
 
     /// Starts an election for `token` (never blocks).
     pub fn start_election(&self, token: TokenId) -> Result<(), NodeStopped> {
-        self.command(Cmd::Input(Command::StartElection(token)))
+        self.command(HostCommand::Input(Command::StartElection(token)))
     }
 
     /// Teaches the node contacts (never blocks).
     pub fn add_contacts(&self, contacts: Vec<Contact<SocketAddr>>) -> Result<(), NodeStopped> {
-        self.command(Cmd::Input(Command::AddContacts(contacts)))
+        self.command(HostCommand::Input(Command::AddContacts(contacts)))
     }
 
     /// Sends `bytes` to `to` from the node's socket (never blocks).
     pub fn send_datagram(&self, to: SocketAddr, bytes: Vec<u8>) -> Result<(), NodeStopped> {
-        self.command(Cmd::Send { to, bytes })
+        self.command(HostCommand::Send { to, bytes })
     }
 
     /// Runs `f` on the node inside its loop and returns the result. Outputs `f`
@@ -141,9 +124,9 @@ impl<S: TokenStore + Send + 'static> AsyncNode<S> {
         f: impl FnOnce(&mut Node<SocketAddr, S>) -> R + Send + 'static,
     ) -> Result<R, NodeStopped> {
         let (tx, rx) = oneshot::channel();
-        self.command(Cmd::Call(Box::new(move |node| {
+        self.command(HostCommand::call(move |node| {
             let _ = tx.send(f(node));
-        })))?;
+        }))?;
         rx.await.map_err(|_| NodeStopped)
     }
 
@@ -170,7 +153,7 @@ impl<S: TokenStore + Send + 'static> AsyncNode<S> {
 
     /// The adapter's transport counters.
     pub fn io_stats(&self) -> IoStats {
-        self.io.snapshot()
+        self.info.io_stats()
     }
 
     /// Shuts the node down cleanly and returns its final counters.
@@ -181,8 +164,14 @@ impl<S: TokenStore + Send + 'static> AsyncNode<S> {
     /// Shuts the node down cleanly and returns it (store, tables and all).
     pub async fn shutdown_into_node(mut self) -> Result<Node<SocketAddr, S>, NodeStopped> {
         let task = self.task.take().ok_or(NodeStopped)?;
-        let _ = self.commands.unbounded_send(Cmd::Shutdown);
-        task.await.map_err(|_| NodeStopped)
+        let _ = self.commands.unbounded_send(HostCommand::Shutdown);
+        // `Ok(Err(_))`: the loop panicked. `Err(_)`: the executor dropped the
+        // task unfinished (a tokio runtime shut down), and the remote handle
+        // resumed a `Canceled` panic. Either way, a stopped node.
+        match AssertUnwindSafe(task).catch_unwind().await {
+            Ok(Ok(node)) => Ok(node),
+            Ok(Err(_)) | Err(_) => Err(NodeStopped),
+        }
     }
 }
 
@@ -190,28 +179,28 @@ impl<S> Drop for AsyncNode<S> {
     fn drop(&mut self) {
         if self.task.is_some() {
             // Best effort; dropping the remote handle then cancels the task.
-            let _ = self.commands.unbounded_send(Cmd::Shutdown);
+            let _ = self.commands.unbounded_send(HostCommand::Shutdown);
         }
     }
 }
 
 /// Blocking [`NodeControl`] for the shared tooling. Each call blocks the
-/// calling thread on a `futures` executor; never call these from inside a task.
+/// calling thread (see `exec::block_on`); never call these from inside a task.
 impl<S: TokenStore + Send + 'static> NodeControl for AsyncNode<S> {
     fn runtime_name(&self) -> &'static str {
         "async"
     }
     fn id(&self) -> PeerId {
-        self.contact.id
+        self.info.id()
     }
     fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.info.local_addr()
     }
     fn contact(&self) -> Contact<SocketAddr> {
-        self.contact.clone()
+        self.info.contact().clone()
     }
     fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
+        self.info.clock().now_ms()
     }
     fn start_election(&self, token: TokenId) -> Result<(), NodeStopped> {
         AsyncNode::start_election(self, token)
@@ -223,29 +212,29 @@ impl<S: TokenStore + Send + 'static> NodeControl for AsyncNode<S> {
         AsyncNode::send_datagram(self, to, bytes)
     }
     fn restore(&self, snapshot: PeerSnapshot<SocketAddr>) -> Result<usize, NodeStopped> {
-        futures::executor::block_on(AsyncNode::restore(self, snapshot))
+        exec::block_on(AsyncNode::restore(self, snapshot))
     }
     fn metrics(&self) -> Result<Metrics, NodeStopped> {
-        futures::executor::block_on(AsyncNode::metrics(self))
+        exec::block_on(AsyncNode::metrics(self))
     }
     fn snapshot(&self) -> Result<PeerSnapshot<SocketAddr>, NodeStopped> {
-        futures::executor::block_on(AsyncNode::snapshot(self))
+        exec::block_on(AsyncNode::snapshot(self))
     }
     fn io_stats(&self) -> IoStats {
-        AsyncNode::io_stats(self)
+        self.info.io_stats()
     }
     fn try_event(&mut self) -> Option<NodeEvent> {
         self.events.try_recv().ok()
     }
     fn stop(self: Box<Self>) -> Result<Stopped, NodeStopped> {
-        let clock = self.clock;
-        let io = self.io.clone();
-        let node = futures::executor::block_on(self.shutdown_into_node())?;
-        Ok(stopped(&node, clock, &io))
+        let info = self.info.clone();
+        let node = exec::block_on(self.shutdown_into_node())?;
+        Ok(info.stopped(&node))
     }
 }
 
-/// The async adapter as a [`Runtime`] (nodes run as async-std tasks).
+/// The async adapter as a [`Runtime`] (nodes run as tasks on the selected
+/// [executor](crate#executors)).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncRuntime;
 
@@ -263,66 +252,48 @@ impl Runtime for AsyncRuntime {
     }
 }
 
-/// Where the loop puts the node's outputs (besides the socket).
-struct Outputs {
-    events: mpsc::Sender<NodeEvent>,
-    io: Arc<IoCounters>,
-}
+/// The host's event sink: the bounded `futures` channel behind [`AsyncNode::events`].
+struct EventTx(mpsc::Sender<NodeEvent>);
 
-impl Outputs {
-    async fn feed<S: TokenStore>(
-        &mut self,
-        socket: &exec::UdpSocket,
-        node: &mut Node<SocketAddr, S>,
-        now_ms: u64,
-        input: Input<'_, SocketAddr>,
-    ) {
-        node.handle_input(now_ms, input);
-        self.drain(socket, node).await;
-    }
-
-    async fn drain<S: TokenStore>(&mut self, socket: &exec::UdpSocket, node: &mut Node<SocketAddr, S>) {
-        while let Some(out) = node.poll_output() {
-            match out {
-                Output::Send { to, bytes } => self.send(socket, to, &bytes).await,
-                Output::Event(e) => {
-                    if self.events.try_send(e).is_err() {
-                        self.io.event_dropped();
-                    }
-                }
-            }
-        }
-    }
-
-    async fn send(&self, socket: &exec::UdpSocket, to: SocketAddr, bytes: &[u8]) {
-        record_send(module_path!(), &self.io, to, socket.send_to(bytes, to).await);
+impl EventSink for EventTx {
+    fn offer(&mut self, event: NodeEvent) -> bool {
+        self.0.try_send(event).is_ok()
     }
 }
+
+type AsyncHost<S> = Host<S, EventTx>;
 
 enum Step<S> {
-    Command(Option<Cmd<S>>),
+    Command(Option<HostCommand<S>>),
     Timer,
     Datagram(io::Result<(usize, SocketAddr)>),
 }
 
+/// Sends the host's outbox.
+async fn flush<S: TokenStore>(host: &mut AsyncHost<S>, socket: &exec::UdpSocket) {
+    while let Some((to, bytes)) = host.next_send() {
+        let result = socket.send_to(&bytes, to).await;
+        host.record_send(to, result);
+    }
+}
+
+/// The loop: waits with `select_biased!`, hands everything to the host.
 async fn node_loop<S: TokenStore>(
-    mut node: Node<SocketAddr, S>,
+    mut host: AsyncHost<S>,
     socket: exec::UdpSocket,
-    mut commands: mpsc::UnboundedReceiver<Cmd<S>>,
-    mut out: Outputs,
-    clock: Clock,
+    mut commands: mpsc::UnboundedReceiver<HostCommand<S>>,
 ) -> Node<SocketAddr, S> {
     let mut buf = vec![0u8; RECV_BUFFER_LEN];
     let mut timer = Fuse::terminated();
     let mut timer_at: Option<u64> = None;
-    let mut stuck = StuckTimerWarning::new(module_path!());
-    out.feed(&socket, &mut node, clock.now_ms(), Input::Timer).await;
+    host.start();
+    flush(&mut host, &socket).await;
     loop {
-        let want = node.poll_timeout();
+        let want = host.deadline();
         if want != timer_at || (want.is_some() && timer.is_terminated()) {
             timer_at = want;
             timer = match want {
-                Some(at) => exec::sleep(clock.until(at)).fuse(),
+                Some(at) => exec::sleep(host.clock().until(at)).fuse(),
                 None => Fuse::terminated(),
             };
         }
@@ -335,50 +306,30 @@ async fn node_loop<S: TokenStore>(
                 r = recv => Step::Datagram(r),
             }
         };
-        match step {
-            Step::Command(Some(Cmd::Input(c))) => {
-                out.feed(&socket, &mut node, clock.now_ms(), Input::Command(c))
-                    .await
-            }
-            Step::Command(Some(Cmd::Send { to, bytes })) => out.send(&socket, to, &bytes).await,
-            Step::Command(Some(Cmd::Call(f))) => {
-                f(&mut node);
-                out.drain(&socket, &mut node).await;
-            }
-            Step::Command(Some(Cmd::Shutdown)) | Step::Command(None) => {
-                let now = clock.now_ms();
-                out.feed(&socket, &mut node, now, Input::Command(Command::Shutdown))
-                    .await;
-                return node;
+        let flow = match step {
+            Step::Command(Some(cmd)) => host.command(cmd),
+            Step::Command(None) => {
+                host.shutdown();
+                Flow::Stop
             }
             Step::Timer => {
-                let now = clock.now_ms();
-                out.feed(&socket, &mut node, now, Input::Timer).await;
-                if let Some(at) = node.poll_timeout().filter(|at| *at <= now) {
-                    // The node still wants a timer now: do not spin on it.
-                    stuck.warn_once(&node.id());
-                    timer = exec::sleep(Duration::from_millis(1)).fuse();
-                    timer_at = Some(at);
-                }
+                host.on_timer();
+                Flow::Continue
             }
             Step::Datagram(Ok((n, from))) => {
-                out.io.received();
-                let input = Input::Datagram {
-                    from,
-                    bytes: &buf[..n],
-                };
-                out.feed(&socket, &mut node, clock.now_ms(), input).await;
+                host.on_datagram(from, &buf[..n]);
+                Flow::Continue
             }
-            Step::Datagram(Err(e)) => match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {}
-                // ICMP errors reported on some platforms for earlier sends: not ours to act on.
-                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused => {}
-                _ => {
-                    out.io.recv_error();
-                    log::warn!("recv_from: {e}");
-                    exec::sleep(Duration::from_millis(10)).await;
+            Step::Datagram(Err(e)) => {
+                if let Some(pause) = host.on_recv_error(&e) {
+                    exec::sleep(pause).await;
                 }
-            },
+                Flow::Continue
+            }
+        };
+        flush(&mut host, &socket).await;
+        if flow == Flow::Stop {
+            return host.into_node();
         }
     }
 }

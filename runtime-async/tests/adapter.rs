@@ -1,11 +1,16 @@
-//! The async adapter on real loopback sockets, and its interoperation with the std adapter.
+//! The async adapter on real loopback sockets, and its interoperation with the
+//! std adapter. Executor-neutral: the same tests run on whichever executor the
+//! features select (`.ci/run` runs them on each).
 
 use election_proto::node::Event;
 use election_proto::{BlockId, MemoryStore, TokenId};
+use futures::channel::oneshot;
+use futures::future::{self, Either};
 use futures::StreamExt;
 use runtime_async::{AsyncNode, AsyncRuntime};
-use runtime_std::conformance;
+use runtime_conformance as conformance;
 use runtime_std::{Clock, NodeStopped, StdRuntime};
+use std::future::Future;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -57,6 +62,33 @@ fn std_and_async_nodes_elect_each_other() {
     ok(conformance::adapters_elect_each_other(&StdRuntime, &AsyncRuntime));
 }
 
+/// `future`'s output, or `None` after `limit` (timed by a plain thread, so
+/// that the tests need no executor's timer).
+async fn within<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
+    let (tx, rx) = oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        let _ = tx.send(());
+    });
+    futures::pin_mut!(future);
+    match future::select(future, rx).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}
+
+#[test]
+fn the_executor_follows_the_documented_precedence() {
+    let expected = if cfg!(feature = "tokio") {
+        "tokio"
+    } else if cfg!(feature = "smol") {
+        "smol"
+    } else {
+        "async-std"
+    };
+    assert_eq!(runtime_async::EXECUTOR, expected);
+}
+
 fn lone_node(n: u64) -> AsyncNode<MemoryStore> {
     let (node, socket) = ok(conformance::lone_node(n));
     AsyncNode::spawn(node, socket, Clock::new()).unwrap()
@@ -66,7 +98,7 @@ fn lone_node(n: u64) -> AsyncNode<MemoryStore> {
 /// shutdown with metrics.
 #[test]
 fn handle_commands_store_updates_and_clean_shutdown() {
-    async_std::task::block_on(async {
+    futures::executor::block_on(async {
         let mut node = lone_node(7);
         let token = TokenId::from_u64(5);
         node.start_election(token).unwrap();
@@ -78,7 +110,7 @@ fn handle_commands_store_updates_and_clean_shutdown() {
         node.start_election(token).unwrap();
         let mut reasons = Vec::new();
         while reasons.len() < 2 {
-            let next = async_std::future::timeout(Duration::from_secs(30), node.events().next()).await;
+            let next = within(Duration::from_secs(30), node.events().next()).await;
             match next.expect("events arrive").expect("stream open") {
                 Event::ElectionFailed { reason, .. } => reasons.push(reason),
                 Event::ElectionStarted { .. } => {}
@@ -93,7 +125,7 @@ fn handle_commands_store_updates_and_clean_shutdown() {
 
 #[test]
 fn a_dead_loop_reports_stopped_instead_of_hanging() {
-    async_std::task::block_on(async {
+    futures::executor::block_on(async {
         let node = lone_node(8);
         assert!(node.metrics().await.is_ok());
         // Kill the task with a panicking call (the panic message is expected).
@@ -105,6 +137,13 @@ fn a_dead_loop_reports_stopped_instead_of_hanging() {
         assert_eq!(node.start_election(TokenId::from_u64(1)), Err(NodeStopped));
         assert_eq!(node.shutdown().await, Err(NodeStopped));
     });
+}
+
+#[test]
+fn cli_run_prints_named_metrics_on_sigterm() {
+    ok(conformance::cli_run_prints_named_metrics_on_sigterm(Path::new(
+        env!("CARGO_BIN_EXE_election-node-async"),
+    )));
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! The command line shared by `election-node` and `election-node-async`.
+//! The command line shared by `election-node` and `election-node-async`
+//! (feature `cli`, off by default: it is the only user of `clap`,
+//! `env_logger` and `ctrlc`).
 //!
 //! ```text
 //! election-node run --listen ADDR [--advertise ADDR] [--bootstrap ADDR,...]
@@ -146,7 +148,6 @@ fn interrupt_channel() -> mpsc::Receiver<()> {
 
 fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
     let setup = NodeSetup {
-        listen: args.listen,
         advertise: args.advertise,
         bootstrap: args.bootstrap,
         state_dir: args.state_dir,
@@ -165,6 +166,7 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
             config
         },
         save_interval: Duration::from_secs(args.save_interval.max(1)),
+        ..NodeSetup::new(args.listen)
     };
     let interrupts = interrupt_channel();
     let mut started = match setup.start(runtime) {

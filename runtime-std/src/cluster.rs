@@ -2,12 +2,13 @@
 //! report the `cluster` subcommand prints.
 
 use crate::clock::Clock;
-use crate::control::{NodeControl, NodeEvent, Runtime};
-use crate::identity::{DetRng, Identity};
+use crate::control::{IoStats, NodeControl, NodeEvent, Runtime};
+use crate::identity::{seeded_rng, Identity};
 use crate::ledger::{synthetic_ledger, LedgerView, DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
 use election_proto::node::{Event, FailureReason, Metrics, Node, NodeConfig};
-use election_proto::wire::Contact;
-use election_proto::MemoryStore;
+use election_proto::wire::{Contact, DecodeError, MessageKind};
+use election_proto::{MemoryStore, PeerId};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -61,7 +62,8 @@ impl Default for ClusterOptions {
     }
 }
 
-/// Sums over a set of nodes' [`Metrics`].
+/// Sums over a set of nodes' [`Metrics`]. Every per-kind count is a map
+/// keyed by name (snake_case), never a positional array.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     /// Elections started.
@@ -82,6 +84,12 @@ pub struct Totals {
     pub datagrams_received: u64,
     /// Datagrams dropped as undecodable.
     pub decode_errors: u64,
+    /// Datagrams sent, by message kind (every kind, zeros included).
+    pub sent_by_kind: BTreeMap<String, u64>,
+    /// Datagrams received and decoded, by message kind (every kind).
+    pub received_by_kind: BTreeMap<String, u64>,
+    /// Undecodable datagrams, by kind of decode error (every kind).
+    pub decode_errors_by_kind: BTreeMap<String, u64>,
     /// Nodes with at least one elected peer.
     pub nodes_with_elected_peer: usize,
     /// Elected peers, summed over nodes.
@@ -91,27 +99,41 @@ pub struct Totals {
 impl Totals {
     /// Adds up `metrics`.
     pub fn of<'a>(metrics: impl IntoIterator<Item = &'a Metrics>) -> Self {
-        let mut t = Totals::default();
+        let mut sum = Metrics::default();
+        let mut nodes_with_elected_peer = 0;
         for m in metrics {
-            t.elections_started += m.elections_started;
-            t.elections_succeeded += m.elections_succeeded;
-            let interrupted = m.failed(FailureReason::Shutdown);
-            t.elections_interrupted += interrupted;
-            t.elections_failed += m.failed_total() - interrupted;
-            for r in FailureReason::ALL {
-                let n = m.failed(r);
-                if n > 0 {
-                    *t.failures.entry(r.name().to_string()).or_default() += n;
-                }
-            }
-            t.split_brains += m.split_brains;
-            t.datagrams_sent += m.sent.total();
-            t.datagrams_received += m.received.total();
-            t.decode_errors += m.decode_errors_total();
-            t.nodes_with_elected_peer += usize::from(m.elected_peers > 0);
-            t.elected_peers += m.elected_peers as u64;
+            sum.merge(m);
+            nodes_with_elected_peer += usize::from(m.elected_peers > 0);
         }
-        t
+        let interrupted = sum.failed(FailureReason::Shutdown);
+        let named = |names: &[&str], counts: &[u64]| -> BTreeMap<String, u64> {
+            names
+                .iter()
+                .map(|n| n.to_string())
+                .zip(counts.iter().copied())
+                .collect()
+        };
+        let kinds = MessageKind::ALL.map(MessageKind::as_str);
+        Totals {
+            elections_started: sum.elections_started,
+            elections_succeeded: sum.elections_succeeded,
+            elections_failed: sum.failed_total() - interrupted,
+            elections_interrupted: interrupted,
+            failures: FailureReason::ALL
+                .into_iter()
+                .filter(|r| sum.failed(*r) > 0)
+                .map(|r| (r.name().to_string(), sum.failed(r)))
+                .collect(),
+            split_brains: sum.split_brains,
+            datagrams_sent: sum.sent.total(),
+            datagrams_received: sum.received.total(),
+            decode_errors: sum.decode_errors_total(),
+            sent_by_kind: named(&kinds, &sum.sent.count),
+            received_by_kind: named(&kinds, &sum.received.count),
+            decode_errors_by_kind: named(&DecodeError::NAMES, &sum.decode_errors),
+            nodes_with_elected_peer,
+            elected_peers: sum.elected_peers as u64,
+        }
     }
 
     /// Succeeded over finished (shutdown interruptions excluded).
@@ -196,11 +218,7 @@ impl Cluster {
         // moment it starts (before its first scheduled election can fire).
         let mut members = Vec::with_capacity(opts.nodes);
         for i in 0..opts.nodes {
-            let mut input = [0u8; 16];
-            input[..8].copy_from_slice(&opts.seed.to_le_bytes());
-            input[8..].copy_from_slice(&(i as u64).to_le_bytes());
-            let identity =
-                Identity::from_seed(blake3::derive_key("election-node 2024 cluster node v1", &input));
+            let identity = cluster_identity(opts.seed, i);
             let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
             let contact = Contact {
                 id: identity.peer_id(),
@@ -208,32 +226,12 @@ impl Cluster {
             };
             members.push((identity, socket, contact));
         }
-        // Bootstrap: ring neighbours plus random contacts.
+        let ids: Vec<PeerId> = members.iter().map(|m| m.2.id).collect();
+        let bootstrap: Vec<Vec<Contact<_>>> = bootstrap_plan(&ids, opts)
+            .into_iter()
+            .map(|picks| picks.into_iter().map(|j| members[j].2.clone()).collect())
+            .collect();
         let n = members.len();
-        let mut ring: Vec<usize> = (0..n).collect();
-        ring.sort_by_key(|&i| members[i].2.id);
-        let mut rng = DetRng::new(
-            "election-node 2024 cluster bootstrap v1",
-            &opts.seed.to_le_bytes(),
-        );
-        let mut bootstrap = vec![Vec::new(); n];
-        for (pos, &i) in ring.iter().enumerate() {
-            let mut picks: Vec<usize> = Vec::new();
-            for d in 1..=opts.ring_neighbours.min(n / 2) {
-                picks.push(ring[(pos + d) % n]);
-                picks.push(ring[(pos + n - d) % n]);
-            }
-            for _ in 0..opts.random_contacts {
-                picks.push(rng.below(n as u64) as usize);
-            }
-            picks.sort_unstable();
-            picks.dedup();
-            bootstrap[i] = picks
-                .into_iter()
-                .filter(|&j| j != i)
-                .map(|j| members[j].2.clone())
-                .collect();
-        }
         let clock = Clock::new();
         let mut nodes: Vec<Box<dyn NodeControl>> = Vec::with_capacity(n);
         for (i, ((identity, socket, contact), contacts)) in members.into_iter().zip(bootstrap).enumerate() {
@@ -330,33 +328,84 @@ impl Cluster {
         let duration = self.elapsed();
         let nodes = std::mem::take(&mut self.nodes);
         let count = nodes.len();
-        let mut metrics = Vec::with_capacity(count);
-        let (mut send_errors, mut events_dropped) = (0, 0);
+        let mut run = ClusterRun {
+            runtime: std::mem::take(&mut self.runtime),
+            duration,
+            metrics: Vec::with_capacity(count),
+            latencies: std::mem::take(&mut self.latencies),
+            cpu: None,
+            io: IoStats::default(),
+        };
         for node in nodes {
             match node.stop() {
                 Ok(s) => {
-                    send_errors += s.io.send_errors;
-                    events_dropped += s.io.events_dropped;
-                    metrics.push(s.metrics);
+                    run.io.merge(&s.io);
+                    run.metrics.push(s.metrics);
                 }
-                Err(_) => metrics.push(Metrics::default()),
+                Err(_) => run.metrics.push(Metrics::default()),
             }
         }
-        let cpu = match (self.cpu_at_start, process_cpu_time()) {
+        run.cpu = match (self.cpu_at_start, process_cpu_time()) {
             (Some(a), Some(b)) => Some(b.saturating_sub(a)),
             _ => None,
         };
-        ClusterReport::build(
-            &self.runtime,
-            count,
-            duration,
-            &metrics,
-            &self.latencies,
-            cpu,
-            send_errors,
-            events_dropped,
-        )
+        ClusterReport::from_run(&run)
     }
+}
+
+/// The identity of node `i` of a cluster with seed `seed` (the same in every run).
+pub fn cluster_identity(seed: u64, i: usize) -> Identity {
+    let mut input = [0u8; 16];
+    input[..8].copy_from_slice(&seed.to_le_bytes());
+    input[8..].copy_from_slice(&(i as u64).to_le_bytes());
+    Identity::from_seed(blake3::derive_key("election-node 2024 cluster node v1", &input))
+}
+
+/// Which nodes each node of a cluster starts knowing, as indices into `ids`:
+/// its `opts.ring_neighbours` ring neighbours on each side plus
+/// `opts.random_contacts` random picks (duplicates and itself removed, in
+/// ascending order). Determined by `ids` and `opts.seed`.
+pub fn bootstrap_plan(ids: &[PeerId], opts: &ClusterOptions) -> Vec<Vec<usize>> {
+    let n = ids.len();
+    let mut ring: Vec<usize> = (0..n).collect();
+    ring.sort_by_key(|&i| ids[i]);
+    let mut rng = seeded_rng(
+        "election-node 2024 cluster bootstrap v1",
+        &opts.seed.to_le_bytes(),
+    );
+    let mut plan = vec![Vec::new(); n];
+    for (pos, &i) in ring.iter().enumerate() {
+        let mut picks: Vec<usize> = Vec::new();
+        for d in 1..=opts.ring_neighbours.min(n / 2) {
+            picks.push(ring[(pos + d) % n]);
+            picks.push(ring[(pos + n - d) % n]);
+        }
+        for _ in 0..opts.random_contacts {
+            picks.push(rng.random_range(0..n));
+        }
+        picks.sort_unstable();
+        picks.dedup();
+        picks.retain(|&j| j != i);
+        plan[i] = picks;
+    }
+    plan
+}
+
+/// What a finished cluster run measured; [`ClusterReport::from_run`] sums it up.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterRun {
+    /// Adapter(s) the nodes ran on (`std`, `async`, `std+async`).
+    pub runtime: String,
+    /// Wall-clock length of the run.
+    pub duration: Duration,
+    /// Every node's final metrics, one entry per node.
+    pub metrics: Vec<Metrics>,
+    /// Latencies of the successful elections seen, ms.
+    pub latencies: Vec<u64>,
+    /// CPU time the process used during the run, if known.
+    pub cpu: Option<Duration>,
+    /// Transport counters, summed over the nodes.
+    pub io: IoStats,
 }
 
 /// Final report of a cluster run. The JSON form (`--json`) has these keys.
@@ -396,9 +445,19 @@ pub struct ClusterReport {
     pub datagrams_per_election: Option<f64>,
     /// Undecodable datagrams dropped.
     pub decode_errors: u64,
+    /// Datagrams sent, by message kind (`query`, `answer`, `referral`).
+    #[serde(default)]
+    pub datagrams_sent_by_kind: BTreeMap<String, u64>,
+    /// Datagrams received and decoded, by message kind.
+    #[serde(default)]
+    pub datagrams_received_by_kind: BTreeMap<String, u64>,
+    /// Undecodable datagrams, by kind of decode error (`empty`, `oversized`,
+    /// `unknown_version`, `malformed`, `trailing_bytes`).
+    #[serde(default)]
+    pub decode_errors_by_kind: BTreeMap<String, u64>,
     /// Split-brain verdicts.
     pub split_brains: u64,
-    /// Failed elections by reason (shutdown included).
+    /// Failed elections by reason name (shutdown included; only reasons that occurred).
     pub failures: BTreeMap<String, u64>,
     /// Sends the sockets refused.
     pub send_errors: u64,
@@ -413,23 +472,16 @@ pub struct ClusterReport {
 }
 
 impl ClusterReport {
-    #[allow(clippy::too_many_arguments)]
-    fn build(
-        runtime: &str,
-        nodes: usize,
-        duration: Duration,
-        metrics: &[Metrics],
-        latencies: &[u64],
-        cpu: Option<Duration>,
-        send_errors: u64,
-        events_dropped: u64,
-    ) -> Self {
-        let t = Totals::of(metrics);
-        let secs = duration.as_secs_f64();
-        let cpu_s = cpu.map(|c| c.as_secs_f64());
+    /// The report on `run`.
+    pub fn from_run(run: &ClusterRun) -> Self {
+        let nodes = run.metrics.len();
+        let latencies = &run.latencies;
+        let t = Totals::of(&run.metrics);
+        let secs = run.duration.as_secs_f64();
+        let cpu_s = run.cpu.map(|c| c.as_secs_f64());
         let per_node = |x: f64| if nodes == 0 { 0.0 } else { x / nodes as f64 };
         Self {
-            runtime: runtime.to_string(),
+            runtime: run.runtime.clone(),
             nodes,
             duration_s: (secs * 10.0).round() / 10.0,
             elections_started: t.elections_started,
@@ -447,10 +499,13 @@ impl ClusterReport {
             datagrams_per_election: (t.elections_started > 0)
                 .then(|| ((t.datagrams_sent as f64 / t.elections_started as f64) * 100.0).round() / 100.0),
             decode_errors: t.decode_errors,
+            datagrams_sent_by_kind: t.sent_by_kind,
+            datagrams_received_by_kind: t.received_by_kind,
+            decode_errors_by_kind: t.decode_errors_by_kind,
             split_brains: t.split_brains,
             failures: t.failures,
-            send_errors,
-            events_dropped,
+            send_errors: run.io.send_errors,
+            events_dropped: run.io.events_dropped,
             cpu_s: cpu_s.map(|c| (c * 1000.0).round() / 1000.0),
             cpu_ms_per_node: cpu_s.map(|c| (per_node(c * 1000.0) * 10.0).round() / 10.0),
             cpu_percent_per_node: cpu_s

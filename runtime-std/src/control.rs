@@ -46,6 +46,25 @@ pub struct IoStats {
     pub events_dropped: u64,
 }
 
+impl IoStats {
+    /// Adds `other` into `self`, counter by counter (totals over nodes).
+    pub fn merge(&mut self, other: &IoStats) {
+        // Destructured so that a new counter cannot be forgotten here.
+        let IoStats {
+            datagrams_received,
+            datagrams_sent,
+            send_errors,
+            recv_errors,
+            events_dropped,
+        } = other;
+        self.datagrams_received += datagrams_received;
+        self.datagrams_sent += datagrams_sent;
+        self.send_errors += send_errors;
+        self.recv_errors += recv_errors;
+        self.events_dropped += events_dropped;
+    }
+}
+
 /// Lock-free [`IoStats`] shared between a node loop and its handle.
 #[derive(Debug, Default)]
 pub struct IoCounters {

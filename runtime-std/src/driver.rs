@@ -1,53 +1,34 @@
 //! The std adapter: one node on a [`std::net::UdpSocket`], its loop on its own thread.
 //!
-//! The loop waits for whichever comes first: a datagram (a blocking
-//! `recv_from` whose read timeout is the node's next timer), the timer itself,
-//! or a command from the [`StdNode`] handle. Commands travel over an `mpsc`
-//! channel; to interrupt a `recv_from` in progress the handle sends an empty
-//! datagram from a private loopback "waker" socket, which the loop recognises
-//! by its source address and never shows to the node. The wait is capped at
-//! [`MAX_IDLE_WAIT`], so a waker datagram lost to a full receive buffer only
-//! delays a command, never loses it.
+//! The loop is a [`Host`] plus a way to wait: a blocking `recv_from` whose
+//! read timeout is the time to the host's next deadline. Commands from the
+//! [`StdNode`] handle travel over an `mpsc` channel; to interrupt a
+//! `recv_from` in progress the handle sends an empty datagram from a private
+//! loopback "waker" socket, which the loop recognises by its source address
+//! and never shows to the node. The wait is capped at [`MAX_IDLE_WAIT`], so a
+//! waker datagram lost to a full receive buffer only delays a command, never
+//! loses it.
 //!
 //! Priority on every turn: queued commands first, then a due timer, then one
-//! datagram. After every input the node's outputs are drained: datagrams go to
-//! the socket, events to a bounded channel (dropped and counted when full, so a
-//! host that never reads events cannot make the loop grow or block), and the
-//! next timer is read back with `poll_timeout`.
+//! datagram. After each, the host's outbox is sent on the socket (see
+//! [`host`](crate::host) for what the host does with every input).
 
 use crate::clock::Clock;
-use crate::control::{IoCounters, IoStats, NodeControl, NodeEvent, NodeStopped, Runtime, Stopped};
+use crate::control::{IoStats, NodeControl, NodeEvent, NodeStopped, Runtime, Stopped};
+use crate::host::{short_id, Flow, Host, HostCommand, NodeInfo, EVENT_CAPACITY, RECV_BUFFER_LEN};
 use crate::ledger::LedgerView;
-use election_proto::node::{Command, Input, Metrics, Node, Output, PeerSnapshot};
+use election_proto::node::{Command, Metrics, Node, PeerSnapshot};
 use election_proto::wire::Contact;
 use election_proto::{PeerId, TokenId, TokenStore};
 use std::fmt;
-use std::io::{self, ErrorKind};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::mpsc::{self, TryRecvError, TrySendError};
-use std::sync::Arc;
+use std::sync::mpsc::{self, TryRecvError};
 use std::thread;
 use std::time::Duration;
 
-/// Receive buffer size. Larger than the protocol's datagram cap, so an
-/// oversized datagram is seen as oversized (and counted) rather than truncated
-/// into something that might parse.
-pub const RECV_BUFFER_LEN: usize = 2048;
-
 /// Longest the loop blocks in `recv_from` before looking at its command queue again.
 pub const MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
-
-/// Capacity of each node's event channel.
-pub const EVENT_CAPACITY: usize = 4096;
-
-type NodeCall<S> = Box<dyn FnOnce(&mut Node<SocketAddr, S>) + Send>;
-
-enum Cmd<S> {
-    Input(Command<SocketAddr>),
-    Send { to: SocketAddr, bytes: Vec<u8> },
-    Call(NodeCall<S>),
-    Shutdown,
-}
 
 /// Wakes a loop blocked in `recv_from` by sending it an empty datagram.
 #[derive(Debug)]
@@ -84,21 +65,18 @@ impl Waker {
 ///
 /// Dropping the handle shuts the node down and waits for its thread.
 pub struct StdNode<S> {
-    contact: Contact<SocketAddr>,
-    local_addr: SocketAddr,
-    clock: Clock,
-    commands: mpsc::Sender<Cmd<S>>,
+    info: NodeInfo,
+    commands: mpsc::Sender<HostCommand<S>>,
     waker: Waker,
     events: mpsc::Receiver<NodeEvent>,
-    io: Arc<IoCounters>,
     thread: Option<thread::JoinHandle<Node<SocketAddr, S>>>,
 }
 
 impl<S> fmt::Debug for StdNode<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StdNode")
-            .field("contact", &self.contact)
-            .field("local_addr", &self.local_addr)
+            .field("contact", self.info.contact())
+            .field("local_addr", &self.info.local_addr())
             .field("running", &self.thread.is_some())
             .finish_non_exhaustive()
     }
@@ -114,49 +92,38 @@ impl<S: TokenStore + Send + 'static> StdNode<S> {
         let waker_addr = waker.socket.local_addr()?;
         let (commands, command_rx) = mpsc::channel();
         let (event_tx, events) = mpsc::sync_channel(EVENT_CAPACITY);
-        let io = Arc::new(IoCounters::default());
-        let contact = node.contact().clone();
-        let loop_io = io.clone();
+        let host = Host::new(node, clock, event_tx, module_path!());
+        let info = host.info(local_addr);
         let thread = thread::Builder::new()
-            .name(format!("node-{}", short_id(&contact.id)))
-            .spawn(move || {
-                let out = Outputs {
-                    socket: &socket,
-                    events: event_tx,
-                    io: &loop_io,
-                };
-                node_loop(node, &socket, command_rx, waker_addr, out, clock)
-            })?;
+            .name(format!("node-{}", short_id(&info.id())))
+            .spawn(move || node_loop(host, &socket, &command_rx, waker_addr))?;
         Ok(Self {
-            contact,
-            local_addr,
-            clock,
+            info,
             commands,
             waker,
             events,
-            io,
             thread: Some(thread),
         })
     }
 
     /// The node's id.
     pub fn id(&self) -> PeerId {
-        self.contact.id
+        self.info.id()
     }
 
     /// The contact the node advertises.
     pub fn contact(&self) -> &Contact<SocketAddr> {
-        &self.contact
+        self.info.contact()
     }
 
     /// The address the node's socket is bound to.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.info.local_addr()
     }
 
     /// The clock the node runs on.
     pub fn clock(&self) -> Clock {
-        self.clock
+        self.info.clock()
     }
 
     /// The node's events, in order. Bounded: when nobody reads, new events are
@@ -165,7 +132,7 @@ impl<S: TokenStore + Send + 'static> StdNode<S> {
         &self.events
     }
 
-    fn command(&self, cmd: Cmd<S>) -> Result<(), NodeStopped> {
+    fn command(&self, cmd: HostCommand<S>) -> Result<(), NodeStopped> {
         self.commands.send(cmd).map_err(|_| NodeStopped)?;
         self.waker.wake();
         Ok(())
@@ -174,17 +141,17 @@ impl<S: TokenStore + Send + 'static> StdNode<S> {
     /// Starts an election for `token` (the node must store it; otherwise the
     /// election fails at once and says why in an event).
     pub fn start_election(&self, token: TokenId) -> Result<(), NodeStopped> {
-        self.command(Cmd::Input(Command::StartElection(token)))
+        self.command(HostCommand::Input(Command::StartElection(token)))
     }
 
     /// Teaches the node contacts.
     pub fn add_contacts(&self, contacts: Vec<Contact<SocketAddr>>) -> Result<(), NodeStopped> {
-        self.command(Cmd::Input(Command::AddContacts(contacts)))
+        self.command(HostCommand::Input(Command::AddContacts(contacts)))
     }
 
     /// Sends `bytes` to `to` from the node's socket.
     pub fn send_datagram(&self, to: SocketAddr, bytes: Vec<u8>) -> Result<(), NodeStopped> {
-        self.command(Cmd::Send { to, bytes })
+        self.command(HostCommand::Send { to, bytes })
     }
 
     /// Runs `f` on the node inside its loop and returns the result. Outputs `f`
@@ -194,9 +161,9 @@ impl<S: TokenStore + Send + 'static> StdNode<S> {
         f: impl FnOnce(&mut Node<SocketAddr, S>) -> R + Send + 'static,
     ) -> Result<R, NodeStopped> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.command(Cmd::Call(Box::new(move |node| {
+        self.command(HostCommand::call(move |node| {
             let _ = tx.send(f(node));
-        })))?;
+        }))?;
         rx.recv().map_err(|_| NodeStopped)
     }
 
@@ -223,7 +190,7 @@ impl<S: TokenStore + Send + 'static> StdNode<S> {
 
     /// The adapter's transport counters.
     pub fn io_stats(&self) -> IoStats {
-        self.io.snapshot()
+        self.info.io_stats()
     }
 
     /// Shuts the node down cleanly and returns its final counters.
@@ -235,10 +202,14 @@ impl<S: TokenStore + Send + 'static> StdNode<S> {
     pub fn shutdown_into_node(mut self) -> Result<Node<SocketAddr, S>, NodeStopped> {
         self.stop_thread().ok_or(NodeStopped)
     }
+}
 
+impl<S> StdNode<S> {
+    /// Asks the loop to shut down and waits for its thread: the node, unless
+    /// the thread is already gone (joined before, or ended by a panic).
     fn stop_thread(&mut self) -> Option<Node<SocketAddr, S>> {
         let thread = self.thread.take()?;
-        let _ = self.commands.send(Cmd::Shutdown);
+        let _ = self.commands.send(HostCommand::Shutdown);
         self.waker.wake();
         thread.join().ok()
     }
@@ -246,11 +217,7 @@ impl<S: TokenStore + Send + 'static> StdNode<S> {
 
 impl<S> Drop for StdNode<S> {
     fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            let _ = self.commands.send(Cmd::Shutdown);
-            self.waker.wake();
-            let _ = thread.join();
-        }
+        self.stop_thread();
     }
 }
 
@@ -259,16 +226,16 @@ impl<S: TokenStore + Send + 'static> NodeControl for StdNode<S> {
         "std"
     }
     fn id(&self) -> PeerId {
-        self.contact.id
+        self.info.id()
     }
     fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.info.local_addr()
     }
     fn contact(&self) -> Contact<SocketAddr> {
-        self.contact.clone()
+        self.info.contact().clone()
     }
     fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
+        self.info.clock().now_ms()
     }
     fn start_election(&self, token: TokenId) -> Result<(), NodeStopped> {
         StdNode::start_election(self, token)
@@ -289,14 +256,14 @@ impl<S: TokenStore + Send + 'static> NodeControl for StdNode<S> {
         StdNode::snapshot(self)
     }
     fn io_stats(&self) -> IoStats {
-        StdNode::io_stats(self)
+        self.info.io_stats()
     }
     fn try_event(&mut self) -> Option<NodeEvent> {
         self.events.try_recv().ok()
     }
     fn stop(mut self: Box<Self>) -> Result<Stopped, NodeStopped> {
         let node = self.stop_thread().ok_or(NodeStopped)?;
-        Ok(stopped(&node, self.clock, &self.io))
+        Ok(self.info.stopped(&node))
     }
 }
 
@@ -318,143 +285,48 @@ impl Runtime for StdRuntime {
     }
 }
 
-/// Where the loop puts the node's outputs.
-struct Outputs<'a> {
-    socket: &'a UdpSocket,
-    events: mpsc::SyncSender<NodeEvent>,
-    io: &'a IoCounters,
-}
+type StdHost<S> = Host<S, mpsc::SyncSender<NodeEvent>>;
 
-impl Outputs<'_> {
-    fn feed<S: TokenStore>(&self, node: &mut Node<SocketAddr, S>, now_ms: u64, input: Input<'_, SocketAddr>) {
-        node.handle_input(now_ms, input);
-        self.drain(node);
-    }
-
-    fn drain<S: TokenStore>(&self, node: &mut Node<SocketAddr, S>) {
-        while let Some(out) = node.poll_output() {
-            match out {
-                Output::Send { to, bytes } => self.send(to, &bytes),
-                Output::Event(e) => match self.events.try_send(e) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                        self.io.event_dropped()
-                    }
-                },
-            }
-        }
-    }
-
-    fn send(&self, to: SocketAddr, bytes: &[u8]) {
-        record_send(module_path!(), self.io, to, self.socket.send_to(bytes, to));
-    }
-}
-
-// Loop bookkeeping shared with the async adapter (`runtime-async`), whose loop
-// differs only in how it waits.
-
-/// What a stopped node leaves behind: its final counters and tables, the
-/// clock's reading now, and the adapter's transport counters.
-pub fn stopped<S: TokenStore>(node: &Node<SocketAddr, S>, clock: Clock, io: &IoCounters) -> Stopped {
-    Stopped {
-        metrics: node.metrics(),
-        snapshot: node.snapshot(),
-        stopped_at_ms: clock.now_ms(),
-        io: io.snapshot(),
-    }
-}
-
-/// Counts the outcome of a `send_to` to `to`; a failure is logged at debug
-/// level under `log_target` (the calling adapter's `module_path!()`).
-pub fn record_send(log_target: &str, io: &IoCounters, to: SocketAddr, result: io::Result<usize>) {
-    match result {
-        Ok(_) => io.sent(),
-        Err(e) => {
-            io.send_error();
-            log::debug!(target: log_target, "send to {to} failed: {e}");
-        }
-    }
-}
-
-/// Warns, once per loop, that a node asks for a timer that is already due right
-/// after handling one (the loop then paces it instead of spinning).
-#[derive(Debug)]
-pub struct StuckTimerWarning {
-    log_target: &'static str,
-    warned: bool,
-}
-
-impl StuckTimerWarning {
-    /// Not warned yet; the warning goes to `log_target` (the calling adapter's
-    /// `module_path!()`).
-    pub fn new(log_target: &'static str) -> Self {
-        Self {
-            log_target,
-            warned: false,
-        }
-    }
-
-    /// Logs the warning for node `id`, the first time only.
-    pub fn warn_once(&mut self, id: &PeerId) {
-        if !self.warned {
-            self.warned = true;
-            log::warn!(
-                target: self.log_target,
-                "node {} asks for a timer in the past; pacing it",
-                short_id(id)
-            );
-        }
-    }
-}
-
+/// The loop: waits by blocking in `recv_from`, hands everything to the host.
 fn node_loop<S: TokenStore>(
-    mut node: Node<SocketAddr, S>,
+    mut host: StdHost<S>,
     socket: &UdpSocket,
-    commands: mpsc::Receiver<Cmd<S>>,
+    commands: &mpsc::Receiver<HostCommand<S>>,
     waker_addr: SocketAddr,
-    out: Outputs<'_>,
-    clock: Clock,
 ) -> Node<SocketAddr, S> {
+    let send = |bytes: &[u8], to: SocketAddr| socket.send_to(bytes, to);
     let mut buf = vec![0u8; RECV_BUFFER_LEN];
     let mut read_timeout = None;
-    let mut stuck = StuckTimerWarning::new(module_path!());
-    out.feed(&mut node, clock.now_ms(), Input::Timer);
+    host.start();
+    host.flush(send);
     loop {
         // 1. Commands.
         loop {
-            match commands.try_recv() {
-                Ok(Cmd::Input(c)) => out.feed(&mut node, clock.now_ms(), Input::Command(c)),
-                Ok(Cmd::Send { to, bytes }) => out.send(to, &bytes),
-                Ok(Cmd::Call(f)) => {
-                    f(&mut node);
-                    out.drain(&mut node);
-                }
-                Ok(Cmd::Shutdown) | Err(TryRecvError::Disconnected) => {
-                    out.feed(&mut node, clock.now_ms(), Input::Command(Command::Shutdown));
-                    return node;
+            let flow = match commands.try_recv() {
+                Ok(cmd) => host.command(cmd),
+                Err(TryRecvError::Disconnected) => {
+                    host.shutdown();
+                    Flow::Stop
                 }
                 Err(TryRecvError::Empty) => break,
+            };
+            host.flush(send);
+            if flow == Flow::Stop {
+                return host.into_node();
             }
         }
         // 2. A due timer.
-        let now = clock.now_ms();
-        let mut wait = match node.poll_timeout() {
-            Some(at) if at > now => Duration::from_millis(at - now),
-            Some(_) => {
-                out.feed(&mut node, now, Input::Timer);
-                match node.poll_timeout() {
-                    Some(at) if at <= now => {
-                        // The node still wants a timer now: do not spin on it.
-                        stuck.warn_once(&node.id());
-                        Duration::from_millis(1)
-                    }
-                    _ => continue,
-                }
+        let wait = match host.time_to_deadline() {
+            Some(Duration::ZERO) => {
+                host.on_timer();
+                host.flush(send);
+                continue;
             }
+            Some(wait) => wait,
             None => MAX_IDLE_WAIT,
         };
         // 3. One datagram, or the timeout.
-        wait = wait.clamp(Duration::from_millis(1), MAX_IDLE_WAIT);
+        let wait = wait.clamp(Duration::from_millis(1), MAX_IDLE_WAIT);
         if read_timeout != Some(wait) {
             if let Err(e) = socket.set_read_timeout(Some(wait)) {
                 log::warn!("set_read_timeout: {e}");
@@ -463,38 +335,13 @@ fn node_loop<S: TokenStore>(
         }
         match socket.recv_from(&mut buf) {
             Ok((_, from)) if from == waker_addr => {}
-            Ok((n, from)) => {
-                out.io.received();
-                out.feed(
-                    &mut node,
-                    clock.now_ms(),
-                    Input::Datagram {
-                        from,
-                        bytes: &buf[..n],
-                    },
-                );
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) => {}
-            // ICMP errors reported on some platforms for earlier sends: not ours to act on.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused
-                ) => {}
+            Ok((n, from)) => host.on_datagram(from, &buf[..n]),
             Err(e) => {
-                out.io.recv_error();
-                log::warn!("recv_from: {e}");
-                thread::sleep(Duration::from_millis(10));
+                if let Some(pause) = host.on_recv_error(&e) {
+                    thread::sleep(pause);
+                }
             }
         }
+        host.flush(send);
     }
-}
-
-/// First bytes of an id in hex, for names and log lines.
-pub fn short_id(id: &PeerId) -> String {
-    id.as_bytes()[..4].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -5,10 +5,15 @@
 //! The seed handed to [`Node::new`](election_proto::node::Node::new) (the node's
 //! only source of randomness) is a different value: fresh OS randomness per
 //! run, or, for reproducible demos, derived from the identity seed.
+//!
+//! OS randomness comes from the `getrandom` crate, and a failure to read it
+//! is a [`RandomnessError`], never a weaker fallback. Host-side choices that
+//! must be reproducible from a seed use [`seeded_rng`] (ChaCha20).
 
 use election_proto::PeerId;
+use rand_chacha::rand_core::SeedableRng;
 use std::fmt;
-use std::io::{self, Read};
+use std::io;
 
 const PEER_ID_CONTEXT: &str = "election-node 2024 peer id v1";
 const SEED_FROM_U64_CONTEXT: &str = "election-node 2024 identity seed from u64 v1";
@@ -42,8 +47,13 @@ impl Identity {
     }
 
     /// A fresh identity from the operating system's randomness.
-    pub fn random() -> io::Result<Self> {
-        os_random().map(Self::from_seed)
+    pub fn random() -> Result<Self, RandomnessError> {
+        Self::random_from(os_random)
+    }
+
+    /// A fresh identity from `source`.
+    pub fn random_from(source: RandomSource) -> Result<Self, RandomnessError> {
+        source().map(Self::from_seed)
     }
 
     /// The seed bytes (secret: whoever has them can impersonate this node's id).
@@ -66,86 +76,65 @@ impl Identity {
     }
 }
 
-/// 32 bytes from the operating system's randomness (`/dev/urandom`).
+/// The operating system's randomness could not be read.
 ///
-/// Where that device does not exist, falls back to hashing the time, the
-/// process id and a stack address: unpredictable enough to keep nodes apart,
-/// not a secret. The fallback is logged.
-pub fn os_random() -> io::Result<[u8; 32]> {
-    let mut out = [0u8; 32];
-    match std::fs::File::open("/dev/urandom") {
-        Ok(mut f) => {
-            f.read_exact(&mut out)?;
-            Ok(out)
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            log::warn!("/dev/urandom not found; deriving a seed from time and process id");
-            let marker = 0u8;
-            let mut h = blake3::Hasher::new_derive_key("election-node 2024 fallback seed v1");
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            h.update(&now.to_le_bytes());
-            h.update(&std::process::id().to_le_bytes());
-            h.update(&(std::ptr::addr_of!(marker) as usize).to_le_bytes());
-            Ok(*h.finalize().as_bytes())
-        }
-        Err(e) => Err(e),
+/// Fresh identities and node RNG seeds are secrets, so there is no fallback:
+/// a host without a working OS random source cannot start a node with a new
+/// identity or fresh randomness, only `--id-seed` demos, which derive both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RandomnessError(getrandom::Error);
+
+impl RandomnessError {
+    /// Wraps the error a [`RandomSource`] failed with.
+    pub fn new(error: getrandom::Error) -> Self {
+        Self(error)
+    }
+
+    /// The underlying `getrandom` error.
+    pub fn source_error(&self) -> getrandom::Error {
+        self.0
     }
 }
 
-/// A small deterministic random stream (BLAKE3 in XOF mode) for host-side
-/// choices such as synthetic ledgers and bootstrap contacts. Not used by the
-/// protocol core, which has its own seeded generator.
-pub struct DetRng {
-    reader: blake3::OutputReader,
-}
-
-impl fmt::Debug for DetRng {
+impl fmt::Display for RandomnessError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DetRng").finish_non_exhaustive()
+        write!(f, "cannot read the operating system's randomness: {}", self.0)
     }
 }
 
-impl DetRng {
-    /// A stream determined by a context string and a seed.
-    pub fn new(context: &str, seed: &[u8]) -> Self {
-        let mut h = blake3::Hasher::new_derive_key(context);
-        h.update(seed);
-        Self {
-            reader: h.finalize_xof(),
-        }
+impl std::error::Error for RandomnessError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
     }
+}
 
-    /// Fills `out` with the next bytes of the stream.
-    pub fn fill(&mut self, out: &mut [u8]) {
-        self.reader.fill(out);
+impl From<RandomnessError> for io::Error {
+    fn from(e: RandomnessError) -> Self {
+        io::Error::other(e)
     }
+}
 
-    /// The next 32 bytes.
-    pub fn bytes32(&mut self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        self.fill(&mut b);
-        b
-    }
+/// Where fresh secrets come from: 32 random bytes or an error. [`os_random`]
+/// in production; tests substitute a failing source to check the error path.
+pub type RandomSource = fn() -> Result<[u8; 32], RandomnessError>;
 
-    /// The next `u64`.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut b = [0u8; 8];
-        self.fill(&mut b);
-        u64::from_le_bytes(b)
-    }
+/// 32 bytes from the operating system's randomness (through `getrandom`).
+/// Fails, never falls back to anything weaker.
+pub fn os_random() -> Result<[u8; 32], RandomnessError> {
+    let mut out = [0u8; 32];
+    getrandom::fill(&mut out).map_err(RandomnessError)?;
+    Ok(out)
+}
 
-    /// A value in `0..n` (`n > 0`), by rejection so it is unbiased.
-    pub fn below(&mut self, n: u64) -> u64 {
-        assert!(n > 0, "below(0)");
-        let zone = u64::MAX - (u64::MAX % n);
-        loop {
-            let v = self.next_u64();
-            if v < zone {
-                return v % n;
-            }
-        }
-    }
+/// The seeded generator the runtimes use for host-side choices (synthetic
+/// ledgers, bootstrap contacts, probe contents); the protocol core has its own.
+pub type HostRng = rand_chacha::ChaCha20Rng;
+
+/// A [`HostRng`] determined by a context string and a seed: ChaCha20 keyed
+/// with BLAKE3 in key-derivation mode, so each use (context) has its own
+/// stream and the same `(context, seed)` always gives the same one.
+pub fn seeded_rng(context: &str, seed: &[u8]) -> HostRng {
+    let mut h = blake3::Hasher::new_derive_key(context);
+    h.update(seed);
+    HostRng::from_seed(*h.finalize().as_bytes())
 }

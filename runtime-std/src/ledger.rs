@@ -16,9 +16,10 @@
 //! line number (see [`LedgerFileError`]); none is silently skipped, and a file
 //! with any bad line is rejected as a whole.
 
-use crate::identity::DetRng;
+use crate::identity::seeded_rng;
 use election_proto::proof::TokenMapping;
 use election_proto::{clockwise_distance, BlockId, Distance, MemoryStore, RingPoint, TokenId, TokenStore};
+use rand::Rng;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::BufRead;
@@ -199,10 +200,10 @@ pub fn write_ledger(
 /// block derived from the token. The same `seed` gives the same ledger in
 /// every process, so separately started nodes agree on it.
 pub fn synthetic_ledger(seed: u64, tokens: usize) -> MemoryStore {
-    let mut rng = DetRng::new("election-node 2024 synthetic ledger v1", &seed.to_le_bytes());
+    let mut rng = seeded_rng("election-node 2024 synthetic ledger v1", &seed.to_le_bytes());
     let key = blake3::derive_key("election-node 2024 synthetic blocks v1", &seed.to_le_bytes());
     MemoryStore::from_mappings((0..tokens).map(|_| {
-        let token = rng.bytes32();
+        let token: [u8; 32] = rng.random();
         let block = *blake3::keyed_hash(&key, &token).as_bytes();
         (TokenId::new(token), BlockId::new(block))
     }))

@@ -1,6 +1,10 @@
 //! Runs [`election_proto`]'s sans-IO [`Node`](election_proto::node::Node) on real
 //! UDP sockets with std threads, plus everything both runtime adapters share.
 //!
+//! - [`host`]: the host glue both adapters share. A [`Host`] owns the node and
+//!   does everything between one input and the next wait: commands, feeding
+//!   inputs, draining outputs into the outbox and the event channel, the next
+//!   deadline, transport counters; an adapter only waits.
 //! - [`driver`]: the std adapter. [`StdNode::spawn`] runs one node on a
 //!   [`std::net::UdpSocket`] on its own thread and returns a handle to send it
 //!   commands (start an election, add contacts, change the store, shut down)
@@ -11,12 +15,19 @@
 //!   shared ledgers, and [`LedgerView`], the store runtime nodes use.
 //! - [`state`]: the `--state-dir` directory (identity seed, peer snapshots,
 //!   atomic writes).
-//! - [`identity`], [`clock`]: identities derived from seeds; the monotonic
+//! - [`identity`], [`clock`]: identities derived from seeds, OS randomness
+//!   (`getrandom`, no fallback) and the seeded host RNG; the monotonic
 //!   millisecond clock.
-//! - [`conformance`]: the behaviour tests both adapters run.
 //! - [`setup`]: one long-running node (`run`); [`cluster`]: N nodes on
-//!   loopback and their report (`cluster`); [`cli`]: the command line of both
-//!   binaries.
+//!   loopback and their report (`cluster`).
+//! - `cli` (only with the non-default `cli` feature, which also builds the
+//!   `election-node` binary and brings in `clap`, `env_logger` and `ctrlc`):
+//!   the command line of both binaries. Run the demo with
+//!   `cargo run --release -p runtime-std --features cli --bin election-node -- cluster`.
+//!
+//! The behaviour tests both adapters run live in the unpublished
+//! `runtime-conformance` crate (`runtime-std/conformance`), a dev-dependency
+//! of both adapters' test suites.
 //!
 //! ```no_run
 //! use election_proto::node::{Node, NodeConfig};
@@ -38,12 +49,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod clock;
 pub mod cluster;
-pub mod conformance;
 pub mod control;
 pub mod driver;
+pub mod host;
 pub mod identity;
 pub mod ledger;
 pub mod setup;
@@ -53,6 +65,7 @@ pub use clock::Clock;
 pub use cluster::{Cluster, ClusterOptions, ClusterReport};
 pub use control::{IoStats, NodeControl, NodeEvent, NodeStopped, Runtime, Stopped};
 pub use driver::{StdNode, StdRuntime};
+pub use host::{Host, HostCommand, NodeInfo};
 pub use identity::Identity;
 pub use ledger::LedgerView;
 pub use setup::{BootstrapPeer, LedgerSource, NodeSetup, StartedNode};

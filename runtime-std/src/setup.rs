@@ -3,13 +3,14 @@
 
 use crate::clock::Clock;
 use crate::control::{NodeControl, NodeEvent, Runtime, Stopped};
-use crate::driver::short_id;
-use crate::identity::{os_random, DetRng, Identity};
+use crate::host::short_id;
+use crate::identity::{os_random, seeded_rng, HostRng, Identity, RandomSource, RandomnessError};
 use crate::ledger::{load_ledger_file, synthetic_ledger, LedgerFileError, LedgerView};
 use crate::state::{StateDir, StateError, StateFile, STATE_FORMAT};
 use election_proto::node::{Event, Node, NodeConfig, NodeConfigError};
 use election_proto::wire::{self, Contact, Envelope, Message};
 use election_proto::{MessageTicket, PeerId, TokenId};
+use rand::{Rng, RngCore};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -67,11 +68,11 @@ impl FromStr for BootstrapPeer {
 /// referral); the node learns the replier's id from the envelope when the reply
 /// arrives and drops the reply itself as unmatched. Built only from the public
 /// wire API; the node's own logic is untouched.
-pub fn probe_datagram(me: PeerId, rng: &mut DetRng) -> Vec<u8> {
+pub fn probe_datagram(me: PeerId, rng: &mut impl RngCore) -> Vec<u8> {
     let env: Envelope<SocketAddr> = Envelope {
         sender: me,
         message: Message::Query(wire::Query {
-            token: TokenId::new(rng.bytes32()),
+            token: TokenId::new(rng.random()),
             ticket: MessageTicket(rng.next_u64()),
             challenger: me,
             hops_left: 0,
@@ -111,12 +112,16 @@ pub struct NodeSetup {
     pub state_dir: Option<PathBuf>,
     /// The ledger.
     pub ledger: LedgerSource,
-    /// Deterministic identity (and node RNG) from this number.
+    /// Deterministic identity (and node RNG and probe contents) from this number.
     pub id_seed: Option<u64>,
     /// Protocol configuration.
     pub config: NodeConfig,
     /// How often to snapshot the peer tables to the state directory.
     pub save_interval: Duration,
+    /// Where fresh identities, node RNG seeds and probe contents come from
+    /// when not derived from `id_seed` (default [`os_random`]; a failure fails
+    /// [`start`](Self::start) with [`SetupError::Randomness`]).
+    pub random: RandomSource,
 }
 
 impl NodeSetup {
@@ -135,6 +140,7 @@ impl NodeSetup {
             id_seed: None,
             config: NodeConfig::default(),
             save_interval: Duration::from_secs(30),
+            random: os_random,
         }
     }
 }
@@ -189,7 +195,9 @@ pub enum SetupError {
         /// Id `--id-seed` derives.
         requested: PeerId,
     },
-    /// Any other I/O failure (randomness, spawning).
+    /// Fresh randomness was needed and the OS could not provide it.
+    Randomness(RandomnessError),
+    /// Any other I/O failure (spawning, talking to the node).
     Io(io::Error),
 }
 
@@ -205,12 +213,24 @@ impl fmt::Display for SetupError {
                 "the state directory holds identity {saved}, but --id-seed gives {requested}; \
                  use another directory or drop --id-seed"
             ),
+            Self::Randomness(e) => e.fmt(f),
             Self::Io(e) => e.fmt(f),
         }
     }
 }
 
-impl std::error::Error for SetupError {}
+impl std::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Ledger(e) => Some(e),
+            Self::State(e) => Some(e),
+            Self::Bind { error, .. } | Self::Io(error) => Some(error),
+            Self::Config(e) => Some(e),
+            Self::Randomness(e) => Some(e),
+            Self::IdentityMismatch { .. } => None,
+        }
+    }
+}
 
 /// A started node with its persistence and bootstrap duties.
 pub struct StartedNode {
@@ -218,7 +238,7 @@ pub struct StartedNode {
     state: Option<StateDir>,
     report: StartReport,
     probe_addrs: Vec<SocketAddr>,
-    probe_rng: DetRng,
+    probe_rng: HostRng,
     save_interval: Duration,
     last_save: Instant,
     last_probe: Instant,
@@ -270,7 +290,7 @@ impl NodeSetup {
             (Some(saved), _) => (saved, IdentityOrigin::Loaded),
             (None, Some(req)) => (req, IdentityOrigin::FromSeed),
             (None, None) => (
-                Identity::random().map_err(SetupError::Io)?,
+                Identity::random_from(self.random).map_err(SetupError::Randomness)?,
                 IdentityOrigin::Generated,
             ),
         };
@@ -321,9 +341,15 @@ impl NodeSetup {
         })?;
         let bound = socket.local_addr().map_err(SetupError::Io)?;
         let advertise = advertised(self.advertise.unwrap_or(bound));
-        let rng_seed = match self.id_seed {
-            Some(_) => identity.derived_rng_seed(0),
-            None => os_random().map_err(SetupError::Io)?,
+        // With --id-seed everything is derived from it (reproducible demos,
+        // no OS randomness needed); otherwise both seeds are fresh, drawn
+        // before the node starts so that a failure leaves nothing running.
+        let (rng_seed, probe_seed) = match self.id_seed {
+            Some(_) => (identity.derived_rng_seed(0), *identity.seed()),
+            None => (
+                (self.random)().map_err(SetupError::Randomness)?,
+                (self.random)().map_err(SetupError::Randomness)?,
+            ),
         };
         let node = Node::new(
             self.config.clone(),
@@ -367,13 +393,12 @@ impl NodeSetup {
                 BootstrapPeer::Contact(_) => None,
             })
             .collect();
-        let nonce = os_random().unwrap_or_default();
         let mut started = StartedNode {
             node,
             state,
             report,
             probe_addrs,
-            probe_rng: DetRng::new("election-node 2024 bootstrap probes v1", &nonce),
+            probe_rng: seeded_rng("election-node 2024 bootstrap probes v1", &probe_seed),
             save_interval: self.save_interval,
             last_save: Instant::now(),
             last_probe: Instant::now(),

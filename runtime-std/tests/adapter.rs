@@ -3,7 +3,7 @@
 use election_proto::node::Event;
 use election_proto::wire::Contact;
 use election_proto::{BlockId, TokenId};
-use runtime_std::conformance;
+use runtime_conformance as conformance;
 use runtime_std::{Clock, Identity, NodeStopped, StdNode, StdRuntime};
 use std::path::Path;
 use std::time::Duration;
@@ -93,6 +93,13 @@ fn a_dead_loop_reports_stopped_instead_of_hanging() {
     assert_eq!(node.start_election(TokenId::from_u64(1)), Err(NodeStopped));
     assert_eq!(node.shutdown(), Err(NodeStopped));
     assert_eq!(NodeStopped.to_string(), "the node has stopped");
+}
+
+#[test]
+fn cli_run_prints_named_metrics_on_sigterm() {
+    ok(conformance::cli_run_prints_named_metrics_on_sigterm(Path::new(
+        env!("CARGO_BIN_EXE_election-node"),
+    )));
 }
 
 #[test]

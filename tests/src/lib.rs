@@ -5,7 +5,12 @@
 //! - [`sim`]: the discrete-event simulator (time, delivery order, the network
 //!   model, churn, partitions, the winner oracle, the digest), one module per part.
 //! - [`adversary`]: adversarial node kinds and everything they do to traffic.
-//! - [`report`]: the `simulate` report.
+//! - [`report`]: the `simulate` report (`--json` gives all of it).
+//! - [`timeline`]: per-minute time series of a run.
+//! - [`targets`]: the project's targets, in one table.
+//! - [`summary`]: the short terminal summary, each target beside its figure.
+//! - [`html`]: the `--html` page with SVG charts.
+//! - [`output`]: files written atomically (temporary file, then rename).
 //! - [`rng`]: seeded randomness.
 //!
 //! ```
@@ -17,8 +22,13 @@
 //! assert!(sim.honest().succeeded > 0);
 //! ```
 pub mod adversary;
+pub mod html;
 pub mod ledger;
 mod named;
+pub mod output;
 pub mod report;
 pub mod rng;
 pub mod sim;
+pub mod summary;
+pub mod targets;
+pub mod timeline;

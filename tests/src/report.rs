@@ -7,6 +7,7 @@
 use crate::adversary::NodeKind;
 use crate::named;
 use crate::sim::{ElectionCounters, Sim, WinnerClass};
+use crate::timeline::Minute;
 use election_proto::node::FailureReason;
 use election_proto::wire::MessageKind;
 use serde::Serialize;
@@ -38,6 +39,9 @@ pub struct Winners {
     pub other_version: u64,
     /// Winners by node kind.
     pub by_kind: std::collections::BTreeMap<String, u64>,
+    /// Winners failing the oracle in any way (not the honest block, unable to
+    /// sign, or on another version), each counted once.
+    pub not_honest: u64,
 }
 
 /// Everything `simulate` prints. The first block of fields are the keys.
@@ -154,6 +158,9 @@ pub struct Report {
     pub threads: usize,
     /// Times a node asked for a timer already due after handling an input (should be 0).
     pub stuck_timers: u64,
+    /// One entry per simulated minute (see [`crate::timeline::Minute`]); empty
+    /// unless set with [`Report::with_timeline`].
+    pub timeline: Vec<Minute>,
     /// BLAKE3 digest of every delivered datagram and node event (hex): equal
     /// configurations give equal digests, whatever the thread count.
     pub digest: String,
@@ -209,6 +216,7 @@ impl Report {
             unable_to_sign: h.winners_unable_to_sign,
             other_version: h.winners_other_version,
             by_kind: Default::default(),
+            not_honest: h.winners_not_honest,
         };
         for k in NodeKind::ALL {
             let n = h.winners_of_kind(k);
@@ -305,8 +313,15 @@ impl Report {
             election_interval_ms: cfg.node.election_interval_ms,
             threads: cfg.threads,
             stuck_timers: sim.stuck_timers(),
+            timeline: Vec::new(),
             digest: sim.digest().iter().map(|b| format!("{b:02x}")).collect(),
         }
+    }
+
+    /// The report with these per-minute samples under `timeline`.
+    pub fn with_timeline(mut self, minutes: Vec<Minute>) -> Self {
+        self.timeline = minutes;
+        self
     }
 
     /// One JSON object.
@@ -378,6 +393,10 @@ fn flatten(prefix: &str, v: &Value, rows: &mut Vec<(String, String)>) {
             };
             rows.push((prefix.to_string(), s));
         }
+        Value::Array(items) => rows.push((
+            prefix.to_string(),
+            format!("[{} entries; see --json]", items.len()),
+        )),
         other => rows.push((prefix.to_string(), other.to_string())),
     }
 }

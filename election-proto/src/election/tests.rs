@@ -260,6 +260,40 @@ fn redelivery_is_ignored_but_a_different_second_answer_blocks() {
 }
 
 #[test]
+fn a_second_answer_that_fails_verification_changes_nothing() {
+    let f = fixture();
+    let mut e = election(f.token);
+    let t = answer_from(&mut e, &f.honest, peer(1), peer(1));
+    let other = e.create_channel(peer(2)).unwrap();
+    let sig = generate_signature(&f.honest, &f.token, &ME).unwrap();
+    e.handle_answer(other, &sig.answer, &sig.signature, peer(2))
+        .unwrap();
+    assert!(matches!(e.check_for_winner(), WinnerResult::Single { .. }));
+    // The same answer with one suffix bit flipped in transit: it no longer verifies.
+    let mut garbled = sig.signature;
+    let mut id = *garbled[3].id.as_bytes();
+    id[31] ^= 1;
+    garbled[3].id = TokenId::new(id);
+    assert!(matches!(
+        e.handle_answer(t, &sig.answer, &garbled, peer(1)),
+        Err(ElectionError::SignatureVerificationFailed(_))
+    ));
+    assert!(matches!(e.channel_state(t), Some(ChannelState::Responded { .. })));
+    assert_eq!(e.valid_response_count(), 2);
+    assert!(
+        matches!(e.check_for_winner(), WinnerResult::Single { .. }),
+        "the two agreeing responders still elect"
+    );
+    // A different answer that does verify still blocks the channel.
+    let forged = forge(&ME, &f.token, sig.answer.block, 1);
+    assert_eq!(
+        e.handle_answer(t, &forged.answer, &forged.signature, peer(1)),
+        Err(ElectionError::DuplicateResponse)
+    );
+    assert_eq!(e.channel_state(t), Some(&ChannelState::Blocked));
+}
+
+#[test]
 fn referral_rules() {
     let f = fixture();
     let mut e = election(f.token);

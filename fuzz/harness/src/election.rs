@@ -458,6 +458,10 @@ impl ElectionHarness {
                     }
                     other => panic!("DuplicateResponse on {other:?}"),
                 }
+                assert!(
+                    verify_signature(&self.me, &self.token, &sig).is_ok(),
+                    "an answer that fails verification blocked a channel"
+                );
                 assert_eq!(after, Some(ChannelState::Blocked));
                 self.blocked.insert(ticket);
             }
@@ -468,7 +472,15 @@ impl ElectionHarness {
                     ElectionError::WrongToken => assert!(sig.answer.id != self.token),
                     ElectionError::ChannelBlocked => assert_eq!(before, Some(ChannelState::Blocked)),
                     ElectionError::SignatureVerificationFailed(v) => {
-                        assert_eq!(before, Some(ChannelState::Pending));
+                        // On a pending channel, or as a different second answer on
+                        // an answered one: either way it changed nothing (above).
+                        assert!(
+                            matches!(
+                                before,
+                                Some(ChannelState::Pending | ChannelState::Responded { .. })
+                            ),
+                            "verification failure on {before:?}"
+                        );
                         assert_eq!(verify_signature(&self.me, &self.token, &sig), Err(*v));
                     }
                     other => panic!("unexpected answer error {other:?}"),

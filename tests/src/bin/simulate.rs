@@ -4,7 +4,12 @@
 //! cargo run --release -p election-tests --bin simulate -- [--nodes N] [--minutes M]
 //!     [--seed S] [--coverage Q] [--loss P] [--latency-ms LO-HI]
 //!     [--adversaries KIND:FRACTION,...] [--partition-at MIN --heal-at MIN] [--json]
+//!     [--html FILE]
 //! ```
+//!
+//! Prints a short summary (each target beside its figure), or with `--json` the
+//! full report including the per-minute `timeline`; `--html FILE` also writes a
+//! page of charts.
 //!
 //! Kinds: forwarder, forger, colluder, lazy, dropper, mangler, eclipse. Further flags tune
 //! the model and the node configuration (see `--help`); without them every node
@@ -12,9 +17,14 @@
 
 use clap::Parser;
 use election_tests::adversary::parse_adversaries;
+use election_tests::output::PendingFile;
 use election_tests::report::Report;
 use election_tests::sim::{Churn, Partition, Sim, SimConfig};
+use election_tests::timeline::Timeline;
+use election_tests::{html, summary};
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
@@ -50,9 +60,14 @@ struct Args {
     /// Heal the partition at this minute.
     #[arg(long, requires = "partition_at")]
     heal_at: Option<f64>,
-    /// Print one JSON object instead of a table.
+    /// Print the full report as one JSON object instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Also write a self-contained HTML page with charts to FILE.
+    // An OsString, not a PathBuf: clap rejects an empty PathBuf with a
+    // multi-line error, while `PendingFile::create` reports it in one line.
+    #[arg(long, value_name = "FILE")]
+    html: Option<OsString>,
 
     // ----- beyond the issue's flags -----
     /// Minutes after healing until the forked half's ledger reconciles.
@@ -198,6 +213,17 @@ fn main() {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4))
         .max(1);
 
+    // Fail before the run, not after it, if the page cannot be written.
+    let page = match args
+        .html
+        .as_ref()
+        .map(|p| PendingFile::create(&PathBuf::from(p)))
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(e) => fail("--html", &e),
+    };
+
     let start = Instant::now();
     let mut sim = match Sim::new(cfg) {
         Ok(s) => s,
@@ -208,9 +234,8 @@ fn main() {
     };
     let end = ms(args.minutes);
     let progress = !args.no_progress && std::io::stderr().is_terminal();
-    let step = 10_000u64;
-    while sim.now() < end {
-        sim.run_until((sim.now() + step).min(end));
+    let mut timeline = Timeline::new();
+    timeline.run(&mut sim, end, 10_000, |sim| {
         if progress {
             let frac = sim.now() as f64 / end.max(1) as f64;
             let filled = (frac * 30.0).round() as usize;
@@ -227,14 +252,27 @@ fn main() {
             );
             let _ = std::io::stderr().flush();
         }
-    }
+    });
     if progress {
         eprintln!();
     }
-    let report = Report::new(&sim, start.elapsed().as_secs_f64());
+    let report = Report::new(&sim, start.elapsed().as_secs_f64()).with_timeline(timeline.into_minutes());
+    // The report goes out first: a page that cannot be written loses nothing else.
     if args.json {
         println!("{}", report.to_json());
     } else {
-        print!("{}", report.to_table());
+        print!("{}", summary::text(&report));
     }
+    if let Some(page) = page {
+        let written = html::render(&report, sim.latencies()).and_then(|h| page.commit(h.as_bytes()));
+        if let Err(e) = written {
+            fail("--html", &e);
+        }
+    }
+}
+
+/// Exits with a one-line error naming the flag.
+fn fail(flag: &str, e: &str) -> ! {
+    eprintln!("simulate: {flag}: {e}");
+    std::process::exit(2);
 }

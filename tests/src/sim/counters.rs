@@ -54,6 +54,9 @@ pub struct ElectionCounters {
     pub winners_unable_to_sign: u64,
     /// Winners on a different ledger version than the challenger.
     pub winners_other_version: u64,
+    /// Winners that fail the oracle in any way: not [`WinnerClass::HonestBlock`],
+    /// unable to sign, or on another ledger version (each win counted once).
+    pub winners_not_honest: u64,
 }
 
 fn by_winner_class<S: Serializer>(v: &[u64; WinnerClass::COUNT], s: S) -> Result<S::Ok, S::Error> {
@@ -152,6 +155,8 @@ impl ElectionCounters {
         }
         self.winners_unable_to_sign += u64::from(!rec.can_sign);
         self.winners_other_version += u64::from(!rec.same_version);
+        self.winners_not_honest +=
+            u64::from(rec.class != WinnerClass::HonestBlock || !rec.can_sign || !rec.same_version);
     }
 
     /// Adds `o` counter-wise.
@@ -170,6 +175,7 @@ impl ElectionCounters {
         self.latency_sum_ms += o.latency_sum_ms;
         self.winners_unable_to_sign += o.winners_unable_to_sign;
         self.winners_other_version += o.winners_other_version;
+        self.winners_not_honest += o.winners_not_honest;
         add_all(&mut self.failed, &o.failed);
         add_all(&mut self.winners_by_class, &o.winners_by_class);
         add_all(&mut self.winners_by_kind, &o.winners_by_kind);
@@ -196,6 +202,7 @@ impl ElectionCounters {
             winners_by_kind: sub_all(&self.winners_by_kind, &earlier.winners_by_kind),
             winners_unable_to_sign: sub(self.winners_unable_to_sign, earlier.winners_unable_to_sign),
             winners_other_version: sub(self.winners_other_version, earlier.winners_other_version),
+            winners_not_honest: sub(self.winners_not_honest, earlier.winners_not_honest),
         }
     }
 }

@@ -2,18 +2,25 @@
 //! test suites call with their own [`Runtime`] (so the scenarios are written
 //! once). Each returns `Err` with a description instead of panicking.
 //!
+//! Dev-only: this crate is not published, and only the adapters' tests
+//! depend on it.
+//!
 //! All scenarios run real nodes on 127.0.0.1 with OS-chosen ports and wait
 //! for outcomes with a generous deadline ([`DEADLINE`]); none asserts speed.
 
-use crate::cluster::{cluster_node_config, Cluster, ClusterOptions, ClusterReport, Progress};
-use crate::control::{NodeControl, Runtime};
-use crate::identity::{DetRng, Identity};
-use crate::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
-use crate::setup::{probe_datagram, BootstrapPeer, IdentityOrigin, LedgerSource, NodeSetup};
-use crate::state::{StateDir, StateError};
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use election_proto::node::{FailureReason, Metrics, Node, NodeConfig};
 use election_proto::wire::{Contact, MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
 use election_proto::{MemoryStore, PeerId};
+use rand::RngCore;
+use runtime_std::cluster::{cluster_node_config, Cluster, ClusterOptions, ClusterReport, Progress};
+use runtime_std::control::{NodeControl, Runtime};
+use runtime_std::identity::{seeded_rng, Identity};
+use runtime_std::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
+use runtime_std::setup::{probe_datagram, BootstrapPeer, IdentityOrigin, LedgerSource, NodeSetup};
+use runtime_std::state::{StateDir, StateError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
@@ -78,9 +85,9 @@ pub fn cluster_completes_elections(runtimes: &[&dyn Runtime], nodes: usize) -> R
 /// One datagram of each decode-error kind: empty, oversized, unknown version,
 /// malformed, trailing bytes.
 pub fn garbage_datagrams(me: PeerId) -> Vec<Vec<u8>> {
-    let mut rng = DetRng::new("election-node 2024 garbage", b"conformance");
+    let mut rng = seeded_rng("election-node 2024 garbage", b"conformance");
     let mut random = vec![0u8; 300];
-    rng.fill(&mut random);
+    rng.fill_bytes(&mut random);
     let mut unknown_version = random.clone();
     unknown_version[0] = PROTOCOL_VERSION.wrapping_add(1);
     let mut malformed = vec![PROTOCOL_VERSION];
@@ -458,5 +465,130 @@ pub fn cli_cluster_prints_a_json_report(bin: &Path, runtime: &str) -> Result<(),
     if !report["elections_succeeded"].as_u64().is_some_and(|n| n > 0) {
         return Err(format!("no election succeeded: {report}"));
     }
+    expect_no_arrays("the cluster report", &report)?;
+    for kind in ["query", "answer", "referral"] {
+        if !report["datagrams_sent_by_kind"][kind].is_u64() {
+            return Err(format!("datagrams_sent_by_kind lacks {kind}: {report}"));
+        }
+    }
+    if !report["datagrams_sent_by_kind"]["query"]
+        .as_u64()
+        .is_some_and(|n| n > 0)
+    {
+        return Err(format!("no query counted by name: {report}"));
+    }
+    if !report["failures"].is_object() || !report["decode_errors_by_kind"]["malformed"].is_u64() {
+        return Err(format!("failures or decode errors not keyed by name: {report}"));
+    }
     Ok(())
+}
+
+/// The adapter's command-line binary at `bin`, run as a lone node (`run
+/// --listen 127.0.0.1:0 --id-seed 7`) and sent SIGTERM once it is listening,
+/// shuts down cleanly and prints its final metrics as JSON on stdout, every
+/// count keyed by name (no arrays). Uses the `kill` command (Unix).
+pub fn cli_run_prints_named_metrics_on_sigterm(bin: &Path) -> Result<(), String> {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(bin)
+        .args(["run", "--listen", "127.0.0.1:0", "--id-seed", "7"])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("run {}: {e}", bin.display()))?;
+    // Wait (on another thread, with a deadline) for the line logged once the
+    // signal handler is installed and the node runs; keep draining stderr.
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = tx.send(());
+            }
+            seen.push(line);
+        }
+        seen
+    });
+    let listening = rx.recv_timeout(DEADLINE);
+    let signalled = match listening {
+        Ok(()) => Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .map_err(|e| format!("kill: {e}")),
+        Err(_) => Err(format!("no \"listening on\" line within {DEADLINE:?}")),
+    };
+    if signalled.is_err() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().map_err(|e| format!("wait: {e}"))?;
+    let log = reader.join().unwrap_or_default().join("\n");
+    match signalled {
+        Ok(status) if status.success() => {}
+        Ok(status) => return Err(format!("kill -TERM failed: {status}")),
+        Err(e) => return Err(format!("{e}; stderr:\n{log}")),
+    }
+    if !out.status.success() {
+        return Err(format!("{} after SIGTERM; stderr:\n{log}", out.status));
+    }
+    let metrics: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "no JSON on stdout ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })?;
+    expect_no_arrays("the final metrics", &metrics)?;
+    for (key, name) in [
+        ("elections_failed", "no_contacts"),
+        ("decode_errors", "malformed"),
+        ("latency_histogram", "le_50_ms"),
+    ] {
+        if !metrics[key][name].is_u64() {
+            return Err(format!("{key} is not keyed by name ({name} missing): {metrics}"));
+        }
+    }
+    if !metrics["sent"]["count"]["query"].is_u64() {
+        return Err(format!("sent counts not keyed by message kind: {metrics}"));
+    }
+    Ok(())
+}
+
+/// Paths (`a.b[2].c`) of every array inside `value`: the runtimes' JSON
+/// reports have none, every count is keyed by name.
+pub fn json_arrays(value: &serde_json::Value) -> Vec<String> {
+    fn walk(v: &serde_json::Value, path: String, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Array(items) => {
+                out.push(path.clone());
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, format!("{path}[{i}]"), out);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (k, item) in map {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(item, p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(value, String::new(), &mut out);
+    out
+}
+
+fn expect_no_arrays(what: &str, value: &serde_json::Value) -> Result<(), String> {
+    let arrays = json_arrays(value);
+    if arrays.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{what} has positional arrays at {arrays:?}: {value}"))
+    }
 }
