@@ -309,7 +309,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             };
             self.start_lookup(now, me, seeds);
             let target = self.random_id();
-            self.lookup_queue.push_back(target);
+            if self.lookup_queue.len() < MAX_SCALE_LOOKUPS {
+                self.lookup_queue.push_back(target);
+            }
         }
     }
 
