@@ -143,7 +143,10 @@ pub use node::{
     Command, ElectionPurpose, Event, FailureReason, Input, Metrics, Node, NodeConfig, NodeConfigError,
     Output, SplitBrainPolicy,
 };
-pub use wire::{Address, Answer, Contact, DecodeError, Envelope, Message, Query, Referral};
+pub use wire::{
+    Address, AddressGroups, Answer, Contact, DecodeError, Envelope, FindNeighbours, Message, Neighbours,
+    Ping, Pong, Query, Referral,
+};
 
 // One election, driven by hand.
 pub use cluster::ConsensusCluster;

@@ -21,7 +21,8 @@
 //!   a [`std::net::SocketAddrV6`] is carried as address and port only; its
 //!   `flowinfo` and `scope_id` are not sent and decode as `0`.
 //! - The wire tag of each [`Message`] variant is its declaration order (`Query` = 0,
-//!   `Answer` = 1, `Referral` = 2); reordering the variants changes the protocol.
+//!   `Answer` = 1, `Referral` = 2, `Ping` = 3, `Pong` = 4, `FindNeighbours` = 5,
+//!   `Neighbours` = 6); reordering the variants changes the protocol.
 //!
 //! # Datagram sizes
 //!
@@ -61,7 +62,109 @@ pub const MAX_DATAGRAM_LEN: usize = 1200;
 /// [`std::net::SocketAddr`] and `u32`). The ordering and hashing bounds let the
 /// core keep addresses in ordered maps and sets, so behaviour never depends on
 /// hash iteration order.
-pub trait Address: Clone + Eq + Ord + core::hash::Hash + fmt::Debug + Serialize + DeserializeOwned {}
+pub trait Address: Clone + Eq + Ord + core::hash::Hash + fmt::Debug + Serialize + DeserializeOwned {
+    /// The groups this address belongs to, for the contact table's per-IP and
+    /// per-subnet caps. Derived from the address's wire encoding
+    /// ([`AddressGroups::of_encoding`]), so the core needs no networking types.
+    fn groups(&self) -> AddressGroups {
+        let mut buf = Vec::with_capacity(24);
+        match postcard::serialize_with_flavor(self, Append(&mut buf)) {
+            Ok(()) => AddressGroups::of_encoding(&buf),
+            Err(_) => AddressGroups::of_encoding(&[]),
+        }
+    }
+}
+
+/// A key naming one group of addresses (one host, or one subnet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupKey([u8; 20]);
+
+/// The two groups an address falls in: its host (`ip`) and its subnet (`subnet`).
+///
+/// | address (its postcard encoding)            | `ip`                  | `subnet`            |
+/// |--------------------------------------------|-----------------------|---------------------|
+/// | `SocketAddr` V4 (tag 0, 4 bytes, port)     | the IPv4 address      | its /24             |
+/// | `SocketAddr` V6 (tag 1, 16 bytes, port)    | the IPv6 address      | its /64             |
+/// | loopback (127.0.0.0/8, `::1`)              | address **and port**  | same as `ip`        |
+/// | `u32` (a varint of 1..=5 bytes)            | the value             | its low 24 bits     |
+/// | anything else                              | the whole encoding    | same as `ip`        |
+///
+/// Loopback is grouped by port because a test or demo cluster runs many
+/// nodes on 127.0.0.1: each local socket counts as its own host. A `u32` is
+/// read as an IPv4 address whose *first* octet is its lowest byte, so
+/// consecutive integers (simulator node indices, test addresses) fall in
+/// different /24s, while values that differ only in their top byte share one
+/// (the simulator puts attackers' addresses there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AddressGroups {
+    /// The host: at most `max_contacts_per_ip` contacts share it.
+    pub ip: GroupKey,
+    /// The subnet: at most `max_contacts_per_subnet` contacts share it.
+    pub subnet: GroupKey,
+}
+
+impl AddressGroups {
+    /// Groups from an address's postcard encoding (see the type's table).
+    pub fn of_encoding(bytes: &[u8]) -> Self {
+        let key = |family: u8, part: &[u8]| {
+            let mut k = [0u8; 20];
+            k[0] = family;
+            let n = part.len().min(19);
+            k[1..1 + n].copy_from_slice(&part[..n]);
+            GroupKey(k)
+        };
+        let port_ok =
+            |rest: &[u8]| matches!(postcard::take_from_bytes::<u16>(rest), Ok((_, r)) if r.is_empty());
+        match bytes {
+            [0, ip @ ..] if bytes.len() >= 6 && bytes.len() <= 8 && port_ok(&bytes[5..]) => {
+                let ip = &ip[..4];
+                if ip[0] == 127 {
+                    let k = key(3, &bytes[1..]);
+                    return Self { ip: k, subnet: k };
+                }
+                Self {
+                    ip: key(1, ip),
+                    subnet: key(2, &ip[..3]),
+                }
+            }
+            [1, ip @ ..] if bytes.len() >= 18 && bytes.len() <= 20 && port_ok(&bytes[17..]) => {
+                let ip = &ip[..16];
+                let mut loopback = [0u8; 16];
+                loopback[15] = 1;
+                if ip == loopback {
+                    let k = key(6, &bytes[1..]);
+                    return Self { ip: k, subnet: k };
+                }
+                Self {
+                    ip: key(4, ip),
+                    subnet: key(5, &ip[..8]),
+                }
+            }
+            _ if (1..=5).contains(&bytes.len()) => match postcard::take_from_bytes::<u32>(bytes) {
+                Ok((v, [])) => {
+                    let v = v.to_le_bytes();
+                    Self {
+                        ip: key(7, &v),
+                        subnet: key(8, &v[..3]),
+                    }
+                }
+                _ => Self::opaque(bytes),
+            },
+            _ => Self::opaque(bytes),
+        }
+    }
+
+    /// One group of its own for an address of no known shape.
+    fn opaque(bytes: &[u8]) -> Self {
+        let mut k = [0u8; 20];
+        k[0] = 9;
+        k[1..].copy_from_slice(&blake3::hash(bytes).as_bytes()[..19]);
+        Self {
+            ip: GroupKey(k),
+            subnet: GroupKey(k),
+        }
+    }
+}
 
 impl<T> Address for T where T: Clone + Eq + Ord + core::hash::Hash + fmt::Debug + Serialize + DeserializeOwned {}
 
@@ -95,6 +198,72 @@ pub enum Message<A> {
     Answer(Answer<A>),
     /// The receiver cannot answer; it names its nearest known peers around the token.
     Referral(Referral<A>),
+    /// Asks the receiver to prove it is reachable at this address (tag 3).
+    Ping(Ping),
+    /// The reply to a [`Ping`], echoing its nonce (tag 4).
+    Pong(Pong),
+    /// Asks the receiver for the peers it knows nearest a target (tag 5).
+    FindNeighbours(FindNeighbours),
+    /// The reply to a [`FindNeighbours`] (tag 6).
+    Neighbours(Neighbours<A>),
+}
+
+/// Most contacts a [`Neighbours`] reply may carry; [`decode`] rejects more as
+/// [`DecodeError::Malformed`].
+pub const MAX_NEIGHBOURS: usize = 16;
+
+/// Length a [`FindNeighbours`] datagram is padded to by this crate's nodes
+/// (version byte included). A reply is never more than
+/// [`REPLY_FACTOR`] times its request, so the padding is what lets an honest
+/// requester receive a full reply: with 8 IPv6 contacts a [`Neighbours`] reply
+/// is 461 bytes, which needs a request of at least 154.
+pub const FIND_NEIGHBOURS_PADDED_LEN: usize = 160;
+
+/// A reply to a request is at most this many times the request's size, in
+/// bytes (for the new membership messages; an [`Answer`] to a [`Query`] is
+/// larger, see docs/PROTOCOL.md §7).
+pub const REPLY_FACTOR: usize = 3;
+
+/// Asks the receiver to prove it is reachable: it must answer with a [`Pong`]
+/// carrying the same `nonce`, from the address the ping was sent to, with
+/// `target` as the envelope's sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Ping {
+    /// Chosen at random by the pinger; the pong must echo it.
+    pub nonce: u64,
+    /// The id the pinger expects to answer. A node answers only pings for its own id.
+    pub target: PeerId,
+}
+
+/// The answer to a [`Ping`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Pong {
+    /// The ping's nonce.
+    pub nonce: u64,
+}
+
+/// Asks the receiver for the contacts it knows nearest `target` on the ring.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FindNeighbours {
+    /// The point of the ring the requester is looking around.
+    pub target: PeerId,
+    /// Chosen at random by the requester; the reply must echo it.
+    pub nonce: u64,
+    /// Zero bytes that make the request large enough for a full reply (see
+    /// [`FIND_NEIGHBOURS_PADDED_LEN`]); any non-zero byte makes the datagram
+    /// [`DecodeError::Malformed`].
+    pub padding: Vec<u8>,
+}
+
+/// The reply to a [`FindNeighbours`]: up to [`MAX_NEIGHBOURS`] admitted
+/// contacts of the sender, nearest the target first, trimmed so the datagram
+/// is at most [`REPLY_FACTOR`] times the request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Neighbours<A> {
+    /// The request's nonce.
+    pub nonce: u64,
+    /// The contacts (only candidates to the receiver until they prove reachability).
+    pub contacts: Vec<Contact<A>>,
 }
 
 /// Asks the receiver to prove it stores `token`, or to route the query onward.
@@ -145,15 +314,38 @@ impl<A> Message<A> {
             Message::Query(_) => MessageKind::Query,
             Message::Answer(_) => MessageKind::Answer,
             Message::Referral(_) => MessageKind::Referral,
+            Message::Ping(_) => MessageKind::Ping,
+            Message::Pong(_) => MessageKind::Pong,
+            Message::FindNeighbours(_) => MessageKind::FindNeighbours,
+            Message::Neighbours(_) => MessageKind::Neighbours,
         }
     }
 
-    /// The ticket the message carries (every kind carries one).
+    /// The ticket an election message carries, or the nonce of a membership
+    /// message (as a ticket; every kind carries one of the two).
     pub fn ticket(&self) -> MessageTicket {
         match self {
             Message::Query(q) => q.ticket,
             Message::Answer(a) => a.ticket,
             Message::Referral(r) => r.ticket,
+            Message::Ping(p) => MessageTicket(p.nonce),
+            Message::Pong(p) => MessageTicket(p.nonce),
+            Message::FindNeighbours(f) => MessageTicket(f.nonce),
+            Message::Neighbours(n) => MessageTicket(n.nonce),
+        }
+    }
+
+    /// Whether the message obeys the limits `decode` enforces beyond the
+    /// postcard grammar: at most [`MAX_NEIGHBOURS`] contacts, zero padding.
+    fn within_limits(&self) -> bool {
+        match self {
+            Message::Neighbours(n) => n.contacts.len() <= MAX_NEIGHBOURS,
+            Message::FindNeighbours(f) => f.padding.iter().all(|b| *b == 0),
+            Message::Query(_)
+            | Message::Answer(_)
+            | Message::Referral(_)
+            | Message::Ping(_)
+            | Message::Pong(_) => true,
         }
     }
 }
@@ -167,15 +359,39 @@ pub enum MessageKind {
     Answer,
     /// [`Message::Referral`].
     Referral,
+    /// [`Message::Ping`].
+    Ping,
+    /// [`Message::Pong`].
+    Pong,
+    /// [`Message::FindNeighbours`].
+    FindNeighbours,
+    /// [`Message::Neighbours`].
+    Neighbours,
 }
 
 impl MessageKind {
     /// Number of kinds; the length of a per-kind metrics array.
-    pub const COUNT: usize = 3;
+    pub const COUNT: usize = 7;
 
     /// Every kind, in declaration order. `ALL[k.index()] == k` for every kind `k`.
-    pub const ALL: [MessageKind; Self::COUNT] =
-        [MessageKind::Query, MessageKind::Answer, MessageKind::Referral];
+    pub const ALL: [MessageKind; Self::COUNT] = [
+        MessageKind::Query,
+        MessageKind::Answer,
+        MessageKind::Referral,
+        MessageKind::Ping,
+        MessageKind::Pong,
+        MessageKind::FindNeighbours,
+        MessageKind::Neighbours,
+    ];
+
+    /// Whether this kind belongs to membership (discovery and admission)
+    /// rather than to elections.
+    pub const fn is_membership(self) -> bool {
+        matches!(
+            self,
+            MessageKind::Ping | MessageKind::Pong | MessageKind::FindNeighbours | MessageKind::Neighbours
+        )
+    }
 
     /// Position of this kind in [`MessageKind::ALL`]: a dense index in
     /// `0..MessageKind::COUNT`, usable to index per-kind arrays.
@@ -184,15 +400,24 @@ impl MessageKind {
             MessageKind::Query => 0,
             MessageKind::Answer => 1,
             MessageKind::Referral => 2,
+            MessageKind::Ping => 3,
+            MessageKind::Pong => 4,
+            MessageKind::FindNeighbours => 5,
+            MessageKind::Neighbours => 6,
         }
     }
 
-    /// Lowercase name (`"query"`, `"answer"`, `"referral"`), e.g. for metric labels.
+    /// Snake_case name (`"query"`, `"answer"`, `"referral"`, `"ping"`, `"pong"`,
+    /// `"find_neighbours"`, `"neighbours"`), e.g. for metric labels.
     pub const fn as_str(self) -> &'static str {
         match self {
             MessageKind::Query => "query",
             MessageKind::Answer => "answer",
             MessageKind::Referral => "referral",
+            MessageKind::Ping => "ping",
+            MessageKind::Pong => "pong",
+            MessageKind::FindNeighbours => "find_neighbours",
+            MessageKind::Neighbours => "neighbours",
         }
     }
 }
@@ -330,7 +555,12 @@ pub fn encode<A: Address>(env: &Envelope<A>) -> Result<Vec<u8>, EncodeError> {
     // buffer for the small messages that dominate traffic.
     let mut out = Vec::with_capacity(match env.message {
         Message::Answer(_) => 1024,
-        Message::Query(_) | Message::Referral(_) => 256,
+        Message::Query(_)
+        | Message::Referral(_)
+        | Message::Ping(_)
+        | Message::Pong(_)
+        | Message::FindNeighbours(_)
+        | Message::Neighbours(_) => 256,
     });
     encode_into(env, &mut out)?;
     Ok(out)
@@ -382,6 +612,9 @@ pub fn decode<A: Address>(bytes: &[u8]) -> Result<Envelope<A>, DecodeError> {
     // Postcard accepts over-long varints; re-encode and demand the same bytes so
     // each envelope has exactly one accepted datagram.
     postcard::serialize_with_flavor(&env, Matches { expected: body }).map_err(|_| DecodeError::Malformed)?;
+    if !env.message.within_limits() {
+        return Err(DecodeError::Malformed);
+    }
     Ok(env)
 }
 
@@ -575,6 +808,114 @@ mod tests {
         assert!(worst.len() <= MAX_DATAGRAM_LEN);
     }
 
+    fn membership<A: Clone>(nonce: u64, addr: A, contacts: usize, pad: usize) -> [Envelope<A>; 4] {
+        let env = |message| Envelope {
+            sender: peer(1),
+            message,
+        };
+        [
+            env(Message::Ping(Ping {
+                nonce,
+                target: peer(2),
+            })),
+            env(Message::Pong(Pong { nonce })),
+            env(Message::FindNeighbours(FindNeighbours {
+                target: peer(3),
+                nonce,
+                padding: vec![0; pad],
+            })),
+            env(Message::Neighbours(Neighbours {
+                nonce,
+                contacts: (0..contacts)
+                    .map(|i| Contact {
+                        id: PeerId::new([i as u8 + 1; 32]),
+                        addr: addr.clone(),
+                    })
+                    .collect(),
+            })),
+        ]
+    }
+
+    #[test]
+    fn membership_datagram_sizes_and_the_reply_factor() {
+        fn sizes<A: Address>(min: A, max: A) -> [(usize, usize); 4] {
+            let lo = membership(0, min, 8, 0).map(|e| encode(&e).unwrap().len());
+            let hi = membership(u64::MAX, max, 8, 0).map(|e| encode(&e).unwrap().len());
+            [0, 1, 2, 3].map(|i| (lo[i], hi[i]))
+        }
+        let v4 = |port| NetAddr::V4([0xff; 4], port);
+        let v6 = |port| NetAddr::V6([0xff; 16], port);
+        // Ping, Pong, FindNeighbours (unpadded), Neighbours with 8 contacts.
+        assert_eq!(sizes(0u32, u32::MAX), [(67, 76), (35, 44), (68, 77), (300, 341)]);
+        assert_eq!(
+            sizes(v4(0), v4(u16::MAX)),
+            [(67, 76), (35, 44), (68, 77), (340, 365)]
+        );
+        assert_eq!(
+            sizes(v6(0), v6(u16::MAX)),
+            [(67, 76), (35, 44), (68, 77), (436, 461)]
+        );
+        // The largest full reply (8 IPv6 contacts, 10-byte nonce) is at most
+        // REPLY_FACTOR times a request padded to FIND_NEIGHBOURS_PADDED_LEN.
+        assert!(sizes(v6(0), v6(u16::MAX))[3].1 <= REPLY_FACTOR * FIND_NEIGHBOURS_PADDED_LEN);
+        // A pong is never larger than its ping.
+        assert!(sizes(v6(0), v6(u16::MAX))[1].1 <= sizes(v6(0), v6(u16::MAX))[0].0);
+        // The most contacts a reply may carry fit a datagram with the largest address.
+        let most = membership(u64::MAX, v6(u16::MAX), MAX_NEIGHBOURS, 0);
+        assert!(encode(&most[3]).unwrap().len() <= MAX_DATAGRAM_LEN);
+    }
+
+    #[test]
+    fn neighbours_beyond_the_cap_and_nonzero_padding_are_malformed() {
+        let [_, _, find, reply] = membership(7, 1u32, MAX_NEIGHBOURS + 1, 3);
+        let bytes = encode(&reply).unwrap();
+        assert_eq!(decode::<u32>(&bytes), Err(DecodeError::Malformed));
+        let [_, _, _, ok] = membership(7, 1u32, MAX_NEIGHBOURS, 0);
+        assert_eq!(decode::<u32>(&encode(&ok).unwrap()), Ok(ok));
+        let mut bytes = encode(&find).unwrap();
+        assert_eq!(decode::<u32>(&bytes), Ok(find));
+        *bytes.last_mut().unwrap() = 1;
+        assert_eq!(decode::<u32>(&bytes), Err(DecodeError::Malformed));
+    }
+
+    #[test]
+    fn address_groups_follow_the_address_shape() {
+        let g = |a: NetAddr| a.groups();
+        // IPv4: same /24 shares a subnet, not a host; the port is ignored.
+        let a = g(NetAddr::V4([192, 0, 2, 1], 1));
+        assert_eq!(a, g(NetAddr::V4([192, 0, 2, 1], 2)));
+        let b = g(NetAddr::V4([192, 0, 2, 9], 1));
+        assert_eq!(a.subnet, b.subnet);
+        assert_ne!(a.ip, b.ip);
+        assert_ne!(a.subnet, g(NetAddr::V4([192, 0, 3, 1], 1)).subnet);
+        // Loopback: every port is a host and a subnet of its own.
+        let l1 = g(NetAddr::V4([127, 0, 0, 1], 4000));
+        let l2 = g(NetAddr::V4([127, 0, 0, 1], 4001));
+        assert_ne!(l1.ip, l2.ip);
+        assert_ne!(l1.subnet, l2.subnet);
+        assert_ne!(
+            g(NetAddr::V6(LOCALHOST_V6, 1)).subnet,
+            g(NetAddr::V6(LOCALHOST_V6, 2)).subnet
+        );
+        // IPv6: same /64 shares a subnet.
+        let mut x = [0x20u8; 16];
+        let v = g(NetAddr::V6(x, 1));
+        x[15] = 1;
+        assert_eq!(v.subnet, g(NetAddr::V6(x, 1)).subnet);
+        assert_ne!(v.ip, g(NetAddr::V6(x, 1)).ip);
+        x[7] = 1;
+        assert_ne!(v.subnet, g(NetAddr::V6(x, 1)).subnet);
+        // u32: low 24 bits are the subnet, so consecutive integers differ.
+        assert_ne!(1u32.groups().subnet, 2u32.groups().subnet);
+        assert_eq!(5u32.groups().subnet, (5u32 | 7 << 24).groups().subnet);
+        assert_ne!(5u32.groups().ip, (5u32 | 7 << 24).groups().ip);
+        // Other shapes: one group per address, never shared with a u32 or IP.
+        let big = vec![1u8; 40].groups();
+        assert_eq!(big.ip, big.subnet);
+        assert_ne!(big, vec![2u8; 40].groups());
+        assert_ne!(AddressGroups::of_encoding(&[]), 0u32.groups());
+    }
+
     #[test]
     fn golden_bytes_pin_the_format() {
         let bytes = encode(&referral(0x81, 0x0102u32)).unwrap();
@@ -695,8 +1036,8 @@ mod tests {
     fn unknown_message_tag_is_rejected() {
         // Byte 33 (after version and sender) is the message variant tag.
         for bytes in samples() {
-            assert!(bytes[33] <= 2);
-            for tag in [3u8, 4, 0x7f] {
+            assert!(bytes[33] <= 6);
+            for tag in [7u8, 8, 0x7f] {
                 let mut b = bytes.clone();
                 b[33] = tag;
                 assert_eq!(decode_both(&b), [Err(DecodeError::Malformed); 2]);
@@ -898,6 +1239,38 @@ mod tests {
             .boxed()
     }
 
+    /// Envelopes carrying the membership messages (tags 3..=6).
+    fn arb_membership_envelope<A: Address + 'static>(
+        addr: impl Strategy<Value = A> + Clone + 'static,
+    ) -> BoxedStrategy<Envelope<A>> {
+        let contact = (arb_id(), addr).prop_map(|(id, addr)| Contact {
+            id: PeerId::new(id),
+            addr,
+        });
+        let message = prop_oneof![
+            (any::<u64>(), arb_id()).prop_map(|(nonce, t)| Message::Ping(Ping {
+                nonce,
+                target: PeerId::new(t)
+            })),
+            any::<u64>().prop_map(|nonce| Message::Pong(Pong { nonce })),
+            (arb_id(), any::<u64>(), 0usize..200).prop_map(|(t, nonce, pad)| {
+                Message::FindNeighbours(FindNeighbours {
+                    target: PeerId::new(t),
+                    nonce,
+                    padding: vec![0; pad],
+                })
+            }),
+            (any::<u64>(), prop::collection::vec(contact, 0..=MAX_NEIGHBOURS))
+                .prop_map(|(nonce, contacts)| Message::Neighbours(Neighbours { nonce, contacts })),
+        ];
+        (arb_id(), message)
+            .prop_map(|(sender, message)| Envelope {
+                sender: PeerId::new(sender),
+                message,
+            })
+            .boxed()
+    }
+
     /// The message shape before the variants held named structs: struct variants
     /// with the same fields in the same order. Kept to show that the change is
     /// invisible on the wire.
@@ -965,6 +1338,15 @@ mod tests {
                 high,
                 low,
             },
+            m @ (Message::Ping(_)
+            | Message::Pong(_)
+            | Message::FindNeighbours(_)
+            | Message::Neighbours(_)) => {
+                panic!(
+                    "no legacy shape for a {} message: arb_envelope makes election messages only",
+                    m.kind()
+                )
+            }
         };
         LegacyEnvelope {
             sender: env.sender,
@@ -1045,6 +1427,20 @@ mod tests {
             encode_into(&env, &mut buf).unwrap();
             prop_assert_eq!(&buf[1..], &bytes[..]);
             prop_assert_eq!(decode::<NetAddr>(&bytes), Ok(env));
+        }
+
+        #[test]
+        fn membership_messages_round_trip(
+            u in arb_membership_envelope(arb_u32_addr()),
+            n in arb_membership_envelope(arb_net_addr()),
+            edits in prop::collection::vec(arb_edit(), 1..4),
+        ) {
+            let bytes = encode(&u).unwrap();
+            prop_assert_eq!(decode::<u32>(&bytes), Ok(u));
+            let bytes = encode(&n).unwrap();
+            prop_assert!(bytes.len() <= MAX_DATAGRAM_LEN);
+            prop_assert_eq!(decode::<NetAddr>(&bytes), Ok(n));
+            check_edited(bytes, &edits)?;
         }
 
         #[test]

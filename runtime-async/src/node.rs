@@ -112,6 +112,11 @@ impl<S: TokenStore + Send + 'static> AsyncNode<S> {
         self.command(HostCommand::Input(Command::AddContacts(contacts)))
     }
 
+    /// Joins through seed addresses whose ids are unknown (`Command::AddSeeds`).
+    pub fn add_seeds(&self, seeds: Vec<SocketAddr>) -> Result<(), NodeStopped> {
+        self.command(HostCommand::Input(Command::AddSeeds(seeds)))
+    }
+
     /// Sends `bytes` to `to` from the node's socket (never blocks).
     pub fn send_datagram(&self, to: SocketAddr, bytes: Vec<u8>) -> Result<(), NodeStopped> {
         self.command(HostCommand::Send { to, bytes })
@@ -207,6 +212,9 @@ impl<S: TokenStore + Send + 'static> NodeControl for AsyncNode<S> {
     }
     fn add_contacts(&self, contacts: Vec<Contact<SocketAddr>>) -> Result<(), NodeStopped> {
         AsyncNode::add_contacts(self, contacts)
+    }
+    fn add_seeds(&self, seeds: Vec<SocketAddr>) -> Result<(), NodeStopped> {
+        AsyncNode::add_seeds(self, seeds)
     }
     fn send_datagram(&self, to: SocketAddr, bytes: Vec<u8>) -> Result<(), NodeStopped> {
         AsyncNode::send_datagram(self, to, bytes)

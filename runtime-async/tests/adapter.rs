@@ -168,3 +168,15 @@ fn cli_reports_bad_ledger_lines_and_exits() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 1: expected"), "{stderr}");
 }
+
+#[test]
+fn star_bootstrapped_from_one_seed_address_elects_three_peers_each() {
+    ok(conformance::star_from_one_seed_elects_three_peers_each(
+        &AsyncRuntime,
+    ));
+}
+
+#[test]
+fn made_up_sender_flood_keeps_success_and_the_per_host_cap() {
+    ok(conformance::made_up_sender_flood_is_capped(&AsyncRuntime));
+}

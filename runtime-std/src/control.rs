@@ -138,6 +138,9 @@ pub trait NodeControl: Send {
     fn start_election(&self, token: TokenId) -> Result<(), NodeStopped>;
     /// Teaches the node contacts.
     fn add_contacts(&self, contacts: Vec<Contact<SocketAddr>>) -> Result<(), NodeStopped>;
+    /// Joins through seed addresses whose ids are unknown
+    /// ([`Command::AddSeeds`](election_proto::Command::AddSeeds)).
+    fn add_seeds(&self, seeds: Vec<SocketAddr>) -> Result<(), NodeStopped>;
     /// Sends a datagram from the node's socket (bootstrap probes).
     fn send_datagram(&self, to: SocketAddr, bytes: Vec<u8>) -> Result<(), NodeStopped>;
     /// Restores peer tables; returns how many elected peers were kept.

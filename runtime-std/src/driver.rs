@@ -149,6 +149,11 @@ impl<S: TokenStore + Send + 'static> StdNode<S> {
         self.command(HostCommand::Input(Command::AddContacts(contacts)))
     }
 
+    /// Joins through seed addresses whose ids are unknown (`Command::AddSeeds`).
+    pub fn add_seeds(&self, seeds: Vec<SocketAddr>) -> Result<(), NodeStopped> {
+        self.command(HostCommand::Input(Command::AddSeeds(seeds)))
+    }
+
     /// Sends `bytes` to `to` from the node's socket.
     pub fn send_datagram(&self, to: SocketAddr, bytes: Vec<u8>) -> Result<(), NodeStopped> {
         self.command(HostCommand::Send { to, bytes })
@@ -242,6 +247,9 @@ impl<S: TokenStore + Send + 'static> NodeControl for StdNode<S> {
     }
     fn add_contacts(&self, contacts: Vec<Contact<SocketAddr>>) -> Result<(), NodeStopped> {
         StdNode::add_contacts(self, contacts)
+    }
+    fn add_seeds(&self, seeds: Vec<SocketAddr>) -> Result<(), NodeStopped> {
+        StdNode::add_seeds(self, seeds)
     }
     fn send_datagram(&self, to: SocketAddr, bytes: Vec<u8>) -> Result<(), NodeStopped> {
         StdNode::send_datagram(self, to, bytes)

@@ -4,13 +4,12 @@
 use crate::clock::Clock;
 use crate::control::{NodeControl, NodeEvent, Runtime, Stopped};
 use crate::host::short_id;
-use crate::identity::{os_random, seeded_rng, HostRng, Identity, RandomSource, RandomnessError};
+use crate::identity::{os_random, Identity, RandomSource, RandomnessError};
 use crate::ledger::{load_ledger_file, synthetic_ledger, LedgerFileError, LedgerView};
 use crate::state::{StateDir, StateError, StateFile, STATE_FORMAT};
 use election_proto::node::{Event, Node, NodeConfig, NodeConfigError};
-use election_proto::wire::{self, Contact, Envelope, Message};
-use election_proto::{MessageTicket, PeerId, TokenId};
-use rand::{Rng, RngCore};
+use election_proto::wire::Contact;
+use election_proto::PeerId;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -19,13 +18,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often a node with no contacts re-sends its bootstrap probes.
+/// How often a node with no contacts asks its seed addresses again.
 pub const BOOTSTRAP_RETRY: Duration = Duration::from_secs(5);
 
 /// A bootstrap peer: an address, optionally with the peer's id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BootstrapPeer {
-    /// Only the address (`ADDR`): the node probes it to learn its id.
+    /// Only the address (`ADDR`): the node joins through it (`Command::AddSeeds`)
+    /// and learns its id from its reply.
     Addr(SocketAddr),
     /// Id and address (`HEXID@ADDR`): added as a contact directly.
     Contact(Contact<SocketAddr>),
@@ -60,28 +60,6 @@ impl FromStr for BootstrapPeer {
     }
 }
 
-/// A datagram that makes the peer at some address reveal its id.
-///
-/// The core has no "contact by address" command, so bootstrapping from a bare
-/// address sends an ordinary `Query` (random token and ticket, no hops). Its
-/// recipient learns our contact and replies (an answer or, almost always, a
-/// referral); the node learns the replier's id from the envelope when the reply
-/// arrives and drops the reply itself as unmatched. Built only from the public
-/// wire API; the node's own logic is untouched.
-pub fn probe_datagram(me: PeerId, rng: &mut impl RngCore) -> Vec<u8> {
-    let env: Envelope<SocketAddr> = Envelope {
-        sender: me,
-        message: Message::Query(wire::Query {
-            token: TokenId::new(rng.random()),
-            ticket: MessageTicket(rng.next_u64()),
-            challenger: me,
-            hops_left: 0,
-        }),
-    };
-    // A Query without addresses always fits a datagram.
-    wire::encode(&env).unwrap_or_default()
-}
-
 /// Where a node's ledger view comes from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LedgerSource {
@@ -112,13 +90,13 @@ pub struct NodeSetup {
     pub state_dir: Option<PathBuf>,
     /// The ledger.
     pub ledger: LedgerSource,
-    /// Deterministic identity (and node RNG and probe contents) from this number.
+    /// Deterministic identity (and node RNG) from this number.
     pub id_seed: Option<u64>,
     /// Protocol configuration.
     pub config: NodeConfig,
     /// How often to snapshot the peer tables to the state directory.
     pub save_interval: Duration,
-    /// Where fresh identities, node RNG seeds and probe contents come from
+    /// Where fresh identities and node RNG seeds come from
     /// when not derived from `id_seed` (default [`os_random`]; a failure fails
     /// [`start`](Self::start) with [`SetupError::Randomness`]).
     pub random: RandomSource,
@@ -241,7 +219,6 @@ pub struct StartedNode {
     state: Option<StateDir>,
     report: StartReport,
     probe_addrs: Vec<SocketAddr>,
-    probe_rng: HostRng,
     save_interval: Duration,
     last_save: Instant,
     last_probe: Instant,
@@ -363,15 +340,12 @@ impl NodeSetup {
         })?;
         let bound = socket.local_addr().map_err(SetupError::Io)?;
         let advertise = advertised(self.advertise.unwrap_or(bound));
-        // With --id-seed everything is derived from it (reproducible demos,
-        // no OS randomness needed); otherwise both seeds are fresh, drawn
-        // before the node starts so that a failure leaves nothing running.
-        let (rng_seed, probe_seed) = match self.id_seed {
-            Some(_) => (identity.derived_rng_seed(0), *identity.seed()),
-            None => (
-                (self.random)().map_err(SetupError::Randomness)?,
-                (self.random)().map_err(SetupError::Randomness)?,
-            ),
+        // With --id-seed the node's seed is derived from it (reproducible
+        // demos, no OS randomness needed); otherwise it is fresh, drawn before
+        // the node starts so that a failure leaves nothing running.
+        let rng_seed = match self.id_seed {
+            Some(_) => identity.derived_rng_seed(0),
+            None => (self.random)().map_err(SetupError::Randomness)?,
         };
         let node = Node::new(
             self.config.clone(),
@@ -421,7 +395,6 @@ impl NodeSetup {
             state,
             report,
             probe_addrs,
-            probe_rng: seeded_rng("election-node 2024 bootstrap probes v1", &probe_seed),
             save_interval: self.save_interval,
             last_save: Instant::now(),
             last_probe: Instant::now(),
@@ -480,19 +453,18 @@ impl StartedNode {
         self.state.as_ref()
     }
 
-    /// Sends a probe to every address-only bootstrap peer.
+    /// Asks every address-only bootstrap peer again (`Command::AddSeeds`).
     pub fn probe_bootstrap(&mut self) {
         self.last_probe = Instant::now();
         self.probe_bootstrap_now();
     }
 
     fn probe_bootstrap_now(&mut self) {
-        for addr in &self.probe_addrs {
-            log::debug!("probing bootstrap peer {addr}");
-            let _ = self
-                .node
-                .send_datagram(*addr, probe_datagram(self.node.id(), &mut self.probe_rng));
+        if self.probe_addrs.is_empty() {
+            return;
         }
+        log::debug!("joining through seed addresses {:?}", self.probe_addrs);
+        let _ = self.node.add_seeds(self.probe_addrs.clone());
     }
 
     /// Writes the peer tables to the state directory now. Returns `Ok(false)`

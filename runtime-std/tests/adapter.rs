@@ -127,3 +127,15 @@ fn bootstrap_peers_parse_as_address_or_id_at_address() {
         assert!(bad.parse::<BootstrapPeer>().is_err(), "{bad:?} accepted");
     }
 }
+
+#[test]
+fn star_bootstrapped_from_one_seed_address_elects_three_peers_each() {
+    ok(conformance::star_from_one_seed_elects_three_peers_each(
+        &StdRuntime,
+    ));
+}
+
+#[test]
+fn made_up_sender_flood_keeps_success_and_the_per_host_cap() {
+    ok(conformance::made_up_sender_flood_is_capped(&StdRuntime));
+}

@@ -46,7 +46,13 @@ mod tests {
 
     #[test]
     fn arrays_become_maps_in_index_order() {
-        let json = serde_json::to_string(&T { sent: [1, 2, 3] }).unwrap();
-        assert_eq!(json, r#"{"sent":{"query":1,"answer":2,"referral":3}}"#);
+        let json = serde_json::to_string(&T {
+            sent: [1, 2, 3, 4, 5, 6, 7],
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"sent":{"query":1,"answer":2,"referral":3,"ping":4,"pong":5,"find_neighbours":6,"neighbours":7}}"#
+        );
     }
 }

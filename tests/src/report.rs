@@ -78,6 +78,29 @@ pub struct Report {
     pub elected_peers_per_node_mean: f64,
     /// Mean distinct valid responders per finished honest election that ran.
     pub distinct_responders_mean: f64,
+    /// Which bootstrap the run used (`seeds:3`: three seed addresses per
+    /// node; `contacts:4+8`: the old vouched ring neighbours + random contacts).
+    pub bootstrap: String,
+    /// Mean contact-table size over honest online nodes at the end.
+    pub contacts_mean: f64,
+    /// Contacts admitted, every node (core `contacts_admitted`).
+    pub contacts_admitted: u64,
+    /// Contacts or candidates refused by the caps, every node (core `contacts_rejected`).
+    pub contacts_rejected: u64,
+    /// Per honest node, ms from the start of the run to its first elected peer:
+    /// median and 99th percentile (`null`: that share of nodes never got there).
+    pub time_to_first_peer_ms_p50: Option<u64>,
+    /// See `time_to_first_peer_ms_p50`.
+    pub time_to_first_peer_ms_p99: Option<u64>,
+    /// The same for the eighth elected peer.
+    pub time_to_8_peers_ms_p50: Option<u64>,
+    /// See `time_to_8_peers_ms_p50`.
+    pub time_to_8_peers_ms_p99: Option<u64>,
+    /// Largest share of eclipse ids in any honest contact table, sampled every minute.
+    pub eclipse_share_max: f64,
+    /// Datagrams honest nodes sent per honest node per simulated hour
+    /// (adversaries' traffic left out).
+    pub honest_messages_per_node_hour: f64,
     /// Wall time of the run (s).
     pub wall_seconds: f64,
     /// Simulator events (deliveries, timers, churn, partitions) per wall second.
@@ -202,7 +225,29 @@ impl Report {
             }
         }
         let n = sim.len() as f64;
+        let milestones = sim.peer_milestones();
+        let honest_n = milestones.len().max(1) as f64;
+        let by_node = |slot: usize, p: f64| -> Option<u64> {
+            // Nodes that never got there sort last.
+            let mut v: Vec<u64> = milestones.iter().map(|m| m[slot].unwrap_or(u64::MAX)).collect();
+            v.sort_unstable();
+            if v.is_empty() {
+                return None;
+            }
+            let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
+            Some(v[rank - 1]).filter(|t| *t != u64::MAX)
+        };
         Self {
+            bootstrap: cfg.bootstrap_name(),
+            contacts_mean: sim.contacts_mean(),
+            contacts_admitted: core.contacts_admitted,
+            contacts_rejected: core.contacts_rejected,
+            time_to_first_peer_ms_p50: by_node(0, 0.5),
+            time_to_first_peer_ms_p99: by_node(0, 0.99),
+            time_to_8_peers_ms_p50: by_node(1, 0.5),
+            time_to_8_peers_ms_p99: by_node(1, 0.99),
+            eclipse_share_max: sim.eclipse_share_max(),
+            honest_messages_per_node_hour: net.honest_sent as f64 / honest_n / hours,
             nodes: sim.len(),
             simulated_minutes: minutes,
             seed: cfg.seed,

@@ -90,8 +90,19 @@ fn lazy_nodes_win_only_with_tokens_they_hold() {
 #[test]
 fn droppers_cost_time_not_correctness() {
     let sim = run(NodeKind::Dropper, 34);
-    assert!(sim.net().adversary_dropped > 200, "{:?}", sim.net());
-    assert!(sim.core_totals().channel_timeouts > 100);
+    // Droppers were asked (as seeds, candidates, first hops) ...
+    assert!(sim.net().adversary_dropped > 20, "{:?}", sim.net());
+    assert!(sim.core_totals().channel_timeouts > 10);
+    // ... but a contact must answer before it is admitted, so none of them
+    // ever enters an honest contact table (before membership they were 15 %).
+    for i in (0..sim.len()).filter(|&i| sim.kind(i) == NodeKind::Honest) {
+        let node = sim.node(i).unwrap();
+        let droppers = node
+            .contacts()
+            .filter(|c| sim.kind(c.addr as usize) == NodeKind::Dropper)
+            .count();
+        assert_eq!(droppers, 0, "node {i} admitted a dropper");
+    }
     assert_winners_verified(&sim, &[NodeKind::Honest]);
     assert!(honest_share(&sim) >= 0.99);
     assert!(sim.honest().success_rate() >= 0.9, "{}", summary(&sim));

@@ -65,6 +65,39 @@ pub struct NodeConfig {
     /// A full contact table admits a newcomer only by replacing a contact not heard
     /// from for this long. Default 300,000 ms (5 min).
     pub contact_stale_ms: u64,
+    /// Most contacts in the table that share one IP address (one host;
+    /// loopback counts each port as a host, see
+    /// [`AddressGroups`](crate::wire::AddressGroups)). Default 2: two nodes
+    /// behind one NAT still fit, while one attacking host can never hold more
+    /// than 2 of the 256 slots, however many ids it presents.
+    pub max_contacts_per_ip: usize,
+    /// Most contacts in the table that share one IPv4 /24 or IPv6 /64. Default 4
+    /// (discv5 allows 2 per /24 per bucket; this table is one flat table, so a
+    /// little more): an attacker needs 64 distinct subnets to fill a 256-entry
+    /// table, and the simulator's eclipse adversary (128 addresses per /24)
+    /// stays at a few percent of any honest table.
+    pub max_contacts_per_subnet: usize,
+    /// Most admission and liveness probes (pings) waiting for a pong. Default 32.
+    pub max_pending_probes: usize,
+    /// A probe or lookup request unanswered after this long has failed. Default 2,000 ms.
+    pub probe_timeout_ms: u64,
+    /// Probes this node may send in a burst to candidates it did not ask for
+    /// (senders of queries and lookups, relayed responders, referral suggestions).
+    /// Default 8. Lookups (which prove their contacts with their own replies) do
+    /// not spend from it.
+    pub probe_burst: u32,
+    /// One probe is added to the burst allowance every this many ms. Default
+    /// 120,000 (at most 30 unsolicited-candidate probes an hour: 60 datagrams
+    /// with the pongs, within the traffic budget).
+    pub probe_refill_ms: u64,
+    /// Lookup requests in flight at once per lookup (alpha). Default 3.
+    pub lookup_parallelism: usize,
+    /// Most requests one lookup sends. Default 8.
+    pub lookup_max_queries: usize,
+    /// Contacts put in a `Neighbours` reply (before the size rule trims it). Default 8.
+    pub neighbours_per_reply: usize,
+    /// A random-target lookup refreshes the table this often. Default 900,000 ms (15 min).
+    pub refresh_interval_ms: u64,
     /// Most elected peers. Default 50 (the seed's `max_peers`).
     pub max_elected_peers: usize,
     /// Split-brains among the last `partition_window` finished elections that raise
@@ -92,6 +125,16 @@ impl Default for NodeConfig {
             forward_ttl_ms: 10_000,
             max_contacts: 256,
             contact_stale_ms: 300_000,
+            max_contacts_per_ip: 2,
+            max_contacts_per_subnet: 4,
+            max_pending_probes: 32,
+            probe_timeout_ms: 2_000,
+            probe_burst: 8,
+            probe_refill_ms: 120_000,
+            lookup_parallelism: 3,
+            lookup_max_queries: 8,
+            neighbours_per_reply: 8,
+            refresh_interval_ms: 1_800_000,
             max_elected_peers: 50,
             partition_alert_threshold: 3,
             partition_window: 10,
@@ -113,6 +156,8 @@ pub enum NodeConfigError {
     PartitionThreshold,
     /// `election_jitter_percent` above 100.
     Jitter,
+    /// `neighbours_per_reply` above [`MAX_NEIGHBOURS`](crate::wire::MAX_NEIGHBOURS).
+    NeighboursPerReply,
 }
 
 impl fmt::Display for NodeConfigError {
@@ -125,6 +170,9 @@ impl fmt::Display for NodeConfigError {
                 f.write_str("partition_alert_threshold must not exceed partition_window")
             }
             Self::Jitter => f.write_str("election_jitter_percent must be at most 100"),
+            Self::NeighboursPerReply => {
+                f.write_str("neighbours_per_reply must be at most MAX_NEIGHBOURS (16)")
+            }
         }
     }
 }
@@ -135,7 +183,7 @@ impl NodeConfig {
     /// Checks every field's range.
     pub fn validate(&self) -> Result<(), NodeConfigError> {
         self.election.validate().map_err(NodeConfigError::Election)?;
-        let nonzero: [(&'static str, u64); 11] = [
+        let nonzero: [(&'static str, u64); 20] = [
             ("initial_channels", self.initial_channels as u64),
             ("election_interval_ms", self.election_interval_ms),
             ("channel_timeout_ms", self.channel_timeout_ms),
@@ -145,6 +193,15 @@ impl NodeConfig {
             ("forward_ttl_ms", self.forward_ttl_ms),
             ("max_contacts", self.max_contacts as u64),
             ("max_elected_peers", self.max_elected_peers as u64),
+            ("max_contacts_per_ip", self.max_contacts_per_ip as u64),
+            ("max_contacts_per_subnet", self.max_contacts_per_subnet as u64),
+            ("max_pending_probes", self.max_pending_probes as u64),
+            ("probe_timeout_ms", self.probe_timeout_ms),
+            ("probe_refill_ms", self.probe_refill_ms),
+            ("lookup_parallelism", self.lookup_parallelism as u64),
+            ("lookup_max_queries", self.lookup_max_queries as u64),
+            ("neighbours_per_reply", self.neighbours_per_reply as u64),
+            ("refresh_interval_ms", self.refresh_interval_ms),
             ("partition_alert_threshold", self.partition_alert_threshold as u64),
             ("partition_window", self.partition_window as u64),
         ];
@@ -159,6 +216,9 @@ impl NodeConfig {
         }
         if self.election_jitter_percent > 100 {
             return Err(NodeConfigError::Jitter);
+        }
+        if self.neighbours_per_reply > crate::wire::MAX_NEIGHBOURS {
+            return Err(NodeConfigError::NeighboursPerReply);
         }
         Ok(())
     }

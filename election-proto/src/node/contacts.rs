@@ -1,7 +1,8 @@
-//! Known contacts: a bounded map from peer id to address, with reputation.
+//! Admitted contacts: a bounded map from peer id to proven address, with
+//! reputation and per-host / per-subnet caps (docs/PROTOCOL.md §9).
 
-use crate::id::{clockwise_distance, counter_clockwise_distance, ring_distance, PeerId, RingPoint};
-use crate::wire::{Address, Contact};
+use crate::id::{clockwise_distance, counter_clockwise_distance, ring_distance, Distance, PeerId, RingPoint};
+use crate::wire::{Address, AddressGroups, Contact};
 use core::ops::Bound::{Excluded, Unbounded};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,31 +30,69 @@ impl Reputation {
 #[derive(Clone, Debug)]
 pub(crate) struct ContactInfo<A> {
     pub addr: A,
+    /// The address's host and subnet, for the per-group caps.
+    pub groups: AddressGroups,
     pub last_seen_ms: u64,
     pub reputation: Reputation,
 }
 
-/// Bounded contact table. Admission when full replaces the longest-silent
-/// contact, and only if it has been silent for `stale_ms`: a flood of new ids
-/// cannot push out contacts that are in active use.
+/// What [`ContactTable::admit`] did with a proven contact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Admit<A> {
+    /// Already in the table (its address and last-seen time are now updated).
+    Known,
+    /// Added.
+    Added,
+    /// Refused: its host or subnet already has the most contacts allowed.
+    GroupFull,
+    /// The table is full and no contact has been silent for `stale_ms`.
+    Full,
+    /// The table is full; this stale contact must fail a liveness check before
+    /// the newcomer may take its place.
+    CheckFirst(Contact<A>),
+}
+
+/// A host or subnet may hold one contact plus one per this many in the table
+/// (see [`ContactTable::group_has_room`]): at most about 1/16 of a table.
+pub(crate) const GROUP_SHARE: usize = 16;
+
+/// Per-group caps: most contacts per host and per subnet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GroupCaps {
+    pub per_ip: usize,
+    pub per_subnet: usize,
+}
+
+/// Bounded contact table of *admitted* contacts: ids that answered this node,
+/// at the address recorded, a round trip carrying a nonce (or ticket) this
+/// node chose, or that the host vouched for. At most `per_ip` contacts share
+/// a host and `per_subnet` a subnet. A full table replaces an entry only after
+/// that entry, silent for `stale_ms`, failed a liveness check (the node runs
+/// the check; see [`Admit::CheckFirst`]).
 #[derive(Clone, Debug)]
 pub(crate) struct ContactTable<A> {
     map: BTreeMap<PeerId, ContactInfo<A>>,
     cap: usize,
     stale_ms: u64,
+    caps: GroupCaps,
 }
 
 impl<A: Address> ContactTable<A> {
-    pub fn new(cap: usize, stale_ms: u64) -> Self {
+    pub fn new(cap: usize, stale_ms: u64, caps: GroupCaps) -> Self {
         Self {
             map: BTreeMap::new(),
             cap,
             stale_ms,
+            caps,
         }
     }
 
     pub fn len(&self) -> usize {
         self.map.len()
+    }
+
+    pub fn contains(&self, id: &PeerId) -> bool {
+        self.map.contains_key(id)
     }
 
     pub fn get(&self, id: &PeerId) -> Option<&ContactInfo<A>> {
@@ -68,16 +107,54 @@ impl<A: Address> ContactTable<A> {
         self.map.iter()
     }
 
-    /// Records that `id` is reachable at `addr` (seen now). Returns whether it is
-    /// in the table afterwards.
-    pub fn observe(&mut self, me: &PeerId, id: PeerId, addr: A, now_ms: u64) -> bool {
-        if id == *me {
-            return false;
+    /// Whether a contact at an address of `groups` would fit the per-group caps,
+    /// counting `pending` more contacts of the same host and subnet on the way.
+    ///
+    /// A small table is held to less: one host or subnet may fill at most one
+    /// slot plus one per [`GROUP_SHARE`] contacts already in the table (up to
+    /// the configured caps), so a young table cannot be mostly one attacker's.
+    pub fn group_has_room(&self, groups: &AddressGroups, pending: (usize, usize)) -> bool {
+        let (mut ip, mut subnet) = pending;
+        for c in self.map.values() {
+            ip += usize::from(c.groups.ip == groups.ip);
+            subnet += usize::from(c.groups.subnet == groups.subnet);
         }
+        let scaled = 1 + self.map.len() / GROUP_SHARE;
+        ip < self.caps.per_ip.min(scaled) && subnet < self.caps.per_subnet.min(scaled)
+    }
+
+    /// Refreshes `id`'s last-seen time if it is a contact at `from`: it has just
+    /// answered one of this node's own requests.
+    pub fn touch(&mut self, id: &PeerId, from: &A, now_ms: u64) {
+        if let Some(c) = self.map.get_mut(id) {
+            if c.addr == *from {
+                c.last_seen_ms = c.last_seen_ms.max(now_ms);
+            }
+        }
+    }
+
+    /// Removes a contact (it failed a liveness check).
+    pub fn remove(&mut self, id: &PeerId) -> bool {
+        self.map.remove(id).is_some()
+    }
+
+    /// Takes in a contact whose reachability at `addr` is proven (or vouched for
+    /// by the host when `vouched`, which skips the per-group caps).
+    pub fn admit(&mut self, me: &PeerId, id: PeerId, addr: A, now_ms: u64, vouched: bool) -> Admit<A> {
+        if id == *me {
+            return Admit::Full;
+        }
+        let groups = addr.groups();
         if let Some(c) = self.map.get_mut(&id) {
-            c.addr = addr;
+            if c.addr != addr {
+                c.addr = addr;
+                c.groups = groups;
+            }
             c.last_seen_ms = c.last_seen_ms.max(now_ms);
-            return true;
+            return Admit::Known;
+        }
+        if !vouched && !self.group_has_room(&groups, (0, 0)) {
+            return Admit::GroupFull;
         }
         if self.map.len() >= self.cap {
             let victim = self
@@ -85,23 +162,71 @@ impl<A: Address> ContactTable<A> {
                 .iter()
                 .filter(|(_, c)| now_ms.saturating_sub(c.last_seen_ms) >= self.stale_ms)
                 .min_by_key(|(id, c)| (c.last_seen_ms, c.reputation.score(), **id))
-                .map(|(id, _)| *id);
-            match victim {
-                Some(v) => {
-                    self.map.remove(&v);
+                .map(|(id, c)| Contact {
+                    id: *id,
+                    addr: c.addr.clone(),
+                });
+            return match victim {
+                Some(v) if vouched => {
+                    self.map.remove(&v.id);
+                    self.insert(id, addr, groups, now_ms);
+                    Admit::Added
                 }
-                None => return false,
-            }
+                Some(v) => Admit::CheckFirst(v),
+                None => Admit::Full,
+            };
         }
+        self.insert(id, addr, groups, now_ms);
+        Admit::Added
+    }
+
+    fn insert(&mut self, id: PeerId, addr: A, groups: AddressGroups, now_ms: u64) {
         self.map.insert(
             id,
             ContactInfo {
                 addr,
+                groups,
                 last_seen_ms: now_ms,
                 reputation: Reputation::default(),
             },
         );
-        true
+    }
+
+    /// Up to `n` contacts nearest `point` by ring distance, nearest first,
+    /// leaving out those not `allowed`.
+    pub fn nearest(
+        &self,
+        point: &impl RingPoint,
+        n: usize,
+        mut allowed: impl FnMut(&PeerId) -> bool,
+    ) -> Vec<Contact<A>> {
+        let key = PeerId::new(*point.ring_bytes());
+        let cw = self
+            .map
+            .range(key..)
+            .chain(self.map.range(..key))
+            .filter(|(id, _)| allowed(id));
+        let mut picked: Vec<(Distance, PeerId, A)> = cw
+            .take(n)
+            .map(|(id, c)| (ring_distance(point, id), *id, c.addr.clone()))
+            .collect();
+        let ccw = self
+            .map
+            .range(..key)
+            .rev()
+            .chain(self.map.range(key..).rev())
+            .filter(|(id, _)| allowed(id));
+        for (id, c) in ccw.take(n) {
+            if !picked.iter().any(|p| p.1 == *id) {
+                picked.push((ring_distance(point, id), *id, c.addr.clone()));
+            }
+        }
+        picked.sort_by_key(|p| (p.0, p.1));
+        picked.truncate(n);
+        picked
+            .into_iter()
+            .map(|(_, id, addr)| Contact { id, addr })
+            .collect()
     }
 
     pub fn reputation_mut(&mut self, id: &PeerId) -> Option<&mut Reputation> {

@@ -75,7 +75,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
 
     /// Opens one channel to `hop` and sends its query. Returns whether it was opened.
     pub(super) fn open_channel_to(&mut self, now: u64, token: TokenId, hop: Contact<A>) -> bool {
-        let Some(ticket) = self.elections.open_channel(now, token, hop.id) else {
+        let Some(ticket) = self.elections.open_channel(now, token, &hop) else {
             return false;
         };
         self.metrics.election_messages_sent += 1;
@@ -92,6 +92,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// Does everything that is due: channel timeouts, verdicts, the scheduler.
     pub(super) fn run_due(&mut self, now: u64) {
         self.forward.expire(now);
+        self.run_membership(now);
         for token in self.elections.due(now, &self.config) {
             let expiry = self.elections.expire(now, token, &self.config);
             self.metrics.channel_timeouts += expiry.timed_out as u64;

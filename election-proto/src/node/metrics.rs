@@ -102,6 +102,23 @@ pub struct Metrics {
     pub channel_timeouts: u64,
     /// Outgoing messages that could not be encoded (an address type too large for a datagram).
     pub encode_errors: u64,
+    /// Contacts that entered the table (proven, or vouched for by the host).
+    pub contacts_admitted: u64,
+    /// Proven contacts or candidates refused: their host or subnet was at its
+    /// cap, or the table was full of fresh contacts.
+    pub contacts_rejected: u64,
+    /// Contacts evicted after failing a liveness check.
+    pub contacts_evicted: u64,
+    /// Candidates not probed for lack of a probe slot or allowance.
+    pub candidates_dropped: u64,
+    /// Pings sent (admission and liveness probes).
+    pub probes_sent: u64,
+    /// Pings unanswered in time.
+    pub probes_timed_out: u64,
+    /// Pongs and `Neighbours` replies that matched no request (and pings for another id): dropped.
+    pub unsolicited_replies: u64,
+    /// Lookups started.
+    pub lookups_started: u64,
     /// Current number of known contacts.
     pub contacts: usize,
     /// Current number of elected peers.
@@ -148,6 +165,14 @@ impl Metrics {
             replies_relayed,
             channel_timeouts,
             encode_errors,
+            contacts_admitted,
+            contacts_rejected,
+            contacts_evicted,
+            candidates_dropped,
+            probes_sent,
+            probes_timed_out,
+            unsolicited_replies,
+            lookups_started,
             contacts,
             elected_peers,
             forward_entries,
@@ -176,6 +201,14 @@ impl Metrics {
         self.replies_relayed += replies_relayed;
         self.channel_timeouts += channel_timeouts;
         self.encode_errors += encode_errors;
+        self.contacts_admitted += contacts_admitted;
+        self.contacts_rejected += contacts_rejected;
+        self.contacts_evicted += contacts_evicted;
+        self.candidates_dropped += candidates_dropped;
+        self.probes_sent += probes_sent;
+        self.probes_timed_out += probes_timed_out;
+        self.unsolicited_replies += unsolicited_replies;
+        self.lookups_started += lookups_started;
         self.contacts += contacts;
         self.elected_peers += elected_peers;
         self.forward_entries += forward_entries;

@@ -27,11 +27,14 @@
 //! outputs, bit for bit; no input panics; every table is bounded by a
 //! [`NodeConfig`] cap; a timer input that arrives early, late or twice is harmless.
 
+mod admission;
 mod config;
 mod contacts;
+mod discovery;
 mod event;
 mod forward;
 mod manager;
+mod membership;
 mod metrics;
 mod peers;
 mod router;
@@ -47,7 +50,9 @@ use crate::id::{PeerId, TokenId};
 use crate::rng::SeededRng;
 use crate::store::TokenStore;
 use crate::wire::{self, Address, Contact, Envelope, Message};
-use contacts::ContactTable;
+use admission::Admission;
+use contacts::{Admit, ContactTable, GroupCaps};
+use discovery::Discovery;
 use forward::ForwardTable;
 use peers::ElectedPeers;
 use run::Elections;
@@ -77,8 +82,14 @@ pub enum Input<'a, A> {
 pub enum Command<A> {
     /// Start an election for this token now (the node must store it).
     StartElection(TokenId),
-    /// Learn these contacts (bootstrap).
+    /// Learn these contacts (bootstrap): the host vouches for them, so they
+    /// are admitted at once (within `max_contacts`, without the per-group
+    /// caps), and the node starts a lookup of its own id through them.
     AddContacts(Vec<Contact<A>>),
+    /// Join through these seed addresses, whose ids are unknown: the node asks
+    /// each for its neighbours (a lookup of its own id) and admits a seed once
+    /// it replies from that address with the request's nonce.
+    AddSeeds(Vec<A>),
     /// End every running election (reported as failed with
     /// [`FailureReason::Shutdown`]) and ignore all later inputs.
     Shutdown,
@@ -109,6 +120,19 @@ pub struct Node<A, S> {
     store: S,
     rng: SeededRng,
     contacts: ContactTable<A>,
+    /// Pings waiting for pongs, and the unsolicited-probe allowance.
+    admission: Admission<A>,
+    /// Running lookups.
+    discovery: Discovery<A>,
+    far_lookup_done: bool,
+    /// Seed addresses given by the host (at most 16), asked again by refreshes
+    /// while the table is small.
+    seeds: Vec<A>,
+    /// Lookup targets waiting for a free lookup slot (at most a handful).
+    lookup_queue: VecDeque<PeerId>,
+    next_refresh_at: Option<u64>,
+    /// Refreshes so far (each waits twice as long as the last, up to the interval).
+    refreshes: u32,
     forward: ForwardTable<A>,
     elected: ElectedPeers<A>,
     /// Running elections and the ticket index that routes replies to them.
@@ -135,7 +159,30 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     ) -> Result<Self, NodeConfigError> {
         config.validate()?;
         Ok(Self {
-            contacts: ContactTable::new(config.max_contacts, config.contact_stale_ms),
+            contacts: ContactTable::new(
+                config.max_contacts,
+                config.contact_stale_ms,
+                GroupCaps {
+                    per_ip: config.max_contacts_per_ip,
+                    per_subnet: config.max_contacts_per_subnet,
+                },
+            ),
+            admission: Admission::new(
+                config.max_pending_probes,
+                config.probe_timeout_ms,
+                config.probe_burst,
+                config.probe_refill_ms,
+            ),
+            discovery: Discovery::new(
+                config.lookup_parallelism,
+                config.lookup_max_queries,
+                config.probe_timeout_ms,
+            ),
+            far_lookup_done: false,
+            seeds: Vec::new(),
+            lookup_queue: VecDeque::new(),
+            next_refresh_at: None,
+            refreshes: 0,
             forward: ForwardTable::new(config.max_forward_entries, config.forward_ttl_ms),
             elected: ElectedPeers::new(config.max_elected_peers),
             rng: SeededRng::new(&seed, "election-proto node v1"),
@@ -240,15 +287,14 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     pub fn restore(&mut self, snapshot: PeerSnapshot<A>) -> usize {
         let now = self.now_ms;
         for c in snapshot.contacts {
-            self.contacts.observe(&self.me.id, c.id, c.addr, now);
+            self.vouch(c, now);
         }
         let mut restored = 0;
         for p in snapshot.elected {
             if p.contact.id == self.me.id {
                 continue;
             }
-            self.contacts
-                .observe(&self.me.id, p.contact.id, p.contact.addr.clone(), now);
+            self.vouch(p.contact.clone(), now);
             if self.elected.restore(p) {
                 restored += 1;
             }
@@ -296,9 +342,11 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             }
             Input::Command(Command::AddContacts(list)) => {
                 for c in list {
-                    self.contacts.observe(&self.me.id, c.id, c.addr, now);
+                    self.vouch(c, now);
                 }
+                self.join(now, Vec::new());
             }
+            Input::Command(Command::AddSeeds(seeds)) => self.join(now, seeds),
             Input::Command(Command::Shutdown) => {
                 self.shutdown();
                 return;
@@ -315,7 +363,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 return;
             }
         };
-        self.metrics.received.add(env.message.kind(), bytes.len());
+        let len = bytes.len();
+        self.metrics.received.add(env.message.kind(), len);
         if env.sender == self.me.id {
             // Our own id from elsewhere: a reflection or an impostor; never useful.
             return;
@@ -324,6 +373,17 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             Message::Query(query) => self.on_query(now, from, env.sender, query),
             Message::Answer(answer) => self.on_answer(now, from, env.sender, answer),
             Message::Referral(referral) => self.on_referral(now, from, env.sender, referral),
+            Message::Ping(ping) => self.on_ping(now, from, env.sender, ping),
+            Message::Pong(pong) => self.on_pong(now, from, env.sender, pong),
+            Message::FindNeighbours(req) => self.on_find_neighbours(now, from, env.sender, req, len),
+            Message::Neighbours(reply) => self.on_neighbours(now, from, env.sender, reply),
+        }
+    }
+
+    /// Admits a contact the host vouches for (bootstrap, restore).
+    fn vouch(&mut self, c: Contact<A>, now: u64) {
+        if self.contacts.admit(&self.me.id, c.id, c.addr, now, true) == Admit::Added {
+            self.metrics.contacts_admitted += 1;
         }
     }
 
@@ -349,7 +409,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
 
     fn next_deadline(&self) -> Option<u64> {
         let elections = self.elections.next_deadline(&self.config);
-        self.next_election_at.into_iter().chain(elections).min()
+        self.next_election_at
+            .into_iter()
+            .chain(elections)
+            .chain(self.admission.next_deadline())
+            .chain(self.discovery.next_deadline())
+            .chain(self.next_refresh_at)
+            .min()
     }
 
     fn shutdown(&mut self) {
@@ -362,5 +428,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     }
 }
 
+#[cfg(test)]
+mod membership_tests;
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@
 
 use super::run::{AnswerOutcome, ReferralOutcome};
 use super::Node;
+use crate::election::MessageTicket;
 use crate::id::{ring_distance, PeerId, TokenId};
 use crate::proof::generate_signature;
 use crate::store::TokenStore;
@@ -18,7 +19,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             challenger,
             hops_left,
         } = query;
-        self.contacts.observe(&self.me.id, sender, from.clone(), now);
+        // The sender of an unsolicited datagram is only a candidate.
+        self.offer(now, sender, from.clone());
         if challenger == self.me.id {
             // One of our own queries came back around: a loop.
             self.metrics.loops_cut += 1;
@@ -82,21 +84,23 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     }
 
     pub(super) fn on_answer(&mut self, now: u64, from: A, sender: PeerId, answer: Answer<A>) {
-        self.contacts.observe(&self.me.id, sender, from, now);
         let Some(token) = self.elections.owner(&answer.ticket) else {
             let key = answer.answer.id;
             self.relay(now, key, Message::Answer(answer));
             return;
         };
+        self.admit_first_hop(now, &answer.ticket, sender, &from);
         if answer.responder.id == self.me.id {
             self.metrics.unmatched_replies += 1;
             return;
         }
         match self.elections.on_answer(&answer) {
             AnswerOutcome::Counted => {
+                // A relayed responder is only a candidate.
                 let responder = answer.responder;
-                self.contacts
-                    .observe(&self.me.id, responder.id, responder.addr, now);
+                if responder.id != sender {
+                    self.offer(now, responder.id, responder.addr);
+                }
                 self.evaluate(now, token);
             }
             AnswerOutcome::Redelivery => self.metrics.duplicate_answers += 1,
@@ -113,6 +117,18 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
     }
 
+    /// A reply to one of our channels came from `sender` at `from`: if that is
+    /// the channel's first hop at the address the query went to, the ticket
+    /// (drawn from our secret) proves it reachable there.
+    fn admit_first_hop(&mut self, now: u64, ticket: &MessageTicket, sender: PeerId, from: &A) {
+        if let Some(hop) = self.elections.first_hop(ticket) {
+            if hop.id == sender && hop.addr == *from {
+                let hop = hop.clone();
+                self.admit(now, hop);
+            }
+        }
+    }
+
     /// Marks a misbehaving responder, but only when it answered us directly: a
     /// relayed answer's responder id is unauthenticated and could frame anyone.
     fn strike(&mut self, responder: &PeerId, sender: &PeerId) {
@@ -124,12 +140,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     }
 
     pub(super) fn on_referral(&mut self, now: u64, from: A, sender: PeerId, referral: Referral<A>) {
-        self.contacts.observe(&self.me.id, sender, from, now);
         let Some(token) = self.elections.owner(&referral.ticket) else {
             let key = referral.token;
             self.relay(now, key, Message::Referral(referral));
             return;
         };
+        self.admit_first_hop(now, &referral.ticket, sender, &from);
         // Either way the referred channel is closed: follow the suggestion if
         // there is a fresh one, else open a replacement to another first hop.
         let next = match self.elections.on_referral(&referral, sender) {
@@ -140,9 +156,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 return;
             }
         };
-        let Referral { high, low, .. } = referral;
-        self.contacts.observe(&self.me.id, high.id, high.addr, now);
-        self.contacts.observe(&self.me.id, low.id, low.addr, now);
+        // A referral names the next hop outright; following it sends a query
+        // whose ticket its direct reply must carry, which is what admits it
+        // (see `admit_first_hop`). Channels opened from the table use admitted
+        // contacts only.
         if !next.is_some_and(|hop| self.open_channel_to(now, token, hop)) {
             self.open_channels(now, token, 1);
         }

@@ -41,6 +41,9 @@ pub(super) struct ElectionRun<A> {
     started_at: u64,
     /// Send time of each pending channel, for channel timeouts.
     sent_at: BTreeMap<MessageTicket, u64>,
+    /// The first hop of every channel (at most `query_budget`): a reply from
+    /// it, at that address, carrying the ticket, proves it reachable.
+    hops: BTreeMap<MessageTicket, Contact<A>>,
     /// Addresses responders gave with their answers: the winner is recorded at
     /// the address it answered from, which may be newer than our contact entry.
     responders: BTreeMap<PeerId, A>,
@@ -195,10 +198,21 @@ impl<A: Clone> Elections<A> {
 
     /// Opens a channel of `token`'s run whose query goes to `hop` at `now`;
     /// returns its ticket, or `None` if the election refuses it.
-    pub(super) fn open_channel(&mut self, now: u64, token: TokenId, hop: PeerId) -> Option<MessageTicket> {
+    pub(super) fn open_channel(
+        &mut self,
+        now: u64,
+        token: TokenId,
+        hop: &Contact<A>,
+    ) -> Option<MessageTicket> {
         let ticket = self.runs.get_mut(&token)?.open_channel(now, hop)?;
         self.tickets.insert(ticket, token);
         Some(ticket)
+    }
+
+    /// The first hop the channel with `ticket` was opened to, if its run is still going.
+    pub(super) fn first_hop(&self, ticket: &MessageTicket) -> Option<&Contact<A>> {
+        let token = self.owner(ticket)?;
+        self.runs.get(&token)?.hops.get(ticket)
     }
 
     /// Takes an answer for one of our channels.
@@ -296,6 +310,7 @@ impl<A: Clone> ElectionRun<A> {
             election,
             started_at,
             sent_at: BTreeMap::new(),
+            hops: BTreeMap::new(),
             responders: BTreeMap::new(),
             saw_split: false,
             collect_checked: false,
@@ -353,9 +368,10 @@ impl<A: Clone> ElectionRun<A> {
         now >= self.started_at.saturating_add(config.min_collection_ms)
     }
 
-    fn open_channel(&mut self, now: u64, hop: PeerId) -> Option<MessageTicket> {
-        let ticket = self.election.create_channel(hop).ok()?;
+    fn open_channel(&mut self, now: u64, hop: &Contact<A>) -> Option<MessageTicket> {
+        let ticket = self.election.create_channel(hop.id).ok()?;
         self.sent_at.insert(ticket, now);
+        self.hops.insert(ticket, hop.clone());
         Some(ticket)
     }
 

@@ -205,7 +205,17 @@ fn query_bytes(sender: PeerId, token: TokenId, challenger: PeerId, hops_left: u8
     .unwrap()
 }
 
+/// The election datagrams a node sent (membership traffic left out; see
+/// `all_sends`).
 fn sends(node: &mut Node<u32, MemoryStore>) -> Vec<(u32, Envelope<u32>)> {
+    all_sends(node)
+        .into_iter()
+        .filter(|(_, e)| !e.message.kind().is_membership())
+        .collect()
+}
+
+/// Every datagram a node sent.
+fn all_sends(node: &mut Node<u32, MemoryStore>) -> Vec<(u32, Envelope<u32>)> {
     let mut v = Vec::new();
     while let Some(o) = node.poll_output() {
         if let Output::Send { to, bytes } = o {
@@ -696,6 +706,8 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
         max_forward_entries: 32,
         ..quick_config()
     };
+    let (cfg_burst, cfg_refill) = (cfg.probe_burst, cfg.probe_refill_ms);
+    let mut pings = 0u64;
     let mut n = Node::new(
         cfg,
         Contact {
@@ -723,12 +735,23 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
                 bytes: &q,
             },
         );
-        while n.poll_output().is_some() {}
+        pings += all_sends(&mut n)
+            .iter()
+            .filter(|(_, e)| matches!(e.message, Message::Ping(_)))
+            .count() as u64;
         let m = n.metrics();
         assert!(m.contacts <= 64 && m.forward_entries <= 32, "{m:?}");
     }
     let m = n.metrics();
-    assert_eq!(m.contacts, 64);
+    // Unsolicited senders are only candidates: none answered a ping, so none
+    // was admitted, and the pings they drew stay within the allowance.
+    assert_eq!(m.contacts, 1);
+    let allowance = u64::from(cfg_burst) + 51 * 1_000 / cfg_refill;
+    assert!(
+        pings <= allowance && pings == m.probes_sent,
+        "{pings} pings, {m:?}"
+    );
+    assert!(m.candidates_dropped > 4_000, "{m:?}");
     assert!(m.forward_table_full > 0);
     // The bootstrap contact was not pushed out by the flood.
     assert!(n.contacts().any(|c| c.id == near(&t, 5)));

@@ -5,6 +5,7 @@ use crate::fixtures::{block_for, forge, store, ContactSel, Forgery, PeerSel, Sto
 use arbitrary::{Arbitrary, Unstructured};
 use election_proto::election::MessageTicket;
 use election_proto::proof::{generate_signature, TokenMapping, TokenSignature, SIGNATURE_SIZE};
+use election_proto::wire::MAX_NEIGHBOURS;
 use election_proto::wire::{self, DecodeError, Envelope, Message, MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
 use std::net::SocketAddr;
 
@@ -119,6 +120,34 @@ pub enum MessageSpec {
         /// Suggested peer counter-clockwise.
         low: ContactSel,
     },
+    /// A [`Message::Ping`].
+    Ping {
+        /// Nonce (small values pick one the node used).
+        nonce: u64,
+        /// The id the ping is for.
+        target: PeerSel,
+    },
+    /// A [`Message::Pong`].
+    Pong {
+        /// Nonce (small values pick one the node used).
+        nonce: u64,
+    },
+    /// A [`Message::FindNeighbours`].
+    FindNeighbours {
+        /// The point looked around.
+        target: PeerSel,
+        /// Nonce.
+        nonce: u64,
+        /// Zero padding bytes.
+        padding: u8,
+    },
+    /// A [`Message::Neighbours`] (at most [`MAX_NEIGHBOURS`] contacts).
+    Neighbours {
+        /// Nonce (small values pick one the node used).
+        nonce: u64,
+        /// Named contacts.
+        contacts: Vec<ContactSel>,
+    },
 }
 
 impl MessageSpec {
@@ -180,6 +209,32 @@ impl MessageSpec {
                 high: high.contact(),
                 low: low.contact(),
             }),
+            MessageSpec::Ping { nonce, target } => Message::Ping(election_proto::wire::Ping {
+                nonce: ticket(*nonce).0,
+                target: target.peer(),
+            }),
+            MessageSpec::Pong { nonce } => Message::Pong(election_proto::wire::Pong {
+                nonce: ticket(*nonce).0,
+            }),
+            MessageSpec::FindNeighbours {
+                target,
+                nonce,
+                padding,
+            } => Message::FindNeighbours(election_proto::wire::FindNeighbours {
+                target: target.peer(),
+                nonce: *nonce,
+                padding: vec![0; usize::from(*padding)],
+            }),
+            MessageSpec::Neighbours { nonce, contacts } => {
+                Message::Neighbours(election_proto::wire::Neighbours {
+                    nonce: ticket(*nonce).0,
+                    contacts: contacts
+                        .iter()
+                        .take(MAX_NEIGHBOURS)
+                        .map(|c| c.contact())
+                        .collect(),
+                })
+            }
         }
     }
 }

@@ -219,6 +219,10 @@ pub struct NodeStats {
     pub started: usize,
     /// Honest or forged answers the harness sent to the node's own queries.
     pub replies_fed: usize,
+    /// Pings and lookup requests the node sent.
+    pub membership_requests: usize,
+    /// Pongs and `Neighbours` replies the node sent.
+    pub membership_replies: usize,
 }
 
 /// Most inputs in one node run.
@@ -483,14 +487,27 @@ impl NodeHarness {
                             push_bounded(&mut self.queries, (*to, token, ticket, challenger));
                             push_bounded(&mut self.tickets, ticket);
                         }
-                        Message::Answer(_) | Message::Referral(_) => {
+                        Message::Answer(_)
+                        | Message::Referral(_)
+                        | Message::Pong(_)
+                        | Message::Neighbours(_) => {
                             if matches!(env.message, Message::Answer(_)) {
                                 self.stats.answers_sent += 1;
+                            }
+                            if matches!(env.message, Message::Neighbours(_) | Message::Pong(_)) {
+                                self.stats.membership_replies += 1;
                             }
                             assert!(
                                 self.heard_from.contains(to),
                                 "a reply went to {to}, an address no datagram came from"
                             );
+                        }
+                        Message::Ping(election_proto::wire::Ping { nonce, .. })
+                        | Message::FindNeighbours(election_proto::wire::FindNeighbours { nonce, .. }) => {
+                            // Requests of the node's own: remember the nonce so
+                            // generated replies can carry it.
+                            self.stats.membership_requests += 1;
+                            push_bounded(&mut self.tickets, MessageTicket(nonce));
                         }
                     }
                     push_bounded(&mut self.sent, (*to, bytes.clone()));

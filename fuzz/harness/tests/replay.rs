@@ -265,7 +265,7 @@ fn write_seed_corpus() {
     };
 
     // decode: one valid datagram of each kind, plus edited ones.
-    let mut kinds = [0usize; 3];
+    let mut kinds = [0usize; election_proto::wire::MessageKind::COUNT];
     let mut rejected = 0;
     for (i, d) in generated("decode", 4_000).iter().enumerate() {
         match election_proto::wire::decode::<u32>(d) {
@@ -306,7 +306,9 @@ fn write_seed_corpus() {
 
     // node: inputs that elect, split, forward, answer and evict.
     type PickNode = fn(&NodeStats) -> bool;
-    let wanted: [(&str, PickNode); 5] = [
+    let wanted: [(&str, PickNode); 7] = [
+        ("membership-request", |s| s.membership_requests > 0),
+        ("membership-reply", |s| s.membership_replies > 0),
         ("elected", |s| s.elected > 0),
         ("split", |s| s.split_brains > 0),
         ("forwarded", |s| s.forwarded > 0),

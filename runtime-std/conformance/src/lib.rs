@@ -20,7 +20,7 @@ use runtime_std::control::{NodeControl, Runtime};
 use runtime_std::identity::{seeded_rng, Identity};
 use runtime_std::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
 use runtime_std::setup::StartReport;
-use runtime_std::setup::{probe_datagram, BootstrapPeer, IdentityOrigin, LedgerSource, NodeSetup};
+use runtime_std::setup::{BootstrapPeer, IdentityOrigin, LedgerSource, NodeSetup};
 use runtime_std::state::{StateDir, StateError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -94,7 +94,13 @@ pub fn garbage_datagrams(me: PeerId) -> Vec<Vec<u8>> {
     let mut malformed = vec![PROTOCOL_VERSION];
     malformed.extend_from_slice(me.as_bytes());
     malformed.push(0x7f); // no such message variant
-    let mut trailing = probe_datagram(me, &mut rng);
+    let mut trailing = election_proto::wire::encode(&election_proto::Envelope::<SocketAddr> {
+        sender: me,
+        message: election_proto::Message::Pong(election_proto::wire::Pong {
+            nonce: rng.next_u64(),
+        }),
+    })
+    .unwrap_or_default();
     trailing.push(0);
     vec![
         Vec::new(),
@@ -633,4 +639,130 @@ fn expect_no_arrays(what: &str, value: &serde_json::Value) -> Result<(), String>
     } else {
         Err(format!("{what} has positional arrays at {arrays:?}: {value}"))
     }
+}
+
+/// Eight nodes bootstrapped as a star: node 0 knows nobody, every other node
+/// only node 0's address (`NodeControl::add_seeds`). Through lookups every
+/// node comes to elect at least 3 peers.
+pub fn star_from_one_seed_elects_three_peers_each(runtime: &dyn Runtime) -> Result<(), String> {
+    let mut opts = options(8, 21);
+    opts.ring_neighbours = 0;
+    opts.random_contacts = 0;
+    let cluster = Cluster::start(&[runtime], &opts).map_err(|e| format!("start: {e}"))?;
+    let seed = cluster.nodes()[0].local_addr();
+    for n in &cluster.nodes()[1..] {
+        n.add_seeds(vec![seed]).map_err(|e| e.to_string())?;
+    }
+    wait_for("every node of the star elects 3 peers", || {
+        let mut all = true;
+        for n in cluster.nodes() {
+            all &= n.metrics().map_err(|e| e.to_string())?.elected_peers >= 3;
+        }
+        Ok(all)
+    })?;
+    cluster.finish();
+    Ok(())
+}
+
+/// A hostile socket sprays 2,000 well-formed queries with made-up sender ids at
+/// node 0 of an 8-node cluster, and answers every ping it gets for any of
+/// those ids. Node 0 keeps at least 90 % election success afterwards, and its
+/// contact table never holds more of the attacker's ids than the per-host cap.
+pub fn made_up_sender_flood_is_capped(runtime: &dyn Runtime) -> Result<(), String> {
+    use election_proto::wire::{self, Envelope, Message, Pong, Query};
+    use election_proto::{MessageTicket, TokenId};
+    let mut cluster = Cluster::start(&[runtime], &options(8, 22)).map_err(|e| format!("start: {e}"))?;
+    wait(&mut cluster, "first successful election", |p| {
+        p.totals.elections_succeeded > 0
+    })?;
+    let target = cluster.nodes()[0].local_addr();
+    let attacker = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
+    let attacker_addr = attacker.local_addr().map_err(|e| e.to_string())?;
+    let answerer = attacker.try_clone().map_err(|e| e.to_string())?;
+    answerer
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .map_err(|e| e.to_string())?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    // Pongs for every ping, under whatever id it names: the attacker proves
+    // every id it claims, so only the caps can keep it out.
+    let pongs = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let mut pongs = 0u64;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((n, from)) = answerer.recv_from(&mut buf) else {
+                continue;
+            };
+            if let Ok(Envelope {
+                message: Message::Ping(p),
+                ..
+            }) = wire::decode::<SocketAddr>(&buf[..n])
+            {
+                let pong = Envelope::<SocketAddr> {
+                    sender: p.target,
+                    message: Message::Pong(Pong { nonce: p.nonce }),
+                };
+                if let Ok(b) = wire::encode(&pong) {
+                    let _ = answerer.send_to(&b, from);
+                    pongs += 1;
+                }
+            }
+        }
+        pongs
+    });
+    let mut rng = seeded_rng("election-node 2024 flood", b"conformance");
+    let before = cluster.nodes()[0].metrics().map_err(|e| e.to_string())?;
+    for i in 0..2_000u64 {
+        let mut id = [0u8; 32];
+        rng.fill_bytes(&mut id);
+        let sender = PeerId::new(id);
+        let mut token = [0u8; 32];
+        rng.fill_bytes(&mut token);
+        let q = Envelope::<SocketAddr> {
+            sender,
+            message: Message::Query(Query {
+                token: TokenId::new(token),
+                ticket: MessageTicket(rng.next_u64()),
+                challenger: sender,
+                hops_left: 1,
+            }),
+        };
+        let bytes = wire::encode(&q).map_err(|e| e.to_string())?;
+        attacker
+            .send_to(&bytes, target)
+            .map_err(|e| format!("send: {e}"))?;
+        if i % 100 == 99 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let attackers_in_table = |c: &Cluster| -> Result<usize, String> {
+        let snap = c.nodes()[0].snapshot().map_err(|e| e.to_string())?;
+        Ok(snap.contacts.iter().filter(|k| k.addr == attacker_addr).count())
+    };
+    let finished = |m: &Metrics| m.elections_succeeded + m.failed_total();
+    let done_before = finished(&before);
+    let mut worst = 0;
+    wait_for("node 0 finishes 20 more elections after the flood", || {
+        worst = worst.max(attackers_in_table(&cluster)?);
+        let m = cluster.nodes()[0].metrics().map_err(|e| e.to_string())?;
+        Ok(finished(&m) >= done_before + 20)
+    })?;
+    let after = cluster.nodes()[0].metrics().map_err(|e| e.to_string())?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let pongs = pongs.join().map_err(|_| "pong thread panicked".to_string())?;
+    let succeeded = after.elections_succeeded - before.elections_succeeded;
+    let total = finished(&after) - done_before;
+    let per_ip = cluster_node_config().max_contacts_per_ip;
+    cluster.finish();
+    if worst > per_ip {
+        return Err(format!(
+            "{worst} attacker ids in the table, cap {per_ip} ({pongs} pongs)"
+        ));
+    }
+    if (succeeded as f64) < 0.9 * total as f64 {
+        return Err(format!(
+            "{succeeded} of {total} elections succeeded after the flood"
+        ));
+    }
+    Ok(())
 }

@@ -150,6 +150,9 @@ pub fn intercept<S: TokenStore>(
                 Message::Answer(election_proto::wire::Answer { answer, .. }) => answer.id,
                 Message::Referral(election_proto::wire::Referral { token, .. })
                 | Message::Query(election_proto::wire::Query { token, .. }) => *token,
+                Message::Ping(_) | Message::Pong(_) | Message::FindNeighbours(_) | Message::Neighbours(_) => {
+                    return None
+                }
             };
             // Relay every reply, not just the first: two different answers on one
             // channel block it.

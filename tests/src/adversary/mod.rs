@@ -13,6 +13,7 @@
 //! | `lazy`      | honest code over a thinned, staler store (coverage and stale share set in [`SimConfig`](crate::sim::SimConfig)) |
 //! | `dropper`   | sends nothing: every datagram it emits is dropped (a black hole) |
 //! | `mangler`   | every datagram it emits has bytes flipped, is truncated or has garbage appended |
+//! | `eclipse`   | one address presenting [`eclipse::IDS_PER_ADDRESS`] ids; eclipse addresses share a few /24s. It floods lookups and queries with those ids as senders, answers every ping for any of them, names only eclipse ids in its `Neighbours` replies, and drops queries (see [`eclipse`]) |
 //!
 //! Where each behaviour lives:
 //!
@@ -24,6 +25,7 @@
 //!
 //! Lazy nodes need no code here: the simulator gives them a thinner, staler store.
 
+pub mod eclipse;
 pub mod forge;
 pub mod incoming;
 pub mod outgoing;
@@ -54,11 +56,14 @@ pub enum NodeKind {
     Dropper,
     /// Mangles everything it sends.
     Mangler,
+    /// Presents many ids at one address, floods lookups and queries, names only
+    /// other eclipse ids in its `Neighbours` replies, and drops elections.
+    Eclipse,
 }
 
 impl NodeKind {
     /// Number of kinds; the length of a per-kind counter array.
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
 
     /// Every kind, in index order: `ALL[k.index()] == k`.
     pub const ALL: [NodeKind; Self::COUNT] = [
@@ -69,6 +74,7 @@ impl NodeKind {
         Self::Lazy,
         Self::Dropper,
         Self::Mangler,
+        Self::Eclipse,
     ];
 
     /// Dense index into [`NodeKind::ALL`].
@@ -86,6 +92,7 @@ impl NodeKind {
             Self::Lazy => "lazy",
             Self::Dropper => "dropper",
             Self::Mangler => "mangler",
+            Self::Eclipse => "eclipse",
         }
     }
 

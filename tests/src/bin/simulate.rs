@@ -11,7 +11,7 @@
 //! full report including the per-minute `timeline`; `--html FILE` also writes a
 //! page of charts.
 //!
-//! Kinds: forwarder, forger, colluder, lazy, dropper, mangler. Further flags tune
+//! Kinds: forwarder, forger, colluder, lazy, dropper, mangler, eclipse. Further flags tune
 //! the model and the node configuration (see `--help`); without them every node
 //! runs `NodeConfig::default()`.
 
@@ -51,7 +51,7 @@ struct Args {
     /// Per-datagram latency range in ms, uniform: LO-HI.
     #[arg(long, default_value = "20-80", value_parser = parse_range)]
     latency_ms: (u64, u64),
-    /// Adversaries: KIND:FRACTION,... (forwarder, forger, colluder, lazy, dropper, mangler).
+    /// Adversaries: KIND:FRACTION,... (forwarder, forger, colluder, lazy, dropper, mangler, eclipse).
     #[arg(long, default_value = "")]
     adversaries: String,
     /// Open a partition (with a ledger fork in one half) at this minute.
@@ -95,11 +95,15 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     colluder_group: usize,
     /// Random bootstrap contacts per node.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 3)]
     bootstrap_random: usize,
     /// Ring-neighbour bootstrap contacts per side.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 0)]
     bootstrap_neighbours: usize,
+    /// The bootstrap before membership: 4 ring neighbours per side + 8 random,
+    /// given as vouched contacts (overrides the two flags above).
+    #[arg(long)]
+    bootstrap_legacy: bool,
     /// Override NodeConfig: election.consensus_threshold.
     #[arg(long)]
     threshold: Option<usize>,
@@ -164,6 +168,9 @@ fn main() {
     cfg.colluder_group_size = args.colluder_group;
     cfg.bootstrap_random = args.bootstrap_random;
     cfg.bootstrap_neighbours = args.bootstrap_neighbours;
+    if args.bootstrap_legacy {
+        cfg.legacy_bootstrap();
+    }
     if let Some(at) = args.partition_at {
         cfg.partition = Some(Partition {
             at_ms: ms(at),

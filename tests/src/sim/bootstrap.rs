@@ -39,7 +39,7 @@ pub(super) fn contacts(
                 .iter()
                 .map(|&j| Contact {
                     id: world.id(j as usize),
-                    addr: j,
+                    addr: world.addr(j as usize),
                 })
                 .collect();
             (idx, contacts)

@@ -66,10 +66,14 @@ pub struct SimConfig {
     /// about `1024 ×` this many tokens. A signature walk spans about 5 cells each
     /// way, so this sets how rarely a walk leaves a responder's arc. Default 256.
     pub arc_depth: u64,
-    /// Random contacts each node starts with. Default 8.
+    /// Random contacts each node starts with. Default 3 (seeds).
     pub bootstrap_random: usize,
-    /// Ring neighbours on each side each node starts with. Default 4.
+    /// Ring neighbours on each side each node starts with. Default 0.
     pub bootstrap_neighbours: usize,
+    /// Give the starting contacts as seed addresses only (`Command::AddSeeds`,
+    /// ids unknown) rather than as vouched contacts (`Command::AddContacts`).
+    /// Default true. [`SimConfig::legacy_bootstrap`] sets the old generous start.
+    pub seeds_by_address: bool,
     /// Adversary kinds and the share of nodes of each.
     pub adversaries: Vec<(NodeKind, f64)>,
     /// Coverage of a lazy node's store. Default 0.6.
@@ -92,6 +96,26 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// The bootstrap before membership: 4 ring neighbours on each side and 8
+    /// random nodes, all given as vouched contacts.
+    pub fn legacy_bootstrap(&mut self) {
+        self.bootstrap_neighbours = 4;
+        self.bootstrap_random = 8;
+        self.seeds_by_address = false;
+    }
+
+    /// Which bootstrap the run uses, for the report: `"seeds:3"` (seed
+    /// addresses) or `"contacts:4+8"` (vouched ring neighbours per side + random).
+    pub fn bootstrap_name(&self) -> String {
+        if self.seeds_by_address && self.bootstrap_neighbours == 0 {
+            format!("seeds:{}", self.bootstrap_random)
+        } else if self.seeds_by_address {
+            format!("seeds:{}+{}", self.bootstrap_neighbours, self.bootstrap_random)
+        } else {
+            format!("contacts:{}+{}", self.bootstrap_neighbours, self.bootstrap_random)
+        }
+    }
+
     /// Defaults for `nodes` nodes (see each field).
     pub fn new(nodes: usize, seed: u64) -> Self {
         Self {
@@ -105,8 +129,9 @@ impl SimConfig {
             stale: 0.01,
             replication: 12.0,
             arc_depth: 256,
-            bootstrap_random: 8,
-            bootstrap_neighbours: 4,
+            bootstrap_random: 3,
+            bootstrap_neighbours: 0,
+            seeds_by_address: true,
             adversaries: Vec::new(),
             lazy_coverage: 0.6,
             lazy_stale: 0.3,

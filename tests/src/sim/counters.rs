@@ -226,6 +226,8 @@ pub struct NetCounters {
     pub sent: u64,
     /// Bytes of those.
     pub sent_bytes: u64,
+    /// Datagrams honest nodes' cores handed to the network.
+    pub honest_sent: u64,
     /// Datagrams handed to a node.
     pub delivered: u64,
     /// Lost to random loss.
@@ -269,6 +271,7 @@ impl NetCounters {
         self.adversary_dropped += o.adversary_dropped;
         self.mangled += o.mangled;
         self.bad_address += o.bad_address;
+        self.honest_sent += o.honest_sent;
         add_all(&mut self.adversary_sent, &o.adversary_sent);
         self.events += o.events;
         self.timers += o.timers;

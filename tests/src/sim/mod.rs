@@ -127,6 +127,11 @@ pub struct Sim {
     stats: Stats,
     windows: u64,
     parallel_windows: u64,
+    /// Next minute at which contact tables are sampled for eclipse ids (the
+    /// first sample is at minute 1; at 0 every table is empty).
+    next_sample_at: u64,
+    /// Largest share of eclipse ids in any honest contact table at any sample.
+    eclipse_share_max: f64,
 }
 
 impl Sim {
@@ -141,7 +146,7 @@ impl Sim {
                 cfg.node.clone(),
                 Contact {
                     id: world.id(i),
-                    addr: i as u32,
+                    addr: world.addr(i),
                 },
                 world.view(i).clone(),
                 derive32(seed, "node seed", i as u64),
@@ -160,6 +165,8 @@ impl Sim {
             stats: Stats::default(),
             windows: 0,
             parallel_windows: 0,
+            next_sample_at: 60_000,
+            eclipse_share_max: 0.0,
             cfg,
         };
         let start = bootstrap::contacts(
@@ -169,7 +176,12 @@ impl Sim {
             seed,
         );
         for (i, contacts) in start {
-            sim.serial_feed(i, Input::Command(Command::AddContacts(contacts)));
+            let cmd = if sim.cfg.seeds_by_address {
+                Command::AddSeeds(contacts.into_iter().map(|c| c.addr).collect())
+            } else {
+                Command::AddContacts(contacts)
+            };
+            sim.serial_feed(i, Input::Command(cmd));
         }
         Ok(sim)
     }
@@ -318,6 +330,10 @@ impl Sim {
             if t0 > end_ms {
                 break;
             }
+            while self.next_sample_at <= t0 {
+                self.sample_contacts();
+                self.next_sample_at += 60_000;
+            }
             // A fault due now runs before the node events at the same time.
             if tf == Some(t0) {
                 if let Some((time, fault)) = self.faults.pop() {
@@ -357,7 +373,55 @@ impl Sim {
         self.serial_feed(i, Input::Command(cmd));
     }
 
+    /// Largest share of eclipse adversaries' ids in any honest node's contact
+    /// table, over samples taken every simulated minute (0 without eclipse nodes).
+    pub fn eclipse_share_max(&self) -> f64 {
+        self.eclipse_share_max
+    }
+
+    /// For every honest node, when its first and its eighth elected peer arrived
+    /// (ms since the start), if they did.
+    pub fn peer_milestones(&self) -> Vec<[Option<u64>; 2]> {
+        (0..self.nodes.len())
+            .filter(|i| self.world.kind(*i) == NodeKind::Honest)
+            .map(|i| self.nodes[i].peer_milestones())
+            .collect()
+    }
+
+    /// Mean contact-table size over the honest nodes online.
+    pub fn contacts_mean(&self) -> f64 {
+        let sizes: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.world.kind(*i) == NodeKind::Honest)
+            .filter_map(|i| self.nodes[i].core().map(|c| c.metrics().contacts))
+            .collect();
+        sizes.iter().sum::<usize>() as f64 / sizes.len().max(1) as f64
+    }
+
     // ----- internals ---------------------------------------------------------
+
+    /// Samples the eclipse share of every honest contact table.
+    fn sample_contacts(&mut self) {
+        if self.world.eclipse_addrs().is_empty() {
+            return;
+        }
+        for i in 0..self.nodes.len() {
+            if self.world.kind(i) != NodeKind::Honest {
+                continue;
+            }
+            let Some(core) = self.nodes[i].core() else {
+                continue;
+            };
+            let (mut all, mut eclipse) = (0usize, 0usize);
+            for c in core.contacts() {
+                all += 1;
+                let kind = self.world.node_at(c.addr).map(|j| self.world.kind(j));
+                eclipse += usize::from(kind == Some(NodeKind::Eclipse));
+            }
+            if all > 0 {
+                self.eclipse_share_max = self.eclipse_share_max.max(eclipse as f64 / all as f64);
+            }
+        }
+    }
 
     /// Takes in what a window (or a single input) produced, in key order.
     fn absorb(&mut self, out: WorkerOutput) {
@@ -435,7 +499,7 @@ impl Sim {
             let seed = derive32(cfg.seed, "node seed", i as u64 | (incarnation << 32));
             let me = Contact {
                 id: world.id(i),
-                addr: i as u32,
+                addr: world.addr(i),
             };
             Node::new(cfg.node.clone(), me, world.view(i).clone(), seed).ok()
         });

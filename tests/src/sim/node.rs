@@ -30,6 +30,12 @@ pub(super) struct SimNode {
     rng: SimRng,
     /// Numbers everything this node's processing produces (see [`Key`]).
     counter: u64,
+    /// When an eclipse node floods next.
+    next_flood_at: u64,
+    /// Peers that entered this node's elected table (all incarnations).
+    peers_added: u32,
+    /// When the first and the eighth peer entered it (ms from the start of the run).
+    peer_milestones: [Option<u64>; 2],
 }
 
 /// Whether a node's next timer needs a new queue entry.
@@ -43,6 +49,31 @@ pub(super) struct Rearm {
 }
 
 impl SimNode {
+    /// Counts a `PeerAdded` at `now`.
+    pub(super) fn peer_added(&mut self, now: u64) {
+        self.peers_added += 1;
+        match self.peers_added {
+            1 => self.peer_milestones[0] = Some(now),
+            8 => self.peer_milestones[1] = Some(now),
+            _ => {}
+        }
+    }
+
+    /// When the first and the eighth elected peer arrived, if they did.
+    pub(super) fn peer_milestones(&self) -> [Option<u64>; 2] {
+        self.peer_milestones
+    }
+
+    /// Whether an eclipse node's flood is due at `now`; if so the next is
+    /// scheduled `every` later.
+    pub(super) fn flood_due(&mut self, now: u64, every: u64) -> bool {
+        if now < self.next_flood_at {
+            return false;
+        }
+        self.next_flood_at = now + every;
+        true
+    }
+
     /// An online node running `core`, drawing from `rng`.
     pub(super) fn new(core: SimNodeCore, rng: SimRng) -> Self {
         Self {
@@ -52,6 +83,9 @@ impl SimNode {
             incarnation: 0,
             split_tokens: Vec::new(),
             forks: Forks::default(),
+            next_flood_at: 0,
+            peers_added: 0,
+            peer_milestones: [None; 2],
             rng,
             counter: 0,
         }

@@ -102,8 +102,9 @@ pub(super) struct Win<'a> {
 pub(super) fn classify(world: &World, win: &Win<'_>) -> WinRecord {
     let token = win.token;
     // Trust the address only if the id matches it; otherwise look the id up.
-    let idx = match world.get_id(win.winner.addr as usize) {
-        Some(id) if *id == win.winner.id => Some(win.winner.addr),
+    let at = world.node_at(win.winner.addr);
+    let idx = match at.and_then(|i| world.get_id(i)) {
+        Some(id) if *id == win.winner.id => at.map(|i| i as u32),
         _ => world.index_of(&win.winner.id),
     };
     let (class, can_sign, same_version) = match idx {

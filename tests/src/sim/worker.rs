@@ -14,7 +14,7 @@ use super::node::SimNode;
 use super::oracle::{self, Win, WinRecord};
 use super::queue::{Entry, Key, NodeEvent};
 use super::world::World;
-use crate::adversary::{self, NodeKind, Outgoing, Receiver};
+use crate::adversary::{self, eclipse, NodeKind, Outgoing, Receiver};
 use election_proto::node::{Event, Input, Output};
 use election_proto::wire::{self, Contact, Envelope, Message};
 use election_proto::PeerId;
@@ -216,6 +216,15 @@ impl<'a> Worker<'a> {
             }
         }
         self.out_buf = buf;
+        let world = self.world;
+        let now = self.now;
+        if world.kind(i) == NodeKind::Eclipse && self.node(i).flood_due(now, eclipse::FLOOD_EVERY_MS) {
+            let burst = eclipse::flood(world.addr(i), world.len(), self.node(i).rng());
+            for (to, sender, message) in burst {
+                let to = world.addr(to as usize);
+                self.adversary_send(i, to, sender, message);
+            }
+        }
         let now = self.now;
         if let Some(r) = self.node(i).rearm(timeout, now) {
             self.out.tally.stuck_timers += u64::from(r.stuck);
@@ -232,10 +241,18 @@ impl<'a> Worker<'a> {
 
     /// Hands a datagram from node `from` to the network: the sender's own
     /// tampering first, then the network's fate.
-    fn transmit(&mut self, from: usize, to: u32, mut bytes: Vec<u8>) {
+    fn transmit(&mut self, from: usize, to_addr: u32, mut bytes: Vec<u8>) {
         let world = self.world;
         self.out.tally.net.sent += 1;
         self.out.tally.net.sent_bytes += bytes.len() as u64;
+        if world.kind(from) == NodeKind::Honest {
+            self.out.tally.net.honest_sent += 1;
+        }
+        let Some(to) = world.node_at(to_addr) else {
+            self.out.tally.net.bad_address += 1;
+            return;
+        };
+        let to = to as u32;
         match adversary::tamper(world.kind(from), &mut bytes, self.node(from).rng()) {
             Outgoing::Dropped => {
                 self.out.tally.net.adversary_dropped += 1;
@@ -252,7 +269,7 @@ impl<'a> Worker<'a> {
             Fate::PartitionDropped => net.partition_dropped += 1,
             Fate::Lost => net.lost += 1,
             Fate::Arrives { at, copy_at } => {
-                let from32 = from as u32;
+                let from32 = world.addr(from);
                 if let Some(at2) = copy_at {
                     net.duplicated += 1;
                     let copy = bytes.clone();
@@ -289,8 +306,19 @@ impl<'a> Worker<'a> {
         let now = self.now;
         let me = Contact {
             id: world.id(i),
-            addr: i as u32,
+            addr: world.addr(i),
         };
+        if world.kind(i) == NodeKind::Eclipse {
+            let eclipse_addrs = world.eclipse_addrs();
+            if let Some(replies) =
+                eclipse::intercept(me.addr, eclipse_addrs, from, &bytes, self.node(i).rng())
+            {
+                for (to, sender, message) in replies {
+                    self.adversary_send(i, to, sender, message);
+                }
+                return;
+            }
+        }
         let replies = self.node(i).adversary_parts().and_then(|(core, rng, forks)| {
             let node = Receiver {
                 kind: world.kind(i),
@@ -328,6 +356,10 @@ impl<'a> Worker<'a> {
         let world = self.world;
         let honest = world.kind(i) == NodeKind::Honest;
         let first_split_brain = self.node(i).first_split_brain(&e);
+        if matches!(e, Event::PeerAdded(_)) {
+            let now = self.now;
+            self.node(i).peer_added(now);
+        }
         let tally = &mut self.out.tally;
         let counters = if honest {
             &mut tally.honest

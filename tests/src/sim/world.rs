@@ -24,6 +24,13 @@ pub(super) struct World {
     /// the store inside the node's core.
     views: Vec<LedgerView>,
     network: Network,
+    /// Each node's address: its index, except eclipse nodes (see
+    /// [`crate::adversary::eclipse::address`]).
+    addrs: Vec<u32>,
+    /// Eclipse addresses and their nodes, sorted by address.
+    eclipse: Vec<(u32, u32)>,
+    /// Every eclipse address, in node order.
+    eclipse_addrs: Vec<u32>,
     /// Whether to keep every event and classified win.
     record: bool,
 }
@@ -77,7 +84,21 @@ impl World {
         let halves = (0..n).map(|_| u8::from(grng.next_u64() & 1 == 1)).collect();
         let network = Network::new(cfg.latency_ms, cfg.loss, cfg.duplicate, halves);
 
+        let mut addrs: Vec<u32> = (0..n as u32).collect();
+        let mut eclipse = Vec::new();
+        for (i, a) in addrs.iter_mut().enumerate() {
+            if kinds[i] == NodeKind::Eclipse {
+                *a = crate::adversary::eclipse::address(eclipse.len());
+                eclipse.push((*a, i as u32));
+            }
+        }
+        let eclipse_addrs = eclipse.iter().map(|(a, _)| *a).collect();
+        eclipse.sort_unstable();
+
         Self {
+            addrs,
+            eclipse,
+            eclipse_addrs,
             ledger,
             ids,
             ring,
@@ -151,6 +172,28 @@ impl World {
     /// The `pos`-th node in id order (wrapping).
     pub(super) fn by_ring_position(&self, pos: usize) -> u32 {
         self.ring[pos % self.ring.len()].1
+    }
+
+    /// Node `i`'s address.
+    pub(super) fn addr(&self, i: usize) -> u32 {
+        self.addrs[i]
+    }
+
+    /// The node at address `addr`, if any.
+    pub(super) fn node_at(&self, addr: u32) -> Option<usize> {
+        let i = addr as usize;
+        if i < self.addrs.len() && self.addrs[i] == addr {
+            return Some(i);
+        }
+        self.eclipse
+            .binary_search_by_key(&addr, |(a, _)| *a)
+            .ok()
+            .map(|k| self.eclipse[k].1 as usize)
+    }
+
+    /// Every eclipse node's address.
+    pub(super) fn eclipse_addrs(&self) -> &[u32] {
+        &self.eclipse_addrs
     }
 
     /// Whether every event and classified win is kept.

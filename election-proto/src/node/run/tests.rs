@@ -38,6 +38,11 @@ fn fixture() -> &'static Fixture {
     })
 }
 
+/// A first hop: `id` at address 0 (the runs never read the address).
+fn first_hop(id: PeerId) -> Contact<u32> {
+    Contact { id, addr: 0 }
+}
+
 fn peer(n: u8) -> PeerId {
     PeerId::new([n; 32])
 }
@@ -85,7 +90,7 @@ fn referral(ticket: MessageTicket, high: u8, low: u8) -> Referral<u32> {
 
 /// Opens a channel to `peer(hop)` at `now` and answers it from `store`.
 fn answered(e: &mut Elections<u32>, token: TokenId, now: u64, hop: u8, store: &MemoryStore) {
-    let t = e.open_channel(now, token, peer(hop)).unwrap();
+    let t = e.open_channel(now, token, &first_hop(peer(hop))).unwrap();
     assert_eq!(
         e.on_answer(&answer(t, store, hop, u32::from(hop))),
         AnswerOutcome::Counted
@@ -97,16 +102,20 @@ fn the_index_follows_channels_and_a_finished_run_takes_its_tickets() {
     let (mut e, token) = elections();
     assert!(e.contains(&token));
     assert_eq!(e.len(), 1);
-    let a = e.open_channel(START, token, peer(2)).unwrap();
-    let b = e.open_channel(START, token, peer(3)).unwrap();
+    let a = e.open_channel(START, token, &first_hop(peer(2))).unwrap();
+    let b = e.open_channel(START, token, &first_hop(peer(3))).unwrap();
     assert_eq!(
-        e.open_channel(START, token, peer(2)),
+        e.open_channel(START, token, &first_hop(peer(2))),
         None,
         "one channel per first hop"
     );
-    assert_eq!(e.open_channel(START, token, ME), None, "no channel to ourselves");
     assert_eq!(
-        e.open_channel(START, TokenId::from_u64(5), peer(4)),
+        e.open_channel(START, token, &first_hop(ME)),
+        None,
+        "no channel to ourselves"
+    );
+    assert_eq!(
+        e.open_channel(START, TokenId::from_u64(5), &first_hop(peer(4))),
         None,
         "no such run"
     );
@@ -129,7 +138,7 @@ fn the_index_follows_channels_and_a_finished_run_takes_its_tickets() {
 fn answers_are_counted_once_and_a_different_second_answer_blocks_the_channel() {
     let (mut e, token) = elections();
     let f = fixture();
-    let t = e.open_channel(START, token, peer(2)).unwrap();
+    let t = e.open_channel(START, token, &first_hop(peer(2))).unwrap();
 
     let mut forged = answer(t, &f.honest, 2, 2);
     forged.signature[0] = TokenMapping {
@@ -170,7 +179,7 @@ fn answers_are_counted_once_and_a_different_second_answer_blocks_the_channel() {
 #[test]
 fn a_referral_closes_its_channel_and_names_a_fresh_first_hop() {
     let (mut e, token) = elections();
-    let t = e.open_channel(START, token, peer(2)).unwrap();
+    let t = e.open_channel(START, token, &first_hop(peer(2))).unwrap();
     // peer(2) is the referrer and a used hop; peer(3) is fresh.
     let r = referral(t, 3, 2);
     assert_eq!(
@@ -185,14 +194,14 @@ fn a_referral_closes_its_channel_and_names_a_fresh_first_hop() {
     );
 
     // Both suggestions are used hops (and one is the referrer itself).
-    let t = e.open_channel(START, token, peer(3)).unwrap();
+    let t = e.open_channel(START, token, &first_hop(peer(3))).unwrap();
     assert_eq!(
         e.on_referral(&referral(t, 2, 3), peer(3)),
         ReferralOutcome::Replace
     );
     assert_eq!(e.owner(&t), None, "closed even without a usable suggestion");
 
-    let t = e.open_channel(START, token, peer(4)).unwrap();
+    let t = e.open_channel(START, token, &first_hop(peer(4))).unwrap();
     let mut wrong = referral(t, 5, 6);
     wrong.token = TokenId::from_u64(1);
     assert_eq!(e.on_referral(&wrong, peer(4)), ReferralOutcome::Unmatched);
@@ -212,7 +221,7 @@ fn a_referral_closes_its_channel_and_names_a_fresh_first_hop() {
 fn deadlines_and_expiry_follow_collection_channel_and_election_timeouts() {
     let c = config();
     let (mut e, token) = elections();
-    let t = e.open_channel(START, token, peer(2)).unwrap();
+    let t = e.open_channel(START, token, &first_hop(peer(2))).unwrap();
     let collect = START + c.min_collection_ms;
     assert!(collect < START + c.channel_timeout_ms);
     assert_eq!(e.next_deadline(&c), Some(collect));
@@ -242,7 +251,7 @@ fn deadlines_and_expiry_follow_collection_channel_and_election_timeouts() {
 
     // Late after the election's own timeout: abandoned, not replaced.
     let late = START + c.election_timeout_ms - 1;
-    let t = e.open_channel(late, token, peer(3)).unwrap();
+    let t = e.open_channel(late, token, &first_hop(peer(3))).unwrap();
     let expiry = e.expire(late + c.channel_timeout_ms, token, &c);
     assert_eq!(
         expiry,
@@ -265,7 +274,7 @@ fn deadlines_and_expiry_follow_collection_channel_and_election_timeouts() {
 fn without_a_verdict_the_run_waits_then_widens_then_fails() {
     let c = config();
     let (mut e, token) = elections();
-    let t = e.open_channel(START, token, peer(2)).unwrap();
+    let t = e.open_channel(START, token, &first_hop(peer(2))).unwrap();
     assert_eq!(e.step(START, token, &c), Step::Wait, "a reply is pending");
 
     e.expire(START + c.channel_timeout_ms, token, &c);
@@ -291,7 +300,7 @@ fn two_agreeing_answers_elect_once_settled_or_collected() {
     answered(&mut e, token, START, 2, &f.honest);
     answered(&mut e, token, START, 3, &f.honest);
     // Two of three pending-or-answered agree: settled however the third replies.
-    e.open_channel(START, token, peer(4)).unwrap();
+    e.open_channel(START, token, &first_hop(peer(4))).unwrap();
     let Step::End(Ending::Elected(win)) = e.step(START, token, &c) else {
         panic!("settled verdict not acted on");
     };
@@ -310,7 +319,7 @@ fn a_split_brain_is_reported_once_then_grows_or_ends_by_policy() {
     answered(&mut e, token, START, 3, &f.honest);
     answered(&mut e, token, START, 4, &f.other);
     answered(&mut e, token, START, 5, &f.other);
-    e.open_channel(START, token, peer(6)).unwrap();
+    e.open_channel(START, token, &first_hop(peer(6))).unwrap();
     assert_eq!(
         e.step(START, token, &c),
         Step::Wait,

@@ -1,0 +1,346 @@
+//! Membership (docs/PROTOCOL.md §9): answering pings and lookups, admitting
+//! proven contacts, probing candidates, and running lookups.
+//!
+//! The tables are owned elsewhere ([`super::contacts`], [`super::admission`],
+//! [`super::discovery`]); this module carries out what they decide and is the
+//! only place a contact enters the table.
+
+use super::admission::Purpose;
+use super::contacts::Admit;
+use super::discovery::Hop;
+use super::Node;
+use crate::id::{ring_distance, Distance, PeerId};
+
+/// Most seed addresses remembered for asking again.
+const MAX_SEEDS: usize = 16;
+
+/// Most scale lookups queued after the self lookup.
+const MAX_SCALE_LOOKUPS: usize = 8;
+
+/// Requests a scale or random-point lookup sends (a lookup of the node's own
+/// id sends up to `lookup_max_queries`).
+const SHORT_LOOKUP_QUERIES: usize = 3;
+
+/// First refresh after joining; each later one waits twice as long, up to
+/// `refresh_interval_ms`.
+const FIRST_REFRESH_MS: u64 = 30_000;
+use crate::store::TokenStore;
+use crate::wire::{
+    self, Address, Contact, Envelope, FindNeighbours, Message, Neighbours, Ping, Pong,
+    FIND_NEIGHBOURS_PADDED_LEN, REPLY_FACTOR,
+};
+
+impl<A: Address, S: TokenStore> Node<A, S> {
+    pub(super) fn on_ping(&mut self, now: u64, from: A, sender: PeerId, ping: Ping) {
+        if ping.target != self.me.id {
+            self.metrics.unsolicited_replies += 1;
+            return;
+        }
+        self.send(from.clone(), Message::Pong(Pong { nonce: ping.nonce }));
+        self.offer(now, sender, from);
+    }
+
+    pub(super) fn on_pong(&mut self, now: u64, from: A, sender: PeerId, pong: Pong) {
+        let Some(probe) = self.admission.answer(pong.nonce, &from, &sender) else {
+            self.metrics.unsolicited_replies += 1;
+            return;
+        };
+        match probe.purpose {
+            Purpose::Admit => self.admit(now, probe.contact),
+            // The stale contact is alive: it keeps its slot, the newcomer waits.
+            Purpose::Liveness { .. } => self.contacts.touch(&sender, &from, now),
+        }
+    }
+
+    pub(super) fn on_find_neighbours(
+        &mut self,
+        now: u64,
+        from: A,
+        sender: PeerId,
+        req: FindNeighbours,
+        len: usize,
+    ) {
+        let mut contacts = self
+            .contacts
+            .nearest(&req.target, self.config.neighbours_per_reply, |id| *id != sender);
+        // Never more than REPLY_FACTOR times the request: trim the farthest.
+        let limit = len.saturating_mul(REPLY_FACTOR);
+        let bytes = loop {
+            let env = Envelope {
+                sender: self.me.id,
+                message: Message::Neighbours(Neighbours {
+                    nonce: req.nonce,
+                    contacts: contacts.clone(),
+                }),
+            };
+            match wire::encode(&env) {
+                Ok(b) if b.len() <= limit || contacts.is_empty() => break Some(b),
+                Ok(_) => {
+                    contacts.pop();
+                }
+                Err(_) => break None,
+            }
+        };
+        match bytes {
+            Some(b) if b.len() <= limit => {
+                self.metrics.sent.add(wire::MessageKind::Neighbours, b.len());
+                self.outputs.push_back(super::Output::Send {
+                    to: from.clone(),
+                    bytes: b,
+                });
+            }
+            _ => self.metrics.encode_errors += 1,
+        }
+        if req.target == sender {
+            // A node looking up its own id is joining: probe it even without
+            // allowance, or a popular seed could never learn who joined through
+            // it. Still bounded: the pending table, and the per-host and
+            // per-subnet caps (pending probes count), so one host draws at most
+            // `max_contacts_per_ip` pings per probe timeout.
+            self.offer_with(now, sender, from, false);
+        } else {
+            self.offer(now, sender, from);
+        }
+    }
+
+    pub(super) fn on_neighbours(&mut self, now: u64, from: A, sender: PeerId, reply: Neighbours<A>) {
+        let Some(proven) = self
+            .discovery
+            .on_reply(reply.nonce, &from, sender, reply.contacts)
+        else {
+            self.metrics.unsolicited_replies += 1;
+            return;
+        };
+        self.admit(now, proven.contact);
+        self.advance_lookup(now, proven.lookup);
+    }
+
+    /// A candidate seen in traffic (a sender, a relayed responder, a referral
+    /// suggestion): pinged if it would fit, a probe slot and the allowance permit.
+    pub(super) fn offer(&mut self, now: u64, id: PeerId, addr: A) {
+        self.offer_with(now, id, addr, true);
+    }
+
+    /// [`Self::offer`], spending the unsolicited-probe allowance only if `spend`.
+    fn offer_with(&mut self, now: u64, id: PeerId, addr: A, spend: bool) {
+        if id == self.me.id || self.contacts.contains(&id) || self.admission.is_probing(&id) {
+            return;
+        }
+        let groups = addr.groups();
+        if !self
+            .contacts
+            .group_has_room(&groups, self.admission.pending_in(&groups))
+        {
+            self.metrics.contacts_rejected += 1;
+            return;
+        }
+        if self.contacts.len() >= self.config.max_contacts {
+            return;
+        }
+        if self.admission.len() >= self.config.max_pending_probes
+            || (spend && !self.admission.take_allowance(now))
+        {
+            self.metrics.candidates_dropped += 1;
+            return;
+        }
+        self.probe(now, Contact { id, addr }, Purpose::Admit);
+    }
+
+    fn probe(&mut self, now: u64, contact: Contact<A>, purpose: Purpose<A>) {
+        let nonce = self.rng.next_u64();
+        let to = contact.addr.clone();
+        let target = contact.id;
+        if self.admission.start(nonce, contact, purpose, now) {
+            self.metrics.probes_sent += 1;
+            self.send(to, Message::Ping(Ping { nonce, target }));
+        }
+    }
+
+    /// Enters a proven contact into the table, within the caps.
+    pub(super) fn admit(&mut self, now: u64, c: Contact<A>) {
+        match self.contacts.admit(&self.me.id, c.id, c.addr.clone(), now, false) {
+            Admit::Known => {}
+            Admit::Added => self.metrics.contacts_admitted += 1,
+            Admit::GroupFull | Admit::Full => self.metrics.contacts_rejected += 1,
+            Admit::CheckFirst(victim) => {
+                if self.admission.is_probing(&victim.id)
+                    || self.admission.len() >= self.config.max_pending_probes
+                {
+                    self.metrics.contacts_rejected += 1;
+                } else {
+                    self.probe(now, victim, Purpose::Liveness { newcomer: c });
+                }
+            }
+        }
+    }
+
+    /// Probes that timed out: an unanswered liveness check evicts its contact
+    /// and admits the newcomer that waited for the slot.
+    pub(super) fn expire_probes(&mut self, now: u64) {
+        for p in self.admission.expire(now) {
+            self.metrics.probes_timed_out += 1;
+            if let Purpose::Liveness { newcomer } = p.purpose {
+                if self.contacts.remove(&p.contact.id) {
+                    self.metrics.contacts_evicted += 1;
+                }
+                self.admit(now, newcomer);
+            }
+        }
+    }
+
+    /// Queues the scale lookups (see `run_membership`).
+    fn queue_scale_lookups(&mut self) {
+        let me = self.me.id;
+        let nearest = self
+            .contacts
+            .nearest(&me, 1, |_| true)
+            .first()
+            .map_or(Distance::ZERO, |c| ring_distance(&me, &c.id));
+        let power = |bit: usize| {
+            let mut d = [0u8; 32];
+            d[31 - bit / 8] = 1 << (bit % 8);
+            Distance(d)
+        };
+        let mut clockwise = true;
+        let mut bit = 255usize;
+        // Down to the arc of 4 neighbour gaps, which the self lookup covered.
+        while bit >= 2 && power(bit - 2) > nearest && self.lookup_queue.len() < MAX_SCALE_LOOKUPS {
+            let d = power(bit);
+            self.lookup_queue
+                .push_back(if clockwise { me.add(&d) } else { me.sub(&d) });
+            clockwise = !clockwise;
+            bit -= 2;
+        }
+    }
+
+    /// Starts a lookup of `target` from the nearest admitted contacts plus `seeds`.
+    pub(super) fn start_lookup(&mut self, now: u64, target: PeerId, seeds: Vec<A>) {
+        self.start_lookup_bounded(now, target, seeds, self.config.lookup_max_queries);
+    }
+
+    fn start_lookup_bounded(&mut self, now: u64, target: PeerId, seeds: Vec<A>, max_queries: usize) {
+        let mut start: Vec<Hop<A>> = seeds.into_iter().map(|addr| Hop { id: None, addr }).collect();
+        let near = self
+            .contacts
+            .nearest(&target, 2 * self.config.lookup_parallelism, |_| true);
+        start.extend(near.into_iter().map(|c| Hop {
+            id: Some(c.id),
+            addr: c.addr,
+        }));
+        if let Some(l) = self.discovery.start(&self.me.id, target, start, max_queries) {
+            self.metrics.lookups_started += 1;
+            self.advance_lookup(now, l);
+        }
+    }
+
+    /// Sends whatever requests lookup `l` may send now.
+    pub(super) fn advance_lookup(&mut self, now: u64, l: u64) {
+        for (target, hop) in self.discovery.due(l) {
+            // A named candidate whose host or subnet is full could not be
+            // admitted anyway: do not spend a request on it.
+            let groups = hop.addr.groups();
+            let known = hop.id.map_or(true, |id| self.contacts.contains(&id));
+            if !known
+                && !self
+                    .contacts
+                    .group_has_room(&groups, self.admission.pending_in(&groups))
+            {
+                self.metrics.contacts_rejected += 1;
+                continue;
+            }
+            let nonce = self.rng.next_u64();
+            let to = hop.addr.clone();
+            if self.discovery.sent(nonce, l, hop, now) {
+                let base: Envelope<A> = Envelope {
+                    sender: self.me.id,
+                    message: Message::FindNeighbours(FindNeighbours {
+                        target,
+                        nonce,
+                        padding: Vec::new(),
+                    }),
+                };
+                let unpadded = wire::encode(&base).map_or(0, |b| b.len());
+                // `unpadded` already counts the padding's one-byte length prefix
+                // (the padding stays below 128 bytes, so the prefix stays one byte).
+                let pad = FIND_NEIGHBOURS_PADDED_LEN.saturating_sub(unpadded);
+                let req = FindNeighbours {
+                    target,
+                    nonce,
+                    padding: vec![0; pad],
+                };
+                self.send(to, Message::FindNeighbours(req));
+            }
+        }
+    }
+
+    /// Timeouts, lookups that can move on, the periodic refresh.
+    pub(super) fn run_membership(&mut self, now: u64) {
+        self.expire_probes(now);
+        for l in self.discovery.expire(now) {
+            self.advance_lookup(now, l);
+        }
+        let ended = self.discovery.finish_idle();
+        if ended > 0 && !self.far_lookup_done {
+            // After the first lookup (our own id), short lookups at distances
+            // 2^255, 2^253, ... down to a few times the nearest neighbour's, on
+            // alternate sides: the table then spans the ring at every scale,
+            // which is what greedy routing needs.
+            self.far_lookup_done = true;
+            self.queue_scale_lookups();
+        }
+        while self.discovery.running() < 2 {
+            let Some(target) = self.lookup_queue.pop_front() else {
+                break;
+            };
+            self.start_lookup_bounded(now, target, Vec::new(), SHORT_LOOKUP_QUERIES);
+        }
+        if self.next_refresh_at.is_some_and(|at| at <= now) {
+            self.schedule_refresh(now);
+            // Our own neighbourhood again (tables everywhere fill as the network
+            // forms, so a later lookup finds neighbours an early one could not)
+            // and, more briefly, a random point.
+            let me = self.me.id;
+            // While the table is still small the seeds are asked again: a lost
+            // request or reply must not leave a node alone for good.
+            let seeds = if self.contacts.len() < self.config.neighbours_per_reply {
+                self.seeds.clone()
+            } else {
+                Vec::new()
+            };
+            self.start_lookup(now, me, seeds);
+            let target = self.random_id();
+            if self.lookup_queue.len() < MAX_SCALE_LOOKUPS {
+                self.lookup_queue.push_back(target);
+            }
+        }
+    }
+
+    /// Starts the node's first lookup (its own id), once it knows someone.
+    pub(super) fn join(&mut self, now: u64, seeds: Vec<A>) {
+        if self.next_refresh_at.is_none() {
+            self.schedule_refresh(now);
+        }
+        for s in &seeds {
+            if self.seeds.len() < MAX_SEEDS && !self.seeds.contains(s) {
+                self.seeds.push(s.clone());
+            }
+        }
+        let me = self.me.id;
+        self.start_lookup(now, me, seeds);
+    }
+
+    /// The next refresh: 30 s after joining, then doubling up to
+    /// `refresh_interval_ms` (a network forming at once fills in quickly, a
+    /// settled one is refreshed rarely).
+    fn schedule_refresh(&mut self, now: u64) {
+        let wait = FIRST_REFRESH_MS
+            .saturating_mul(1u64 << self.refreshes.min(20))
+            .min(self.config.refresh_interval_ms);
+        self.refreshes = self.refreshes.saturating_add(1);
+        self.next_refresh_at = Some(now.saturating_add(wait));
+    }
+
+    fn random_id(&mut self) -> PeerId {
+        PeerId::new(self.rng.bytes32())
+    }
+}
