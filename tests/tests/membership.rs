@@ -60,3 +60,24 @@ fn eclipse_ids_stay_within_the_group_caps() {
     assert!(sim.eclipse_share_max() <= 0.25, "{}", sim.eclipse_share_max());
     assert!(count_events(&sim, |e| matches!(e, Event::Elected { .. })) > 500);
 }
+
+#[test]
+fn one_seed_each_from_a_few_well_known_nodes_reaches_everyone() {
+    // Every node is told one address, drawn from three well-known seed nodes
+    // that know each other: the seed graph is connected, so lookups must find
+    // the whole network from there.
+    let mut cfg = config(120, 62);
+    cfg.bootstrap_random = 1;
+    cfg.bootstrap_neighbours = 0;
+    cfg.bootstrap_pool = 3;
+    assert_eq!(cfg.bootstrap_name(), "seeds:1 from 3 well-known nodes");
+    let mut sim = Sim::new(cfg).unwrap();
+    sim.run_until(5 * MINUTE);
+    for i in 0..sim.len() {
+        let node = sim.node(i).unwrap();
+        let contacts = node.contacts().count();
+        assert!(contacts >= 8, "node {i} knows {contacts} contacts");
+        assert!(node.elected_peers().count() >= 1, "node {i}: {}", summary(&sim));
+    }
+    assert!(sim.honest().success_rate() >= 0.9, "{}", summary(&sim));
+}

@@ -100,6 +100,10 @@ struct Args {
     /// Ring-neighbour bootstrap contacts per side.
     #[arg(long, default_value_t = 0)]
     bootstrap_neighbours: usize,
+    /// Draw random bootstrap contacts from the first K nodes only (well-known
+    /// seed nodes); 0: from every node.
+    #[arg(long, default_value_t = 0)]
+    bootstrap_pool: usize,
     /// The bootstrap before membership: 4 ring neighbours per side + 8 random,
     /// given as vouched contacts (overrides the two flags above).
     #[arg(long)]
@@ -168,6 +172,7 @@ fn main() {
     cfg.colluder_group_size = args.colluder_group;
     cfg.bootstrap_random = args.bootstrap_random;
     cfg.bootstrap_neighbours = args.bootstrap_neighbours;
+    cfg.bootstrap_pool = args.bootstrap_pool;
     if args.bootstrap_legacy {
         cfg.legacy_bootstrap();
     }

@@ -70,6 +70,13 @@ pub struct SimConfig {
     pub bootstrap_random: usize,
     /// Ring neighbours on each side each node starts with. Default 0.
     pub bootstrap_neighbours: usize,
+    /// Draw the random contacts from the first this-many nodes only (a small set
+    /// of well-known seed nodes, as deployments have, which start knowing each
+    /// other), or from every node when 0. Default 0. With one uniformly random seed per node the "who knows whom"
+    /// graph usually falls apart into islands no protocol can join (a random
+    /// mapping on 1,000 nodes has ~3 components, the largest holding ~78 %);
+    /// a shared pool keeps it connected.
+    pub bootstrap_pool: usize,
     /// Give the starting contacts as seed addresses only (`Command::AddSeeds`,
     /// ids unknown) rather than as vouched contacts (`Command::AddContacts`).
     /// Default true. [`SimConfig::legacy_bootstrap`] sets the old generous start.
@@ -107,6 +114,15 @@ impl SimConfig {
     /// Which bootstrap the run uses, for the report: `"seeds:3"` (seed
     /// addresses) or `"contacts:4+8"` (vouched ring neighbours per side + random).
     pub fn bootstrap_name(&self) -> String {
+        let name = self.bootstrap_kind();
+        if self.bootstrap_pool > 0 {
+            format!("{name} from {} well-known nodes", self.bootstrap_pool)
+        } else {
+            name
+        }
+    }
+
+    fn bootstrap_kind(&self) -> String {
         if self.seeds_by_address && self.bootstrap_neighbours == 0 {
             format!("seeds:{}", self.bootstrap_random)
         } else if self.seeds_by_address {
@@ -131,6 +147,7 @@ impl SimConfig {
             arc_depth: 256,
             bootstrap_random: 3,
             bootstrap_neighbours: 0,
+            bootstrap_pool: 0,
             seeds_by_address: true,
             adversaries: Vec::new(),
             lazy_coverage: 0.6,

@@ -173,6 +173,7 @@ impl Sim {
             &sim.world,
             sim.cfg.bootstrap_neighbours,
             sim.cfg.bootstrap_random,
+            sim.cfg.bootstrap_pool,
             seed,
         );
         for (i, contacts) in start {
