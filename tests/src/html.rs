@@ -187,21 +187,13 @@ fn target_line(t: &Target) -> (f64, String) {
 fn elections<'t>(t: &'t [Minute]) -> impl FnOnce(&Area<'_>) -> Result<(), String> + 't {
     move |root| {
         let ymax = t.iter().map(|m| m.elections_started).max().unwrap_or(0) as f64;
-        let mut c = ChartBuilder::on(root)
-            .caption("Elections per minute", (FONT, 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..last_minute(t), 0.0..headroom(ymax, 1.0))
-            .map_err(err)?;
-        c.configure_mesh()
-            .x_desc("simulated minute")
-            .y_desc("elections")
-            .label_style((FONT, 15))
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .draw()
-            .map_err(err)?;
+        let mut c = per_minute(
+            root,
+            t,
+            "Elections per minute",
+            "elections",
+            0.0..headroom(ymax, 1.0),
+        )?;
         let series: [Named<RGBColor, Minute, u64>; 2] = [
             ("started", BLUE, |m| m.elections_started),
             ("won", GREEN, |m| m.elections_succeeded),
@@ -227,21 +219,13 @@ fn success<'t>(t: &'t [Minute]) -> impl FnOnce(&Area<'_>) -> Result<(), String> 
             .filter_map(|m| m.success_rate)
             .fold(100.0f64, |a, r| a.min(100.0 * r));
         let ymin = ((lowest.min(limit) - 5.0) / 5.0).floor().max(0.0) * 5.0;
-        let mut c = ChartBuilder::on(root)
-            .caption("Success rate per minute", (FONT, 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..last_minute(t), ymin..100.0)
-            .map_err(err)?;
-        c.configure_mesh()
-            .x_desc("simulated minute")
-            .y_desc("success rate (%)")
-            .label_style((FONT, 15))
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .draw()
-            .map_err(err)?;
+        let mut c = per_minute(
+            root,
+            t,
+            "Success rate per minute",
+            "success rate (%)",
+            ymin..100.0,
+        )?;
         c.draw_series(LineSeries::new(
             t.iter()
                 .filter_map(|m| m.success_rate.map(|r| (m.minute, 100.0 * r))),
@@ -310,21 +294,13 @@ fn messages<'t>(t: &'t [Minute]) -> impl FnOnce(&Area<'_>) -> Result<(), String>
     move |root| {
         let (limit, label) = target_line(&targets::MESSAGES_PER_NODE_HOUR);
         let ymax = t.iter().map(|m| m.messages_per_node_hour).fold(0.0, f64::max);
-        let mut c = ChartBuilder::on(root)
-            .caption("Messages per node-hour", (FONT, 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..last_minute(t), 0.0..headroom(ymax.max(limit), 1.0))
-            .map_err(err)?;
-        c.configure_mesh()
-            .x_desc("simulated minute")
-            .y_desc("datagrams / node / hour")
-            .label_style((FONT, 15))
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .draw()
-            .map_err(err)?;
+        let mut c = per_minute(
+            root,
+            t,
+            "Messages per node-hour",
+            "datagrams / node / hour",
+            0.0..headroom(ymax.max(limit), 1.0),
+        )?;
         c.draw_series(LineSeries::new(
             t.iter().map(|m| (m.minute, m.messages_per_node_hour)),
             ORANGE.stroke_width(2),
@@ -344,21 +320,7 @@ fn spread<'t>(
 ) -> impl FnOnce(&Area<'_>) -> Result<(), String> + 't {
     move |root| {
         let ymax = t.iter().map(|m| get(m).max).max().unwrap_or(0) as f64;
-        let mut c = ChartBuilder::on(root)
-            .caption(what, (FONT, 22))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(64)
-            .build_cartesian_2d(0.0..last_minute(t), 0.0..headroom(ymax, 1.0))
-            .map_err(err)?;
-        c.configure_mesh()
-            .x_desc("simulated minute")
-            .y_desc(what)
-            .label_style((FONT, 15))
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .draw()
-            .map_err(err)?;
+        let mut c = per_minute(root, t, what, what, 0.0..headroom(ymax, 1.0))?;
         // The p10-p90 band: along p90, back along p10.
         let band: Vec<(f64, f64)> = t
             .iter()
@@ -386,6 +348,33 @@ fn spread<'t>(
 }
 
 type Chart<'a, 'b, X> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, RangedCoordf64>>;
+
+/// A chart over the run's simulated minutes with `y` on the vertical axis, its
+/// caption, grid and axis labels drawn: the frame every per-minute chart shares.
+fn per_minute<'a, 'b>(
+    root: &'a Area<'b>,
+    t: &[Minute],
+    caption: &str,
+    y_desc: &str,
+    y: std::ops::Range<f64>,
+) -> Result<Chart<'a, 'b, RangedCoordf64>, String> {
+    let mut c = ChartBuilder::on(root)
+        .caption(caption, (FONT, 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..last_minute(t), y)
+        .map_err(err)?;
+    c.configure_mesh()
+        .x_desc("simulated minute")
+        .y_desc(y_desc)
+        .label_style((FONT, 15))
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .draw()
+        .map_err(err)?;
+    Ok(c)
+}
 
 /// A dashed red target line across the chart, with its label in the legend.
 fn horizontal<'a, 'b: 'a>(
