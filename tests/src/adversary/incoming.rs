@@ -11,7 +11,7 @@ use super::NodeKind;
 use crate::rng::SimRng;
 use election_proto::node::Node;
 use election_proto::wire::{self, Contact, Message};
-use election_proto::{ring_distance, Distance, PeerId, TokenId, TokenStore};
+use election_proto::{ring_distance, Distance, MessageTicket, PeerId, TokenId, TokenSignature, TokenStore};
 use std::collections::BTreeMap;
 
 /// How long a forwarder remembers a fork.
@@ -95,7 +95,7 @@ pub fn intercept<S: TokenStore>(
     } = node;
     let mut replies = Vec::new();
     match env.message {
-        Message::Query(election_proto::wire::Query {
+        Message::Query(wire::Query {
             token,
             ticket,
             challenger,
@@ -108,23 +108,11 @@ pub fn intercept<S: TokenStore>(
                     let mut s = colluder_stream(colluder_secret, &challenger, &token);
                     fabricate_signature(&challenger, &token, &mut s)
                 };
-                let msg = Message::Answer(election_proto::wire::Answer {
-                    ticket,
-                    answer: sig.answer,
-                    signature: sig.signature,
-                    responder: me.clone(),
-                });
-                replies.push((from, msg));
+                replies.push((from, answer(ticket, sig, &me)));
             }
             NodeKind::Forwarder => {
                 let junk = garbage_signature(&token, rng);
-                let msg = Message::Answer(election_proto::wire::Answer {
-                    ticket,
-                    answer: junk.answer,
-                    signature: junk.signature,
-                    responder: me.clone(),
-                });
-                replies.push((from, msg));
+                replies.push((from, answer(ticket, junk, &me)));
                 if hops_left > 0 {
                     let targets = closest_contacts(core, &token, 2, |id, addr| {
                         *id != challenger && *id != env.sender && addr != from
@@ -133,7 +121,7 @@ pub fn intercept<S: TokenStore>(
                         forks.remember(ticket.0, token, from, now);
                     }
                     for to in targets {
-                        let q = Message::Query(election_proto::wire::Query {
+                        let q = Message::Query(wire::Query {
                             token,
                             ticket,
                             challenger,
@@ -147,9 +135,9 @@ pub fn intercept<S: TokenStore>(
         },
         message @ (Message::Answer(_) | Message::Referral(_)) if kind == NodeKind::Forwarder => {
             let token = match &message {
-                Message::Answer(election_proto::wire::Answer { answer, .. }) => answer.id,
-                Message::Referral(election_proto::wire::Referral { token, .. })
-                | Message::Query(election_proto::wire::Query { token, .. }) => *token,
+                Message::Answer(wire::Answer { answer, .. }) => answer.id,
+                Message::Referral(wire::Referral { token, .. })
+                | Message::Query(wire::Query { token, .. }) => *token,
                 Message::Ping(_) | Message::Pong(_) | Message::FindNeighbours(_) | Message::Neighbours(_) => {
                     return None
                 }
@@ -184,6 +172,16 @@ fn closest_contacts<S: TokenStore>(
         }
     }
     best.into_iter().map(|(_, a)| a).collect()
+}
+
+/// An `Answer` carrying `sig`, signed off as coming from `me`.
+fn answer(ticket: MessageTicket, sig: TokenSignature, me: &Contact<u32>) -> Message<u32> {
+    Message::Answer(wire::Answer {
+        ticket,
+        answer: sig.answer,
+        signature: sig.signature,
+        responder: me.clone(),
+    })
 }
 
 #[cfg(test)]
