@@ -96,7 +96,9 @@ pub struct NodeConfig {
     pub lookup_max_queries: usize,
     /// Contacts put in a `Neighbours` reply (before the size rule trims it). Default 8.
     pub neighbours_per_reply: usize,
-    /// A random-target lookup refreshes the table this often. Default 900,000 ms (15 min).
+    /// Longest wait between refreshes (lookups of the node's own id); the first
+    /// comes a minute after joining, each later one eight times later. Default
+    /// 1,800,000 ms (30 min).
     pub refresh_interval_ms: u64,
     /// Most elected peers. Default 50 (the seed's `max_peers`).
     pub max_elected_peers: usize,

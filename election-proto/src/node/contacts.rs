@@ -1,8 +1,9 @@
 //! Admitted contacts: a bounded map from peer id to proven address, with
 //! reputation and per-host / per-subnet caps (docs/PROTOCOL.md §9).
 
+use super::crowds::Crowds;
 use crate::id::{clockwise_distance, counter_clockwise_distance, ring_distance, Distance, PeerId, RingPoint};
-use crate::wire::{Address, AddressGroups, Contact};
+use crate::wire::{Address, AddressGroups, Contact, GroupKey};
 use core::ops::Bound::{Excluded, Unbounded};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -56,6 +57,10 @@ pub(crate) enum Admit<A> {
 /// (see [`ContactTable::group_has_room`]): at most about 1/16 of a table.
 pub(crate) const GROUP_SHARE: usize = 16;
 
+/// A crowded subnet (see [`super::crowds`]) may hold at most one contact per
+/// this many in the table, counting the newcomer: a tenth.
+pub(crate) const CROWDED_SHARE: usize = 10;
+
 /// Per-group caps: most contacts per host and per subnet.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct GroupCaps {
@@ -75,6 +80,7 @@ pub(crate) struct ContactTable<A> {
     cap: usize,
     stale_ms: u64,
     caps: GroupCaps,
+    crowds: Crowds,
 }
 
 impl<A: Address> ContactTable<A> {
@@ -84,6 +90,7 @@ impl<A: Address> ContactTable<A> {
             cap,
             stale_ms,
             caps,
+            crowds: Crowds::default(),
         }
     }
 
@@ -113,14 +120,67 @@ impl<A: Address> ContactTable<A> {
     /// A small table is held to less: one host or subnet may fill at most one
     /// slot plus one per [`GROUP_SHARE`] contacts already in the table (up to
     /// the configured caps), so a young table cannot be mostly one attacker's.
+    /// A crowded subnet gets at most a [`CROWDED_SHARE`]th of the table, newcomer
+    /// included (none at all below that many contacts).
     pub fn group_has_room(&self, groups: &AddressGroups, pending: (usize, usize)) -> bool {
         let (mut ip, mut subnet) = pending;
         for c in self.map.values() {
             ip += usize::from(c.groups.ip == groups.ip);
             subnet += usize::from(c.groups.subnet == groups.subnet);
         }
-        let scaled = 1 + self.map.len() / GROUP_SHARE;
-        ip < self.caps.per_ip.min(scaled) && subnet < self.caps.per_subnet.min(scaled)
+        ip < self.caps.per_ip.min(self.scaled_cap()) && subnet < self.subnet_cap(groups)
+    }
+
+    fn scaled_cap(&self) -> usize {
+        1 + self.map.len() / GROUP_SHARE
+    }
+
+    /// Most contacts the subnet of `groups` may hold with one more admitted.
+    fn subnet_cap(&self, groups: &AddressGroups) -> usize {
+        let cap = self.caps.per_subnet.min(self.scaled_cap());
+        if self.crowds.is_crowded(&groups.subnet) {
+            cap.min((self.map.len() + 1) / CROWDED_SHARE)
+        } else {
+            cap
+        }
+    }
+
+    /// Notes a datagram received from `sender` at an address of `groups`. Any
+    /// subnet this shows to be crowded loses its contacts beyond its cap (the
+    /// most recently seen stay); their ids are returned.
+    pub fn observe(&mut self, groups: &AddressGroups, sender: PeerId, now_ms: u64) -> Vec<PeerId> {
+        let mut gone = Vec::new();
+        for subnet in self.crowds.observe(groups, sender, now_ms) {
+            gone.extend(self.trim_subnet(&subnet));
+        }
+        gone
+    }
+
+    /// Removes `subnet`'s contacts beyond a [`CROWDED_SHARE`]th of the table
+    /// that remains.
+    fn trim_subnet(&mut self, subnet: &GroupKey) -> Vec<PeerId> {
+        let mut members: Vec<(u64, PeerId)> = self
+            .map
+            .iter()
+            .filter(|(_, c)| c.groups.subnet == *subnet)
+            .map(|(id, c)| (c.last_seen_ms, *id))
+            .collect();
+        // With the members gone the table is smaller: keep as many as the cap
+        // allows for the table that remains.
+        let others = self.map.len() - members.len();
+        let keep = (0..=members.len())
+            .rev()
+            .find(|k| *k <= (others + k) / CROWDED_SHARE)
+            .unwrap_or(0);
+        if keep == members.len() {
+            return Vec::new();
+        }
+        members.sort_by_key(|(seen, id)| (core::cmp::Reverse(*seen), *id));
+        let gone: Vec<PeerId> = members.split_off(keep).into_iter().map(|(_, id)| id).collect();
+        for id in &gone {
+            self.map.remove(id);
+        }
+        gone
     }
 
     /// Refreshes `id`'s last-seen time if it is a contact at `from`: it has just

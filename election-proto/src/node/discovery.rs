@@ -31,6 +31,8 @@ struct Lookup<A> {
     sent: usize,
     /// Most requests this lookup sends.
     max_queries: usize,
+    /// Distances of the nearest repliers so far (at most `alpha`, ascending).
+    replied: Vec<Distance>,
 }
 
 /// A request in flight.
@@ -104,6 +106,7 @@ impl<A: Address> Discovery<A> {
             seen_addrs: BTreeSet::new(),
             sent: 0,
             max_queries,
+            replied: Vec::new(),
         };
         l.seen_ids.insert(*me);
         for h in start {
@@ -124,8 +127,20 @@ impl<A: Address> Discovery<A> {
             .alpha
             .saturating_sub(in_flight)
             .min(l.max_queries.saturating_sub(l.sent));
+        let alpha = self.alpha;
         let mut out = Vec::new();
         for _ in 0..room {
+            // Converged: once `alpha` have replied, only a candidate nearer the
+            // target than the farthest of the `alpha` nearest repliers can teach
+            // us anything; the lookup stops rather than ask farther nodes. In a
+            // settled network a refresh ends after one round.
+            if l.replied.len() >= alpha {
+                let bound = l.replied[alpha - 1];
+                match l.todo.first_key_value() {
+                    Some(((Some(d), _), ())) if *d >= bound => l.todo.clear(),
+                    _ => {}
+                }
+            }
             let Some(((_, hop), ())) = l.todo.pop_first() else {
                 break;
             };
@@ -170,7 +185,12 @@ impl<A: Address> Discovery<A> {
         let f = self.inflight.remove(&nonce)?;
         let cap = 4 * self.max_queries;
         let own = from.groups().subnet;
+        let alpha = self.alpha;
         if let Some(l) = self.lookups.get_mut(&f.lookup) {
+            let d = ring_distance(&l.target, &sender);
+            let at = l.replied.partition_point(|x| *x <= d);
+            l.replied.insert(at, d);
+            l.replied.truncate(alpha.max(1));
             l.seen_ids.insert(sender);
             l.seen_addrs.insert(from.clone());
             // A subnet cannot vouch for itself: contacts in the replier's own
@@ -335,6 +355,52 @@ mod tests {
             d.on_reply(1, &7, PeerId::from_u64(77), vec![]).is_none(),
             "answered once"
         );
+    }
+
+    #[test]
+    fn a_lookup_stops_once_alpha_repliers_name_nobody_nearer() {
+        let me = PeerId::from_u64(1000);
+        let mut d = Discovery::new(2, 8, 100);
+        let start = vec![hop(48, 1), hop(52, 2), hop(30, 3), hop(70, 4), hop(90, 5)];
+        let l = d.start(&me, PeerId::from_u64(50), start, 8).unwrap();
+        let first = d.due(l);
+        assert_eq!(first.iter().map(|(_, h)| h.addr).collect::<Vec<_>>(), [1, 2]);
+        for (i, (_, h)) in first.into_iter().enumerate() {
+            assert!(d.sent(i as u64, l, h, 0));
+        }
+        // Both name only nodes farther than themselves.
+        d.on_reply(0, &1, PeerId::from_u64(48), vec![contact(20, 6)])
+            .unwrap();
+        d.on_reply(1, &2, PeerId::from_u64(52), vec![contact(80, 7)])
+            .unwrap();
+        assert!(
+            d.due(l).is_empty(),
+            "converged: nobody left nearer than the repliers"
+        );
+        assert_eq!(d.finish_idle(), 1);
+    }
+
+    #[test]
+    fn a_nearer_candidate_keeps_a_converging_lookup_going() {
+        let me = PeerId::from_u64(1000);
+        let mut d = Discovery::new(2, 8, 100);
+        let l = d
+            .start(
+                &me,
+                PeerId::from_u64(50),
+                vec![hop(40, 1), hop(60, 2), hop(90, 5)],
+                8,
+            )
+            .unwrap();
+        for (i, (_, h)) in d.due(l).into_iter().enumerate() {
+            d.sent(i as u64, l, h, 0);
+        }
+        d.on_reply(0, &1, PeerId::from_u64(40), vec![contact(49, 6)])
+            .unwrap();
+        d.on_reply(1, &2, PeerId::from_u64(60), vec![]).unwrap();
+        let next = d.due(l);
+        assert_eq!(next.len(), 1, "only the nearer one, not the farther start hop");
+        assert_eq!(next[0].1, hop(49, 6));
     }
 
     #[test]

@@ -30,6 +30,7 @@
 mod admission;
 mod config;
 mod contacts;
+mod crowds;
 mod discovery;
 mod event;
 mod forward;
@@ -369,6 +370,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             // Our own id from elsewhere: a reflection or an impostor; never useful.
             return;
         }
+        // Every source address counts toward its subnet's crowd; a subnet that
+        // turns out crowded loses its contacts beyond a tenth of the table.
+        let gone = self.contacts.observe(&from.groups(), env.sender, now);
+        self.metrics.contacts_evicted += gone.len() as u64;
         match env.message {
             Message::Query(query) => self.on_query(now, from, env.sender, query),
             Message::Answer(answer) => self.on_answer(now, from, env.sender, answer),
