@@ -98,6 +98,11 @@ pub struct Report {
     pub time_to_8_peers_ms_p99: Option<u64>,
     /// Largest share of eclipse ids in any honest contact table, sampled every minute.
     pub eclipse_share_max: f64,
+    /// (Honest node, minute) samples with more than a tenth of the contact
+    /// table eclipse ids.
+    pub eclipse_tables_over_tenth: u64,
+    /// The last minute such a sample was taken (0 if never).
+    pub eclipse_over_tenth_last_minute: u64,
     /// Datagrams honest nodes sent per honest node per simulated hour
     /// (adversaries' traffic left out).
     pub honest_messages_per_node_hour: f64,
@@ -247,6 +252,8 @@ impl Report {
             time_to_8_peers_ms_p50: by_node(1, 0.5),
             time_to_8_peers_ms_p99: by_node(1, 0.99),
             eclipse_share_max: sim.eclipse_share_max(),
+            eclipse_tables_over_tenth: sim.eclipse_over_tenth().0,
+            eclipse_over_tenth_last_minute: sim.eclipse_over_tenth().1,
             honest_messages_per_node_hour: net.honest_sent as f64 / honest_n / hours,
             nodes: sim.len(),
             simulated_minutes: minutes,

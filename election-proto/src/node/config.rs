@@ -97,7 +97,7 @@ pub struct NodeConfig {
     /// Contacts put in a `Neighbours` reply (before the size rule trims it). Default 8.
     pub neighbours_per_reply: usize,
     /// Longest wait between refreshes (lookups of the node's own id); the first
-    /// comes a minute after joining, each later one eight times later. Default
+    /// comes 30 s after joining, each later one eight times later. Default
     /// 1,800,000 ms (30 min).
     pub refresh_interval_ms: u64,
     /// Most elected peers. Default 50 (the seed's `max_peers`).

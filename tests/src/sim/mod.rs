@@ -132,6 +132,9 @@ pub struct Sim {
     next_sample_at: u64,
     /// Largest share of eclipse ids in any honest contact table at any sample.
     eclipse_share_max: f64,
+    /// Samples (node, minute) with more than a tenth eclipse ids, and the
+    /// last minute that had one.
+    eclipse_over_tenth: (u64, u64),
 }
 
 impl Sim {
@@ -167,6 +170,7 @@ impl Sim {
             parallel_windows: 0,
             next_sample_at: 60_000,
             eclipse_share_max: 0.0,
+            eclipse_over_tenth: (0, 0),
             cfg,
         };
         let start = bootstrap::contacts(
@@ -380,6 +384,12 @@ impl Sim {
         self.eclipse_share_max
     }
 
+    /// How many (honest node, minute) samples found more than a tenth of the
+    /// contact table eclipse ids, and the last minute any did (0 if none).
+    pub fn eclipse_over_tenth(&self) -> (u64, u64) {
+        self.eclipse_over_tenth
+    }
+
     /// For every honest node, when its first and its eighth elected peer arrived
     /// (ms since the start), if they did.
     pub fn peer_milestones(&self) -> Vec<[Option<u64>; 2]> {
@@ -420,6 +430,10 @@ impl Sim {
             }
             if all > 0 {
                 self.eclipse_share_max = self.eclipse_share_max.max(eclipse as f64 / all as f64);
+                if eclipse * 10 > all {
+                    self.eclipse_over_tenth.0 += 1;
+                    self.eclipse_over_tenth.1 = self.next_sample_at / 60_000;
+                }
             }
         }
     }
