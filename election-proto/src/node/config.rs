@@ -125,8 +125,11 @@ pub struct NodeConfig {
     /// (2 per second sustained; an honest node sends about one query a minute
     /// to any one peer, a relay a few).
     pub query_rate_refill_ms: u64,
-    /// Most source hosts with a rate-limit bucket. Default 1,024; when full,
-    /// the host seen least recently gives up its bucket.
+    /// Most source hosts with a rate-limit bucket of their own. Default 1,024.
+    /// When full, a newcomer takes the bucket of the least recently seen host
+    /// only if that host is idle (its bucket refilled); otherwise it shares one
+    /// overflow bucket with every other host that has none, so a flood from
+    /// more hosts than this gets one host's rate between them.
     pub max_rate_limited_hosts: usize,
 }
 

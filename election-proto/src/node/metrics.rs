@@ -144,7 +144,8 @@ pub struct Metrics {
     pub validated_evictions: u64,
     /// Queries not served because their source host had spent its rate limit.
     pub queries_rate_limited: u64,
-    /// Rate-limit buckets evicted from a full table to make room.
+    /// Rate-limit buckets of idle hosts (refilled completely) taken over by
+    /// newcomers in a full table.
     pub rate_limit_evictions: u64,
     /// Current number of validated addresses (beyond the contact table's).
     pub validated_addresses: usize,

@@ -153,13 +153,19 @@ struct Bucket {
 /// Token buckets per source host ([`AddressGroups::ip`]) for the queries a node
 /// answers or forwards.
 ///
-/// Guarantees: at most `cap` buckets; a host spends at most `burst` in a burst
-/// and earns one more per `refill_ms`; when full, the least recently seen
-/// host's bucket makes room (it restarts with a full burst if it comes back).
+/// Guarantees: at most `cap` buckets of their own plus one shared overflow
+/// bucket; a host spends at most `burst` in a burst and earns one more per
+/// `refill_ms`. When the table is full, a newcomer takes over the bucket of
+/// the host seen least recently only if that bucket has refilled completely
+/// (an idle host: nothing is lost, it would start full anyway); otherwise the
+/// newcomer spends from the overflow bucket, which all hosts without a bucket
+/// share. So a flood from more hosts than `cap` gets, all together, one
+/// host's rate, and cannot reset anyone's bucket by churning the table.
 #[derive(Clone, Debug)]
 pub(crate) struct RateLimits {
     buckets: BTreeMap<GroupKey, Bucket>,
     by_seen: BTreeSet<(u64, GroupKey)>,
+    overflow: Bucket,
     cap: usize,
     burst: u32,
     refill_ms: u64,
@@ -170,6 +176,11 @@ impl RateLimits {
         Self {
             buckets: BTreeMap::new(),
             by_seen: BTreeSet::new(),
+            overflow: Bucket {
+                tokens: burst,
+                at: 0,
+                seen: 0,
+            },
             cap: cap.max(1),
             burst,
             refill_ms: refill_ms.max(1),
@@ -180,11 +191,25 @@ impl RateLimits {
         self.buckets.len()
     }
 
+    /// Brings `b` up to `now`.
+    fn refill(&self, b: &mut Bucket, now: u64) {
+        let earned = now.saturating_sub(b.at) / self.refill_ms;
+        if earned > 0 {
+            let earned32 = u32::try_from(earned).unwrap_or(u32::MAX);
+            b.tokens = b.tokens.saturating_add(earned32).min(self.burst);
+            b.at = b.at.saturating_add(earned.saturating_mul(self.refill_ms));
+        }
+        if b.tokens >= self.burst {
+            // A full bucket earns nothing by waiting: restart its clock.
+            b.at = now;
+        }
+    }
+
     /// Spends one unit of the host's allowance if it has one. Returns whether
-    /// the query may be served, and whether a bucket was evicted for it.
+    /// the query may be served, and whether an idle host's bucket was recycled for it.
     pub fn allow(&mut self, groups: &AddressGroups, now: u64) -> (bool, bool) {
         let key = groups.ip;
-        let mut evicted = false;
+        let mut recycled = false;
         let mut b = match self.buckets.get(&key).copied() {
             Some(b) => {
                 self.by_seen.remove(&(b.seen, key));
@@ -192,9 +217,28 @@ impl RateLimits {
             }
             None => {
                 if self.buckets.len() >= self.cap {
-                    if let Some((_, victim)) = self.by_seen.pop_first() {
-                        self.buckets.remove(&victim);
-                        evicted = true;
+                    let idle = self.by_seen.first().copied().filter(|(_, k)| {
+                        self.buckets.get(k).is_some_and(|old| {
+                            let mut old = *old;
+                            self.refill(&mut old, now);
+                            old.tokens >= self.burst
+                        })
+                    });
+                    match idle {
+                        Some((seen, victim)) => {
+                            self.by_seen.remove(&(seen, victim));
+                            self.buckets.remove(&victim);
+                            recycled = true;
+                        }
+                        None => {
+                            // No idle bucket to take: share the overflow one.
+                            let mut o = self.overflow;
+                            self.refill(&mut o, now);
+                            let ok = o.tokens > 0;
+                            o.tokens -= u32::from(ok);
+                            self.overflow = o;
+                            return (ok, false);
+                        }
                     }
                 }
                 Bucket {
@@ -204,24 +248,13 @@ impl RateLimits {
                 }
             }
         };
-        let earned = now.saturating_sub(b.at) / self.refill_ms;
-        if earned > 0 {
-            let earned32 = u32::try_from(earned).unwrap_or(u32::MAX);
-            b.tokens = b.tokens.saturating_add(earned32).min(self.burst);
-            b.at = b.at.saturating_add(earned.saturating_mul(self.refill_ms));
-        }
-        if b.tokens == self.burst {
-            // A full bucket earns nothing by waiting: restart its clock.
-            b.at = now;
-        }
+        self.refill(&mut b, now);
         let ok = b.tokens > 0;
-        if ok {
-            b.tokens -= 1;
-        }
+        b.tokens -= u32::from(ok);
         b.seen = now;
         self.buckets.insert(key, b);
         self.by_seen.insert((now, key));
-        (ok, evicted)
+        (ok, recycled)
     }
 }
 
@@ -270,7 +303,14 @@ mod tests {
         assert_eq!(r.allow(&g(1), 99), (false, false), "burst spent");
         assert_eq!(r.allow(&g(1), 100), (true, false), "one earned per 100 ms");
         assert_eq!(r.allow(&g(2), 100), (true, false), "another host has its own");
-        assert_eq!(r.allow(&g(3), 110), (true, true), "full table: LRU host evicted");
+        // Full, and no bucket is idle: newcomers share the overflow bucket.
+        assert_eq!(r.allow(&g(3), 110), (true, false));
+        assert_eq!(r.allow(&g(4), 110), (true, false));
+        assert_eq!(r.allow(&g(5), 110), (false, false), "overflow spent by 3 and 4");
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.allow(&g(1), 150), (false, false), "1 keeps its (empty) bucket");
+        // Host 2 idle long enough to be full again: its bucket is recycled.
+        assert_eq!(r.allow(&g(3), 400), (true, true));
         assert_eq!(r.len(), 2);
         // A long silence earns at most the burst.
         assert!(r.allow(&g(3), 100_000).0 && r.allow(&g(3), 100_000).0);
