@@ -333,10 +333,12 @@ pub fn maximal_cliques(adj: &[u64]) -> Vec<u64> {
 }
 
 /// Default bound on the work of one clique search, in Bron–Kerbosch steps
-/// (see [`CliqueSearch::steps`]): 100,000. Honest agreement graphs of 64
-/// responses need a few hundred; the bound is reached only by shapes built to
-/// have exponentially many maximal cliques, and costs a few milliseconds.
-pub const DEFAULT_MAX_CLIQUE_STEPS: u64 = 100_000;
+/// (see [`CliqueSearch::steps`]): 10,000. Honest agreement graphs of 64
+/// responses need about a hundred (115 in benches/cluster.rs, which prints the
+/// counts); the bound is reached only by shapes built to have exponentially
+/// many maximal cliques. Ranking the cliques found costs more than finding
+/// them, and at most one clique is found per step, so this also bounds that.
+pub const DEFAULT_MAX_CLIQUE_STEPS: u64 = 10_000;
 
 /// Work every bounded search may take whatever its bound: one first descent
 /// per node, `edges + nodes ≤ 64·63/2 + 64 = 2,080` steps at 64 responses.

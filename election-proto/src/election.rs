@@ -58,7 +58,7 @@ pub struct ElectionConfig {
     pub alignment_threshold: usize,
     /// Bound on the work of each clique search behind a verdict, in
     /// Bron–Kerbosch steps (see [`cluster::find_clusters_bounded`]). Default
-    /// [`cluster::DEFAULT_MAX_CLIQUE_STEPS`] (100,000); at least
+    /// [`cluster::DEFAULT_MAX_CLIQUE_STEPS`] (10,000); at least
     /// [`cluster::MIN_CLIQUE_STEPS`]. Honest responses never come near it; a
     /// search that hits it uses the clusters found within it and is counted
     /// ([`PeerElection::check_for_winner_counted`]).
