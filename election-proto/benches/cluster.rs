@@ -172,7 +172,11 @@ fn bench(c: &mut Criterion) {
     for n in [10usize, 64] {
         let (token, resp) = responses(n, n as u64);
         let found = find_clusters_bounded(&token, &resp, 8, 2, u64::MAX);
-        println!("honest {n}: {} steps, {} clusters", found.steps, found.clusters.len());
+        println!(
+            "honest {n}: {} steps, {} clusters",
+            found.steps,
+            found.clusters.len()
+        );
     }
     let found = maximal_cliques_bounded(&adj, u64::MAX);
     println!("G(64, 1/2): {} steps unbounded", found.steps);
@@ -189,7 +193,15 @@ fn bench(c: &mut Criterion) {
         BenchmarkId::new("find_clusters_bounded_hostile", 64),
         &hostile,
         |b, resp| {
-            b.iter(|| find_clusters_bounded(black_box(&token), black_box(resp), HOSTILE_T, 2, DEFAULT_MAX_CLIQUE_STEPS))
+            b.iter(|| {
+                find_clusters_bounded(
+                    black_box(&token),
+                    black_box(resp),
+                    HOSTILE_T,
+                    2,
+                    DEFAULT_MAX_CLIQUE_STEPS,
+                )
+            })
         },
     );
     let sigs: Vec<&TokenSignature> = hostile.iter().map(|(_, s)| s).collect();

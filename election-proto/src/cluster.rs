@@ -454,7 +454,15 @@ struct Budget {
 /// One Bron–Kerbosch step: report `r` if it is maximal, else branch on the
 /// candidates in `p` that are not neighbours of the pivot. Stops (marking the
 /// search truncated) when the budget is spent.
-fn expand(adj: &[u64], r: u64, mut p: u64, mut x: u64, min_size: u32, budget: &mut Budget, out: &mut Vec<u64>) {
+fn expand(
+    adj: &[u64],
+    r: u64,
+    mut p: u64,
+    mut x: u64,
+    min_size: u32,
+    budget: &mut Budget,
+    out: &mut Vec<u64>,
+) {
     if budget.left == 0 {
         budget.truncated = true;
         return;
@@ -1469,7 +1477,9 @@ mod tests {
             assert_eq!(g.neighbors(i), honest & !(1u64 << i));
         }
         // Small enough to enumerate: 4 parts have 3^4 maximal cliques.
-        let small: Vec<u64> = (0..12).map(|i| g.neighbors(16 + i) >> 16 & low_mask(12)).collect();
+        let small: Vec<u64> = (0..12)
+            .map(|i| g.neighbors(16 + i) >> 16 & low_mask(12))
+            .collect();
         assert_eq!(maximal_cliques(&small).len(), 81);
     }
 

@@ -684,11 +684,11 @@ impl PeerElection {
                 .map(|i| to_ref[i])
                 .sum()
         };
-        let mut ours: Vec<(usize, ConsensusCluster)> =
-            self.clusters(&aligned, threshold, truncated)
-                .into_iter()
-                .map(|c| (ref_sum(&c), c))
-                .collect();
+        let mut ours: Vec<(usize, ConsensusCluster)> = self
+            .clusters(&aligned, threshold, truncated)
+            .into_iter()
+            .map(|c| (ref_sum(&c), c))
+            .collect();
         ours.sort_by(|(sa, a), (sb, b)| (sb * a.size()).cmp(&(sa * b.size())));
         let (_, c1) = ours.into_iter().next()?;
         if cluster::is_majority(c1.size(), responses.len(), self.config.majority_threshold) {

@@ -1045,7 +1045,11 @@ mod tests {
         assert_eq!(r, expect);
         let c = encode(&cookie_query(3)).unwrap();
         assert_eq!(c[33], 8, "CookieQuery tag");
-        assert_eq!(&c[34..], &[&q[34..], &[0xee; COOKIE_LEN][..]].concat()[..], "query, then cookie");
+        assert_eq!(
+            &c[34..],
+            &[&q[34..], &[0xee; COOKIE_LEN][..]].concat()[..],
+            "query, then cookie"
+        );
     }
 
     #[test]
@@ -1381,8 +1385,14 @@ mod tests {
                     cookie,
                 })
             }),
-            (any::<u64>(), arb_id(), arb_id(), any::<u8>(), any::<[u8; COOKIE_LEN]>()).prop_map(
-                |(t, token, challenger, hops_left, cookie)| {
+            (
+                any::<u64>(),
+                arb_id(),
+                arb_id(),
+                any::<u8>(),
+                any::<[u8; COOKIE_LEN]>()
+            )
+                .prop_map(|(t, token, challenger, hops_left, cookie)| {
                     Message::CookieQuery(CookieQuery {
                         query: Query {
                             token: TokenId::new(token),
@@ -1392,8 +1402,7 @@ mod tests {
                         },
                         cookie,
                     })
-                }
-            ),
+                }),
         ];
         (arb_id(), message)
             .prop_map(|(sender, message)| Envelope {

@@ -80,10 +80,7 @@ fn validate(socket: &UdpSocket, to: SocketAddr, query: &[u8]) -> Option<Vec<u8>>
     let mut buf = [0u8; 2048];
     for _ in 0..3 {
         socket.send_to(query, to).unwrap();
-        loop {
-            let Ok((n, from)) = socket.recv_from(&mut buf) else {
-                break;
-            };
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
             if from != to {
                 continue;
             }
@@ -127,7 +124,10 @@ fn validate(socket: &UdpSocket, to: SocketAddr, query: &[u8]) -> Option<Vec<u8>>
 /// `(succeeded, finished)` elections summed over `metrics`.
 fn outcomes(metrics: &[Metrics]) -> (u64, u64) {
     metrics.iter().fold((0, 0), |(s, f), m| {
-        (s + m.elections_succeeded, f + m.elections_succeeded + m.failed_total())
+        (
+            s + m.elections_succeeded,
+            f + m.elections_succeeded + m.failed_total(),
+        )
     })
 }
 
@@ -185,18 +185,31 @@ fn a_hostile_client_gets_no_amplification_no_memory_and_no_say() {
         came_back.load(Ordering::Relaxed)
     );
     assert!(ratio <= 3.0, "amplification {ratio:.3}x");
-    assert!(came_back.load(Ordering::Relaxed) > 0, "the victim sent its Retries");
+    assert!(
+        came_back.load(Ordering::Relaxed) > 0,
+        "the victim sent its Retries"
+    );
     let m = cluster.nodes()[0].metrics().unwrap();
     assert!(m.retries_sent >= 1_000, "{m:?}");
 
     // 2 and 3. 128 sockets complete validation once, then flood: queries
     // naming random challengers at the victim, forged answers at everyone,
     // garbage. The honest elections go on meanwhile.
-    let hostile: Vec<UdpSocket> = (0..128).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    let hostile: Vec<UdpSocket> = (0..128)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
     let mut answer = None;
     for (i, s) in hostile.iter().enumerate() {
         let reply = validate(s, victim, &query(&mut rng, tokens[i % tokens.len()]));
-        answer = answer.or(reply.filter(|r| matches!(wire::decode::<SocketAddr>(r), Ok(Envelope { message: Message::Answer(_), .. }))));
+        answer = answer.or(reply.filter(|r| {
+            matches!(
+                wire::decode::<SocketAddr>(r),
+                Ok(Envelope {
+                    message: Message::Answer(_),
+                    ..
+                })
+            )
+        }));
     }
     let answer = answer.expect("a validated query for a stored token is answered");
     let targets: Vec<SocketAddr> = cluster.nodes().iter().map(|n| n.local_addr()).collect();
@@ -226,7 +239,10 @@ fn a_hostile_client_gets_no_amplification_no_memory_and_no_say() {
                     let k = rng.next() as usize % a.signature.len();
                     a.signature[k].block = election_proto::id::BlockId::new(rng.bytes32());
                 }
-                (targets[rng.next() as usize % targets.len()], wire::encode(&env).unwrap())
+                (
+                    targets[rng.next() as usize % targets.len()],
+                    wire::encode(&env).unwrap(),
+                )
             }
             _ => {
                 let len = 1 + rng.next() as usize % 200;

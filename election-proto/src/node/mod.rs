@@ -57,8 +57,8 @@ use discovery::Discovery;
 use forward::ForwardTable;
 use peers::ElectedPeers;
 use run::Elections;
-use validation::{Cookies, RateLimits, Validated};
 use std::collections::VecDeque;
+use validation::{Cookies, RateLimits, Validated};
 
 /// Something that happened to the node.
 #[derive(Debug)]

@@ -79,7 +79,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                         hops_left: hops_left - 1,
                         ..query
                     };
-                    if self.forward.insert(key, from.clone(), next.addr.clone(), onward, now) {
+                    if self
+                        .forward
+                        .insert(key, from.clone(), next.addr.clone(), onward, now)
+                    {
                         self.metrics.queries_forwarded += 1;
                         self.send(next.addr, Message::Query(onward));
                         return;

@@ -178,7 +178,14 @@ impl<A: Clone> Elections<A> {
     /// if the channel is still waiting, `from` and `sender` are its first hop,
     /// and it has not been retried before; its timeout then restarts at `now`
     /// (the resent query needs a round trip of its own).
-    pub(super) fn retry(&mut self, ticket: &MessageTicket, token: &TokenId, from: &A, sender: &PeerId, now: u64) -> bool
+    pub(super) fn retry(
+        &mut self,
+        ticket: &MessageTicket,
+        token: &TokenId,
+        from: &A,
+        sender: &PeerId,
+        now: u64,
+    ) -> bool
     where
         A: PartialEq,
     {
@@ -188,7 +195,10 @@ impl<A: Clone> Elections<A> {
         let Some(run) = self.runs.get_mut(token) else {
             return false;
         };
-        let first_hop = run.hops.get(ticket).is_some_and(|h| h.addr == *from && h.id == *sender);
+        let first_hop = run
+            .hops
+            .get(ticket)
+            .is_some_and(|h| h.addr == *from && h.id == *sender);
         if !first_hop || !run.sent_at.contains_key(ticket) || !run.retried.insert(*ticket) {
             return false;
         }

@@ -237,7 +237,10 @@ fn cookie_round_trip(node: &mut Node<u32, MemoryStore>, now: u64, from: u32, que
     let Message::Retry(retry) = env.message else {
         panic!("expected a Retry, got {:?}", env.message)
     };
-    assert!(encode(env).unwrap().len() <= query.len(), "a Retry is never larger than its query");
+    assert!(
+        encode(env).unwrap().len() <= query.len(),
+        "a Retry is never larger than its query"
+    );
     let Ok(Envelope {
         sender,
         message: Message::Query(q),
@@ -353,7 +356,12 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
     assert_eq!(n.metrics().forward_entries, 1);
 
     // The same (ticket, token) again is a loop: refer instead of forwarding.
-    let cq = cookie_round_trip(&mut n, 2, 8, &query_bytes(PeerId::new([5; 32]), t, challenger, 4, 1));
+    let cq = cookie_round_trip(
+        &mut n,
+        2,
+        8,
+        &query_bytes(PeerId::new([5; 32]), t, challenger, 4, 1),
+    );
     n.handle_input(2, Input::Datagram { from: 8, bytes: &cq });
     let out = sends(&mut n);
     assert!(matches!(out[0].1.message, Message::Referral(_)));
@@ -422,7 +430,10 @@ fn forwarded_answer_travels_back_over_two_relays_and_verifies_at_the_challenger(
         let m = net.nodes[n as usize].metrics();
         (m.retries_sent, m.retries_followed)
     };
-    assert_eq!([c, r1, r2, x, y].map(counts), [(0, 2), (1, 0), (0, 0), (0, 0), (1, 0)]);
+    assert_eq!(
+        [c, r1, r2, x, y].map(counts),
+        [(0, 2), (1, 0), (0, 0), (0, 0), (1, 0)]
+    );
     let cm = net.nodes[c as usize].metrics();
     assert_eq!(cm.invalid_signatures, 0);
     assert_eq!(cm.elections_succeeded, 1);
@@ -763,8 +774,14 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
         // The attacker receives at its addresses: it completes the round trip.
         n.handle_input(now, Input::Datagram { from, bytes: &q });
         let out = all_sends(&mut n);
-        pings += out.iter().filter(|(_, e)| matches!(e.message, Message::Ping(_))).count() as u64;
-        let Some(Message::Retry(r)) = out.iter().map(|(_, e)| e.message.clone()).find(|m| m.kind() == MessageKind::Retry)
+        pings += out
+            .iter()
+            .filter(|(_, e)| matches!(e.message, Message::Ping(_)))
+            .count() as u64;
+        let Some(Message::Retry(r)) = out
+            .iter()
+            .map(|(_, e)| e.message.clone())
+            .find(|m| m.kind() == MessageKind::Retry)
         else {
             panic!("no retry: {out:?}")
         };
@@ -773,7 +790,10 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
         };
         let cq = encode(&Envelope {
             sender,
-            message: Message::<u32>::CookieQuery(crate::wire::CookieQuery { query, cookie: r.cookie }),
+            message: Message::<u32>::CookieQuery(crate::wire::CookieQuery {
+                query,
+                cookie: r.cookie,
+            }),
         })
         .unwrap();
         n.handle_input(now, Input::Datagram { from, bytes: &cq });
@@ -783,7 +803,10 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
             .count() as u64;
         let m = n.metrics();
         assert!(m.contacts <= 64 && m.forward_entries <= 32, "{m:?}");
-        assert!(m.validated_addresses <= 100 && m.rate_limited_hosts <= 50, "{m:?}");
+        assert!(
+            m.validated_addresses <= 100 && m.rate_limited_hosts <= 50,
+            "{m:?}"
+        );
     }
     let m = n.metrics();
     // Unsolicited senders are only candidates: none answered a ping, so none
@@ -975,12 +998,27 @@ fn a_validated_source_is_served_at_its_hosts_rate_only() {
     let mut cfg = quick_config();
     cfg.query_rate_burst = 4;
     cfg.query_rate_refill_ms = 1_000;
-    let mut n = Node::new(cfg, Contact { id: PeerId::new([9; 32]), addr: 0 }, store(Ledger::A), [1; 32]).unwrap();
+    let mut n = Node::new(
+        cfg,
+        Contact {
+            id: PeerId::new([9; 32]),
+            addr: 0,
+        },
+        store(Ledger::A),
+        [1; 32],
+    )
+    .unwrap();
     let q = |i: u64| query_bytes(PeerId::new([4; 32]), token(i), PeerId::new([3; 32]), 4, i);
     let cq = cookie_round_trip(&mut n, 0, 9, &q(0));
     n.handle_input(0, Input::Datagram { from: 9, bytes: &cq });
     for i in 1..10 {
-        n.handle_input(0, Input::Datagram { from: 9, bytes: &q(i) });
+        n.handle_input(
+            0,
+            Input::Datagram {
+                from: 9,
+                bytes: &q(i),
+            },
+        );
     }
     sends(&mut n);
     let m = n.metrics();
@@ -989,8 +1027,20 @@ fn a_validated_source_is_served_at_its_hosts_rate_only() {
     let cq = cookie_round_trip(&mut n, 0, 10, &q(20));
     n.handle_input(0, Input::Datagram { from: 10, bytes: &cq });
     // One more per second for the first host.
-    n.handle_input(1_000, Input::Datagram { from: 9, bytes: &q(30) });
-    n.handle_input(1_000, Input::Datagram { from: 9, bytes: &q(31) });
+    n.handle_input(
+        1_000,
+        Input::Datagram {
+            from: 9,
+            bytes: &q(30),
+        },
+    );
+    n.handle_input(
+        1_000,
+        Input::Datagram {
+            from: 9,
+            bytes: &q(31),
+        },
+    );
     let m = n.metrics();
     assert_eq!((m.queries_answered, m.queries_rate_limited), (6, 7), "{m:?}");
     assert_eq!(m.rate_limited_hosts, 2);
@@ -1000,14 +1050,21 @@ fn a_validated_source_is_served_at_its_hosts_rate_only() {
 fn a_retry_is_followed_once_and_only_from_the_first_hop() {
     let t = token(13);
     let mut c = lone(near(&t, i64::MAX / 2), Ledger::A);
-    let hop = Contact { id: near(&t, 5), addr: 5 };
+    let hop = Contact {
+        id: near(&t, 5),
+        addr: 5,
+    };
     c.handle_input(0, Input::Command(Command::AddContacts(vec![hop.clone()])));
     c.handle_input(0, Input::Command(Command::StartElection(t)));
     let out = sends(&mut c);
-    let Some(Message::Query(q)) = out.iter().find(|(to, _)| *to == 5).map(|(_, e)| e.message.clone()) else {
+    let Some(Message::Query(q)) = out
+        .iter()
+        .find(|(to, _)| *to == 5)
+        .map(|(_, e)| e.message.clone())
+    else {
         panic!("{out:?}")
     };
-    let retry = |from: u32, sender: PeerId, cookie: u8| {
+    let retry = |sender: PeerId, cookie: u8| {
         encode(&Envelope {
             sender,
             message: Message::<u32>::Retry(crate::wire::Retry {
@@ -1019,20 +1076,47 @@ fn a_retry_is_followed_once_and_only_from_the_first_hop() {
         .unwrap()
     };
     // From another address, or in another's name: ignored.
-    c.handle_input(1, Input::Datagram { from: 6, bytes: &retry(6, hop.id, 1) });
-    c.handle_input(1, Input::Datagram { from: 5, bytes: &retry(5, PeerId::new([8; 32]), 1) });
+    c.handle_input(
+        1,
+        Input::Datagram {
+            from: 6,
+            bytes: &retry(hop.id, 1),
+        },
+    );
+    c.handle_input(
+        1,
+        Input::Datagram {
+            from: 5,
+            bytes: &retry(PeerId::new([8; 32]), 1),
+        },
+    );
     assert!(sends(&mut c).is_empty());
     // From the first hop: the query again, with the cookie, to the first hop.
-    c.handle_input(2, Input::Datagram { from: 5, bytes: &retry(5, hop.id, 7) });
+    c.handle_input(
+        2,
+        Input::Datagram {
+            from: 5,
+            bytes: &retry(hop.id, 7),
+        },
+    );
     let out = sends(&mut c);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].0, 5);
     assert_eq!(
         out[0].1.message,
-        Message::CookieQuery(crate::wire::CookieQuery { query: q, cookie: [7; crate::wire::COOKIE_LEN] })
+        Message::CookieQuery(crate::wire::CookieQuery {
+            query: q,
+            cookie: [7; crate::wire::COOKIE_LEN]
+        })
     );
     // A second Retry for the same channel is not followed (no Retry loops).
-    c.handle_input(3, Input::Datagram { from: 5, bytes: &retry(5, hop.id, 8) });
+    c.handle_input(
+        3,
+        Input::Datagram {
+            from: 5,
+            bytes: &retry(hop.id, 8),
+        },
+    );
     assert!(sends(&mut c).is_empty());
     let m = c.metrics();
     assert_eq!((m.retries_followed, m.unmatched_replies), (1, 3));

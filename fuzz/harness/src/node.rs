@@ -484,7 +484,11 @@ impl NodeHarness {
                 );
                 let env = Envelope {
                     sender: id,
-                    message: Message::Retry(wire::Retry { ticket, token, cookie }),
+                    message: Message::Retry(wire::Retry {
+                        ticket,
+                        token,
+                        cookie,
+                    }),
                 };
                 self.send_env(to, &env);
             }
@@ -582,7 +586,10 @@ impl NodeHarness {
                             // A query resent after a Retry: only to an address
                             // a Retry came from.
                             self.stats.cookie_queries_sent += 1;
-                            assert!(self.heard_from.contains(to), "a cookie query to {to}, never heard from");
+                            assert!(
+                                self.heard_from.contains(to),
+                                "a cookie query to {to}, never heard from"
+                            );
                             let q = cq.query;
                             push_bounded(&mut self.queries, (*to, q.token, q.ticket, q.challenger));
                         }

@@ -215,7 +215,10 @@ fn node_corpus_and_generated() {
         "{total:?}"
     );
     assert!(total.elected > 0 && total.failed > 0, "{total:?}");
-    assert!(total.retries_sent > 0 && total.cookie_queries_sent > 0, "{total:?}");
+    assert!(
+        total.retries_sent > 0 && total.cookie_queries_sent > 0,
+        "{total:?}"
+    );
 }
 
 fn add_election(total: &mut ElectionStats, s: &ElectionStats) {
