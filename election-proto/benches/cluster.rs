@@ -3,7 +3,10 @@
 //! agreement graphs: 80% of responders in one agreeing cluster, the rest noise.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
-use election_proto::cluster::{agreement_graph, brute_force_cliques, find_clusters, maximal_cliques};
+use election_proto::cluster::{
+    agreement_graph, brute_force_cliques, find_clusters, find_clusters_bounded, maximal_cliques,
+    maximal_cliques_bounded, DEFAULT_MAX_CLIQUE_STEPS,
+};
 use election_proto::{agreement, BlockId, PeerId, TokenId, TokenMapping, TokenSignature};
 use std::time::Duration;
 
@@ -160,7 +163,87 @@ fn bench(c: &mut Criterion) {
         &adj,
         |b, adj| b.iter(|| maximal_cliques(black_box(adj))),
     );
+
+    // Worst shape: 16 honest answers and 48 hostile ones whose agreement graph
+    // is the complete 16-partite graph with parts of 3 (Moon–Moser: 3^16 ≈
+    // 4.3e7 maximal cliques, the most 48 nodes can have). Unbounded this
+    // would run for hours; bounded it costs at most DEFAULT_MAX_CLIQUE_STEPS
+    // steps. Reference in the same run: the honest 64-response case above.
+    for n in [10usize, 64] {
+        let (token, resp) = responses(n, n as u64);
+        let found = find_clusters_bounded(&token, &resp, 8, 2, u64::MAX);
+        println!(
+            "honest {n}: {} steps, {} clusters",
+            found.steps,
+            found.clusters.len()
+        );
+    }
+    let found = maximal_cliques_bounded(&adj, u64::MAX);
+    println!("G(64, 1/2): {} steps unbounded", found.steps);
+    let (token, hostile) = hostile_responses();
+    let found = find_clusters_bounded(&token, &hostile, HOSTILE_T, 2, DEFAULT_MAX_CLIQUE_STEPS);
+    println!(
+        "hostile 64: {} steps (bound {DEFAULT_MAX_CLIQUE_STEPS}), truncated {}, {} clusters, strongest has {} members",
+        found.steps,
+        found.truncated,
+        found.clusters.len(),
+        found.clusters[0].size()
+    );
+    g.bench_with_input(
+        BenchmarkId::new("find_clusters_bounded_hostile", 64),
+        &hostile,
+        |b, resp| {
+            b.iter(|| {
+                find_clusters_bounded(
+                    black_box(&token),
+                    black_box(resp),
+                    HOSTILE_T,
+                    2,
+                    DEFAULT_MAX_CLIQUE_STEPS,
+                )
+            })
+        },
+    );
+    let sigs: Vec<&TokenSignature> = hostile.iter().map(|(_, s)| s).collect();
+    let adj = agreement_graph(&sigs, HOSTILE_T).adjacency().to_vec();
+    g.bench_with_input(
+        BenchmarkId::new("maximal_cliques_bounded_hostile", 64),
+        &adj,
+        |b, adj| b.iter(|| maximal_cliques_bounded(black_box(adj), DEFAULT_MAX_CLIQUE_STEPS)),
+    );
     g.finish();
+}
+
+/// Threshold the hostile shape is built for (3 shared slots plus one more).
+const HOSTILE_T: usize = 4;
+
+/// The worst shape (as in the cluster tests): hostile member `k` of part `p`
+/// shares slots 0–2 with every hostile answer, holds colour `k` in slot 3 and
+/// `k + m·d_j (mod 3)` in slots 4–9 (base-3 digits `d_j` of `p`, `m ∈ {1, 2}`),
+/// so two members of one part agree on 3 mappings, of different parts on ≥ 4.
+fn hostile_responses() -> (TokenId, Vec<(PeerId, TokenSignature)>) {
+    let sig = |keys: [u64; 10]| TokenSignature {
+        answer: mapping(1),
+        signature: keys.map(mapping),
+    };
+    let mut out: Vec<(PeerId, TokenSignature)> = (0..48u64)
+        .map(|i| {
+            let (part, k) = (i / 3, i % 3);
+            let digits = [part % 3, part / 3 % 3, part / 9 % 3];
+            let keys = core::array::from_fn(|slot| {
+                let colour = match slot {
+                    0..=2 => 0,
+                    3 => k,
+                    _ => (k + (1 + (slot as u64 - 4) % 2) * digits[(slot - 4) / 2]) % 3,
+                };
+                50_000 + 100 * slot as u64 + colour
+            });
+            (PeerId::from_u64(10_000 + i), sig(keys))
+        })
+        .collect();
+    let honest = sig(core::array::from_fn(|slot| 500 + slot as u64));
+    out.extend((0..16u64).map(|i| (PeerId::from_u64(100 + i), honest)));
+    (TokenId::from_u64(0), out)
 }
 
 criterion_group!(benches, bench);

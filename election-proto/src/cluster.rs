@@ -317,35 +317,158 @@ fn transpose(mut a: [u64; 64]) -> [u64; 64] {
 /// (`debug_assert!`; in release builds entries beyond the 64th are ignored).
 ///
 /// Algorithm: Bron–Kerbosch with Tomita pivoting (pivot = node of `P ∪ X` with most
-/// neighbours in `P`) on `u64` bitsets. Agreement graphs — a few dense clusters plus
+/// neighbours in `P`) on `u64` bitsets, one search per node in degeneracy order
+/// (Eppstein–Löffler–Strash). Agreement graphs — a few dense clusters plus
 /// noise — take microseconds at 64 nodes. The worst case is bounded by the number of
-/// maximal cliques a graph can have, `3^(n/3)` (Moon–Moser); pivoting keeps the work
-/// within that bound.
+/// maximal cliques a graph can have, `3^(n/3)` (Moon–Moser): exponential, so this
+/// exact form is for tests and trusted input; elections use
+/// [`maximal_cliques_bounded`] (through [`find_clusters_bounded`]).
 pub fn maximal_cliques(adj: &[u64]) -> Vec<u64> {
     debug_assert!(
         adj.len() <= MAX_RESPONSES,
         "maximal_cliques: {} nodes, at most {MAX_RESPONSES} supported",
         adj.len()
     );
-    cliques_at_least(&normalize(adj), 1)
+    search(&normalize(adj), 1, u64::MAX).cliques
+}
+
+/// Default bound on the work of one clique search, in Bron–Kerbosch steps
+/// (see [`CliqueSearch::steps`]): 10,000. Honest agreement graphs of 64
+/// responses need about a hundred (115 in benches/cluster.rs, which prints the
+/// counts); the bound is reached only by shapes built to have exponentially
+/// many maximal cliques. Ranking the cliques found costs more than finding
+/// them, and at most one clique is found per step, so this also bounds that.
+pub const DEFAULT_MAX_CLIQUE_STEPS: u64 = 10_000;
+
+/// Work every bounded search may take whatever its bound: one first descent
+/// per node, `edges + nodes ≤ 64·63/2 + 64 = 2,080` steps at 64 responses.
+/// Promising each node's search its first descent is what lets a separate
+/// cluster be found however much work a hostile subgraph demands.
+pub const MIN_CLIQUE_STEPS: u64 = 2_080;
+
+/// What a bounded clique search ([`maximal_cliques_bounded`]) found and what it cost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CliqueSearch {
+    /// Maximal cliques found, sorted ascending. Each is a true maximal clique of
+    /// the whole graph, even when the search was truncated; a truncated search
+    /// may miss some.
+    pub cliques: Vec<u64>,
+    /// Bron–Kerbosch steps taken (calls of the recursive step, one per node of
+    /// the search tree). At most the bound given, or [`MIN_CLIQUE_STEPS`] if
+    /// the bound is below that.
+    pub steps: u64,
+    /// Whether the bound stopped the search before it had visited every branch.
+    pub truncated: bool,
+}
+
+/// [`maximal_cliques`] with at most `max_steps` steps of work.
+///
+/// Behaviour when the bound is hit: the search stops, `truncated` is set, and
+/// the cliques found so far are returned (each genuinely maximal). Work is at
+/// most `max(max_steps, MIN_CLIQUE_STEPS)` steps. The graph is searched once
+/// per node in degeneracy order (the cliques a node forms with its later
+/// neighbours); each of these searches is promised its first descent (a path
+/// to one leaf, one step per later neighbour plus one) and then a fair share
+/// of what is left of the bound (the unspent pool divided by the searches still
+/// to run). So a subgraph with exponentially many cliques can use up only its
+/// own share, and a clique disjoint from it (a separate honest cluster) is
+/// still found whole, whatever order the responses arrived in. Exactly
+/// [`maximal_cliques`] when not truncated.
+pub fn maximal_cliques_bounded(adj: &[u64], max_steps: u64) -> CliqueSearch {
+    search(&normalize(adj), 1, max_steps)
 }
 
 /// Maximal cliques of at least `min_size` nodes of an already normalized graph,
-/// sorted ascending. Branches that cannot reach `min_size` are pruned (safe: a
-/// maximal clique found below `R` lies within `R ∪ P`).
-fn cliques_at_least(adj: &[u64], min_size: usize) -> Vec<u64> {
-    let mut out = Vec::new();
-    if !adj.is_empty() {
-        let min_size = u32::try_from(min_size.max(1)).unwrap_or(u32::MAX);
-        expand(adj, 0, low_mask(adj.len()), 0, min_size, &mut out);
+/// sorted ascending, within `max_steps` steps. Branches that cannot reach
+/// `min_size` are pruned (safe: a maximal clique found below `R` lies within
+/// `R ∪ P`).
+fn search(adj: &[u64], min_size: usize, max_steps: u64) -> CliqueSearch {
+    let n = adj.len();
+    let min_size = u32::try_from(min_size.max(1)).unwrap_or(u32::MAX);
+    let order = degeneracy_order(adj);
+    // Node `order[i]` searches the cliques it forms with its later neighbours,
+    // excluding its earlier ones (each maximal clique is found from its first
+    // node). Each search is promised its first descent (one step per later
+    // neighbour, plus one), then a fair share of the rest of the bound.
+    let mut earlier = 0u64;
+    let plan: Vec<(u64, u64, u64)> = order
+        .iter()
+        .map(|&v| {
+            let bit = 1u64 << v;
+            let later = low_mask(n) & !earlier & !bit;
+            earlier |= bit;
+            (bit, later & adj[v], (earlier & !bit) & adj[v])
+        })
+        .collect();
+    let reserve = |p: u64| u64::from(p.count_ones()) + 1;
+    let reserved: u64 = plan.iter().map(|&(_, p, _)| reserve(p)).sum();
+    let pool = max_steps.saturating_sub(reserved);
+    let mut pool_used = 0u64;
+    let mut budget = Budget {
+        left: 0,
+        steps: 0,
+        truncated: false,
+    };
+    let mut cliques = Vec::new();
+    for (i, &(r, p, x)) in plan.iter().enumerate() {
+        let share = (pool - pool_used) / (n - i) as u64;
+        budget.left = reserve(p) + share;
+        let before = budget.steps;
+        expand(adj, r, p, x, min_size, &mut budget, &mut cliques);
+        pool_used += (budget.steps - before).saturating_sub(reserve(p));
     }
-    out.sort_unstable();
-    out
+    cliques.sort_unstable();
+    CliqueSearch {
+        cliques,
+        steps: budget.steps,
+        truncated: budget.truncated,
+    }
+}
+
+/// Nodes in degeneracy order: repeatedly the node of least degree among those
+/// not yet taken (lowest index on ties). Deterministic.
+fn degeneracy_order(adj: &[u64]) -> Vec<usize> {
+    let n = adj.len();
+    let mut left = low_mask(n);
+    let mut order = Vec::with_capacity(n);
+    while left != 0 {
+        let v = bits(left)
+            .min_by_key(|&v| ((adj[v] & left).count_ones(), v))
+            .unwrap_or(0);
+        order.push(v);
+        left &= !(1u64 << v);
+    }
+    order
+}
+
+/// Work accounting of one search.
+struct Budget {
+    /// Steps the current per-node search may still take.
+    left: u64,
+    /// Steps taken in all.
+    steps: u64,
+    /// Whether some branch was cut.
+    truncated: bool,
 }
 
 /// One Bron–Kerbosch step: report `r` if it is maximal, else branch on the
-/// candidates in `p` that are not neighbours of the pivot.
-fn expand(adj: &[u64], r: u64, mut p: u64, mut x: u64, min_size: u32, out: &mut Vec<u64>) {
+/// candidates in `p` that are not neighbours of the pivot. Stops (marking the
+/// search truncated) when the budget is spent.
+fn expand(
+    adj: &[u64],
+    r: u64,
+    mut p: u64,
+    mut x: u64,
+    min_size: u32,
+    budget: &mut Budget,
+    out: &mut Vec<u64>,
+) {
+    if budget.left == 0 {
+        budget.truncated = true;
+        return;
+    }
+    budget.left -= 1;
+    budget.steps += 1;
     if r.count_ones() + p.count_ones() < min_size {
         return;
     }
@@ -358,10 +481,14 @@ fn expand(adj: &[u64], r: u64, mut p: u64, mut x: u64, min_size: u32, out: &mut 
     let pivot = choose_pivot(adj, p, x);
     let mut todo = p & !adj[pivot];
     while todo != 0 {
+        if budget.left == 0 {
+            budget.truncated = true;
+            return;
+        }
         let v = todo.trailing_zeros() as usize;
         let bit = 1u64 << v;
         todo &= todo - 1;
-        expand(adj, r | bit, p & adj[v], x & adj[v], min_size, out);
+        expand(adj, r | bit, p & adj[v], x & adj[v], min_size, budget, out);
         p &= !bit;
         x |= bit;
     }
@@ -494,18 +621,57 @@ fn rank(a: &Ranked, b: &Ranked) -> Ordering {
 /// Responders are expected to be distinct (the election counts one response per
 /// responder). At most [`MAX_RESPONSES`] responses are considered: if more are
 /// passed, only the first 64 are used. Never panics.
+///
+/// The clique search is bounded by [`DEFAULT_MAX_CLIQUE_STEPS`]; see
+/// [`find_clusters_bounded`] for another bound and for whether it was hit.
 pub fn find_clusters(
     token: &TokenId,
     responses: &[(PeerId, TokenSignature)],
     consensus_threshold: usize,
     min_cluster_size: usize,
 ) -> Vec<ConsensusCluster> {
+    find_clusters_bounded(
+        token,
+        responses,
+        consensus_threshold,
+        min_cluster_size,
+        DEFAULT_MAX_CLIQUE_STEPS,
+    )
+    .clusters
+}
+
+/// What [`find_clusters_bounded`] found and what the clique search cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Clusters {
+    /// The clusters, strongest first (as [`find_clusters`] returns them).
+    pub clusters: Vec<ConsensusCluster>,
+    /// Bron–Kerbosch steps the clique search took (at most the bound).
+    pub steps: u64,
+    /// Whether the bound cut the search short. The clusters are then the
+    /// maximal cliques found within the bound, ranked as usual: each is a real
+    /// cluster, but a cluster may be missing (see [`maximal_cliques_bounded`]
+    /// for how the work is shared so that a separate cluster is still found).
+    pub truncated: bool,
+}
+
+/// [`find_clusters`] with the clique search bounded by `max_clique_steps`
+/// steps, reporting whether the bound was hit. Identical to [`find_clusters`]
+/// whenever the search is not truncated.
+pub fn find_clusters_bounded(
+    token: &TokenId,
+    responses: &[(PeerId, TokenSignature)],
+    consensus_threshold: usize,
+    min_cluster_size: usize,
+    max_clique_steps: u64,
+) -> Clusters {
     let responses = &responses[..responses.len().min(MAX_RESPONSES)];
     let signatures: Vec<&TokenSignature> = responses.iter().map(|(_, s)| s).collect();
     let graph = agreement_graph(&signatures, consensus_threshold);
     let distances: Vec<Distance> = responses.iter().map(|(p, _)| ring_distance(p, token)).collect();
 
-    let mut ranked: Vec<Ranked> = cliques_at_least(graph.adjacency(), min_cluster_size)
+    let found = search(graph.adjacency(), min_cluster_size, max_clique_steps);
+    let mut ranked: Vec<Ranked> = found
+        .cliques
         .into_iter()
         .map(|mask| {
             let mut order: Vec<usize> = bits(mask).collect();
@@ -547,7 +713,11 @@ pub fn find_clusters(
         })
         .collect();
     ranked.sort_by(rank);
-    ranked.into_iter().map(|r| r.cluster).collect()
+    Clusters {
+        clusters: ranked.into_iter().map(|r| r.cluster).collect(),
+        steps: found.steps,
+        truncated: found.truncated,
+    }
 }
 
 /// Outcome of [`decide`]; indices refer to the ranked cluster slice it was given.
@@ -878,7 +1048,7 @@ mod tests {
                 .into_iter()
                 .filter(|c| c.count_ones() as usize >= min.max(1))
                 .collect();
-            prop_assert_eq!(cliques_at_least(&adj, min), filtered);
+            prop_assert_eq!(search(&normalize(&adj), min, u64::MAX).cliques, filtered);
         }
 
         #[test]
@@ -1243,5 +1413,134 @@ mod tests {
         assert_eq!(clusters[0].member_mask, masks[0]);
         assert_eq!(clusters[1].member_mask, masks[1]);
         assert_eq!(clusters[1].size(), 14);
+    }
+
+    // ---------- bounded clique search under hostile shapes ----------
+
+    /// Threshold the hostile shape is built for: 3 slots every hostile answer
+    /// shares, plus at least one of the 7 others.
+    const HOSTILE_T: usize = 4;
+
+    /// A hostile answer: member `k` (0..3) of part `part` (0..27). Slots 0–2 are
+    /// shared by all hostile answers; slot 3 holds colour `k`; slots 4–9 hold
+    /// `k + m·d_j (mod 3)` for each base-3 digit `d_j` of `part` and `m ∈ {1, 2}`.
+    /// Two members of one part differ in every coloured slot (agreement 3, no
+    /// edge); members of different parts share a colour somewhere (agreement ≥ 4,
+    /// an edge): the agreement graph is the complete multipartite graph with
+    /// parts of 3, which has `3^parts` maximal cliques (Moon–Moser, the most any
+    /// graph can have).
+    fn hostile_sig(part: u64, k: u64) -> TokenSignature {
+        let digits = [part % 3, part / 3 % 3, part / 9 % 3];
+        let mut keys = [0u64; SIGNATURE_SIZE];
+        for (slot, key) in keys.iter_mut().enumerate() {
+            let colour = match slot {
+                0..=2 => 0,
+                3 => k,
+                _ => {
+                    let j = (slot - 4) / 2;
+                    let m = 1 + (slot - 4) as u64 % 2;
+                    (k + m * digits[j]) % 3
+                }
+            };
+            *key = 50_000 + 100 * slot as u64 + colour;
+        }
+        sig_of(keys)
+    }
+
+    /// 16 honest answers (identical walks, agreeing with nobody else) and 48
+    /// hostile ones in 16 parts of 3, with the honest ones placed at `honest_at`
+    /// (`0`: first, `48`: last, anything between: inside).
+    fn hostile_64(honest_at: usize) -> (Vec<(PeerId, TokenSignature)>, u64) {
+        let honest = sig_of(core::array::from_fn(|slot| 500 + slot as u64));
+        let mut hostile: Vec<(PeerId, TokenSignature)> = (0..48u64)
+            .map(|i| (peer(10_000 + i), hostile_sig(i / 3, i % 3)))
+            .collect();
+        let tail = hostile.split_off(honest_at);
+        let mut out = hostile;
+        out.extend((0..16u64).map(|i| (peer(100 + i), honest)));
+        out.extend(tail);
+        (out, low_mask(16) << honest_at)
+    }
+
+    #[test]
+    fn hostile_shape_is_the_moon_moser_graph() {
+        let (resp, honest) = hostile_64(0);
+        let sigs: Vec<&TokenSignature> = resp.iter().map(|(_, s)| s).collect();
+        let g = agreement_graph(&sigs, HOSTILE_T);
+        for i in 16..64 {
+            // Adjacent to every hostile answer outside its own part, nothing else.
+            let part = (i - 16) / 3;
+            let own = 0b111u64 << (16 + 3 * part);
+            assert_eq!(g.neighbors(i), !honest & !own, "answer {i}");
+        }
+        for i in 0..16 {
+            assert_eq!(g.neighbors(i), honest & !(1u64 << i));
+        }
+        // Small enough to enumerate: 4 parts have 3^4 maximal cliques.
+        let small: Vec<u64> = (0..12)
+            .map(|i| g.neighbors(16 + i) >> 16 & low_mask(12))
+            .collect();
+        assert_eq!(maximal_cliques(&small).len(), 81);
+    }
+
+    #[test]
+    fn clique_search_of_64_hostile_answers_is_bounded_and_finds_the_honest_cluster() {
+        // 3^16 ≈ 4.3e7 hostile maximal cliques: unbounded, this would not finish.
+        let token = TokenId::from_u64(0);
+        let bound = 20_000;
+        for honest_at in [0, 21, 48] {
+            let (resp, honest) = hostile_64(honest_at);
+            let found = find_clusters_bounded(&token, &resp, HOSTILE_T, 2, bound);
+            assert!(found.truncated, "honest at {honest_at}");
+            assert!(found.steps <= bound, "{} steps", found.steps);
+            assert!(found.clusters.len() as u64 <= found.steps);
+            // The honest cluster is found, whole, and ranks first.
+            assert_eq!(found.clusters[0].member_mask, honest, "honest at {honest_at}");
+            let sigs: Vec<&TokenSignature> = resp.iter().map(|(_, s)| s).collect();
+            let g = agreement_graph(&sigs, HOSTILE_T);
+            for c in &found.clusters {
+                assert!(is_clique(g.adjacency(), c.member_mask) && is_maximal(g.adjacency(), c.member_mask));
+            }
+            // 16 of 64 is no majority; the hostile side is a disjoint competitor.
+            match decide(&found.clusters, resp.len(), MAJORITY) {
+                Decision::SplitBrain(0, i) => assert_eq!(found.clusters[i].member_mask & honest, 0),
+                d => panic!("honest at {honest_at}: {d:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bounded_search_of_a_quarter_hostile_election_keeps_the_honest_majority() {
+        // 40 honest, 24 hostile (8 parts, 3^8 = 6561 cliques): the honest side
+        // holds the majority and wins outright even with a tight bound.
+        let token = TokenId::from_u64(0);
+        let honest = sig_of(core::array::from_fn(|slot| 500 + slot as u64));
+        let mut resp: Vec<(PeerId, TokenSignature)> = (0..24u64)
+            .map(|i| (peer(10_000 + i), hostile_sig(i / 3, i % 3)))
+            .collect();
+        resp.extend((0..40u64).map(|i| (peer(100 + i), honest)));
+        let found = find_clusters_bounded(&token, &resp, HOSTILE_T, 2, MIN_CLIQUE_STEPS);
+        assert!(found.truncated && found.steps <= MIN_CLIQUE_STEPS);
+        assert_eq!(found.clusters[0].member_mask, low_mask(40) << 24);
+        assert_eq!(decide(&found.clusters, 64, MAJORITY), Decision::Single(0));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn bounded_search_is_exact_or_a_subset_within_the_bound(adj in arb_graph(40), bound in 1u64..4_000) {
+            let exact = maximal_cliques(&adj);
+            let found = maximal_cliques_bounded(&adj, bound);
+            prop_assert!(found.steps <= bound.max(MIN_CLIQUE_STEPS));
+            if found.truncated {
+                prop_assert!(found.cliques.iter().all(|c| exact.binary_search(c).is_ok()));
+            } else {
+                prop_assert_eq!(&found.cliques, &exact);
+            }
+            let unbounded = maximal_cliques_bounded(&adj, u64::MAX);
+            prop_assert!(!unbounded.truncated);
+            prop_assert_eq!(unbounded.cliques, exact);
+        }
     }
 }

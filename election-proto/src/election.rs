@@ -56,6 +56,13 @@ pub struct ElectionConfig {
     /// 2, 94.1 % at 3. Pairwise consensus among responders is still required
     /// on top.
     pub alignment_threshold: usize,
+    /// Bound on the work of each clique search behind a verdict, in
+    /// Bron–Kerbosch steps (see [`cluster::find_clusters_bounded`]). Default
+    /// [`cluster::DEFAULT_MAX_CLIQUE_STEPS`] (10,000); at least
+    /// [`cluster::MIN_CLIQUE_STEPS`]. Honest responses never come near it; a
+    /// search that hits it uses the clusters found within it and is counted
+    /// ([`PeerElection::check_for_winner_counted`]).
+    pub max_clique_steps: u64,
 }
 
 impl Default for ElectionConfig {
@@ -67,6 +74,7 @@ impl Default for ElectionConfig {
             majority_threshold: 0.6,
             query_budget: 24,
             alignment_threshold: 1,
+            max_clique_steps: cluster::DEFAULT_MAX_CLIQUE_STEPS,
         }
     }
 }
@@ -87,6 +95,8 @@ pub enum ConfigError {
     QueryBudget,
     /// `alignment_threshold` must be in `1..=SIGNATURE_SIZE`.
     AlignmentThreshold,
+    /// `max_clique_steps` must be at least [`cluster::MIN_CLIQUE_STEPS`].
+    MaxCliqueSteps,
 }
 
 impl fmt::Display for ConfigError {
@@ -98,6 +108,7 @@ impl fmt::Display for ConfigError {
             Self::MajorityThreshold => "majority_threshold must be in (0, 1]",
             Self::QueryBudget => "query_budget must be at least max_channels",
             Self::AlignmentThreshold => "alignment_threshold must be between 1 and the signature size (10)",
+            Self::MaxCliqueSteps => "max_clique_steps must be at least 2080",
         };
         f.write_str(s)
     }
@@ -126,6 +137,9 @@ impl ElectionConfig {
         if !(1..=SIGNATURE_SIZE).contains(&self.alignment_threshold) {
             return Err(ConfigError::AlignmentThreshold);
         }
+        if self.max_clique_steps < cluster::MIN_CLIQUE_STEPS {
+            return Err(ConfigError::MaxCliqueSteps);
+        }
         Ok(())
     }
 
@@ -144,6 +158,7 @@ impl ElectionConfig {
             majority_threshold: majority,
             query_budget: self.query_budget.max(max_channels),
             alignment_threshold: self.alignment_threshold.clamp(1, SIGNATURE_SIZE),
+            max_clique_steps: self.max_clique_steps.max(cluster::MIN_CLIQUE_STEPS),
         }
     }
 }
@@ -578,14 +593,29 @@ impl PeerElection {
     /// other are both "like us" (honest gaps make that common at 90 % coverage):
     /// that is noise, not a split, and is not reported as one.
     pub fn check_for_winner(&self) -> WinnerResult {
+        self.check_for_winner_counted().0
+    }
+
+    /// [`check_for_winner`](Self::check_for_winner), and how many of the clique
+    /// searches behind it hit [`ElectionConfig::max_clique_steps`] (0, 1 or 2).
+    /// A truncated search contributes the clusters it found within the bound
+    /// (see [`cluster::find_clusters_bounded`]); the count lets a node report
+    /// how often that happens.
+    pub fn check_for_winner_counted(&self) -> (WinnerResult, usize) {
         let responses = self.valid_responses();
         if responses.len() < self.config.min_cluster_size {
-            return WinnerResult::NoConsensus;
+            return (WinnerResult::NoConsensus, 0);
         }
+        let mut truncated = 0;
         let sides = match &self.reference {
-            Some(reference) => self.aligned_sides(&responses, reference),
-            None => self.plain_sides(&responses),
+            Some(reference) => self.aligned_sides(&responses, reference, &mut truncated),
+            None => self.plain_sides(&responses, &mut truncated),
         };
+        (self.verdict(&responses, sides), truncated)
+    }
+
+    /// The verdict for the sides found among `responses`.
+    fn verdict(&self, responses: &[(PeerId, TokenSignature)], sides: Option<Sides>) -> WinnerResult {
         let Some((c1, c2)) = sides else {
             return WinnerResult::NoConsensus;
         };
@@ -614,13 +644,8 @@ impl PeerElection {
 
     /// docs/PROTOCOL.md §6 without a reference: the strongest cluster, and its disjoint
     /// competitor when it has no majority.
-    fn plain_sides(&self, responses: &[(PeerId, TokenSignature)]) -> Option<Sides> {
-        let mut clusters = cluster::find_clusters(
-            &self.token,
-            responses,
-            self.config.consensus_threshold,
-            self.config.min_cluster_size,
-        );
+    fn plain_sides(&self, responses: &[(PeerId, TokenSignature)], truncated: &mut usize) -> Option<Sides> {
+        let mut clusters = self.clusters(responses, self.config.consensus_threshold, truncated);
         match cluster::decide(&clusters, responses.len(), self.config.majority_threshold) {
             Decision::NoConsensus => None,
             Decision::Single(i) => Some((clusters.swap_remove(i), None)),
@@ -637,9 +662,9 @@ impl PeerElection {
         &self,
         responses: &[(PeerId, TokenSignature)],
         reference: &TokenSignature,
+        truncated: &mut usize,
     ) -> Option<Sides> {
         let threshold = self.config.consensus_threshold;
-        let min = self.config.min_cluster_size;
         // Agreement with our own walk, computed once per response.
         let to_ref: Vec<usize> = responses.iter().map(|(_, s)| agreement(reference, s)).collect();
         let (aligned, other): (Vec<_>, Vec<_>) = responses
@@ -659,11 +684,11 @@ impl PeerElection {
                 .map(|i| to_ref[i])
                 .sum()
         };
-        let mut ours: Vec<(usize, ConsensusCluster)> =
-            cluster::find_clusters(&self.token, &aligned, threshold, min)
-                .into_iter()
-                .map(|c| (ref_sum(&c), c))
-                .collect();
+        let mut ours: Vec<(usize, ConsensusCluster)> = self
+            .clusters(&aligned, threshold, truncated)
+            .into_iter()
+            .map(|c| (ref_sum(&c), c))
+            .collect();
         ours.sort_by(|(sa, a), (sb, b)| (sb * a.size()).cmp(&(sa * b.size())));
         let (_, c1) = ours.into_iter().next()?;
         if cluster::is_majority(c1.size(), responses.len(), self.config.majority_threshold) {
@@ -671,10 +696,27 @@ impl PeerElection {
         }
         // Two aligned clusters that miss each other's threshold are both "like
         // us" (honest gaps): noise, not a split. Only the unaligned compete.
-        let c2 = cluster::find_clusters(&self.token, &other, threshold, min)
-            .into_iter()
-            .next();
+        let c2 = self.clusters(&other, threshold, truncated).into_iter().next();
         Some((c1, c2))
+    }
+
+    /// The clusters among `responses` within the configured clique bound,
+    /// counting a truncated search in `truncated`.
+    fn clusters(
+        &self,
+        responses: &[(PeerId, TokenSignature)],
+        threshold: usize,
+        truncated: &mut usize,
+    ) -> Vec<ConsensusCluster> {
+        let found = cluster::find_clusters_bounded(
+            &self.token,
+            responses,
+            threshold,
+            self.config.min_cluster_size,
+            self.config.max_clique_steps,
+        );
+        *truncated += usize::from(found.truncated);
+        found.clusters
     }
 
     /// Whether the verdict can no longer change however the pending channels

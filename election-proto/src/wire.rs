@@ -22,7 +22,8 @@
 //!   `flowinfo` and `scope_id` are not sent and decode as `0`.
 //! - The wire tag of each [`Message`] variant is its declaration order (`Query` = 0,
 //!   `Answer` = 1, `Referral` = 2, `Ping` = 3, `Pong` = 4, `FindNeighbours` = 5,
-//!   `Neighbours` = 6); reordering the variants changes the protocol.
+//!   `Neighbours` = 6, `Retry` = 7, `CookieQuery` = 8); reordering the variants
+//!   changes the protocol.
 //!
 //! # Datagram sizes
 //!
@@ -37,6 +38,8 @@
 //! | `Query`    | 100..109       | 100..109                 | 100..109                 |
 //! | `Answer`   | 772..785       | 777..788                 | 789..800                 |
 //! | `Referral` | 133..150       | 143..156                 | 167..180                 |
+//! | `Retry`    | 83..92         | 83..92                   | 83..92                   |
+//! | `CookieQuery` | 116..125    | 116..125                 | 116..125                 |
 //!
 //! Every message fits [`MAX_DATAGRAM_LEN`] (1200 bytes, below the IPv6 minimum MTU
 //! of 1280 minus headers) for these address types.
@@ -206,6 +209,12 @@ pub enum Message<A> {
     FindNeighbours(FindNeighbours),
     /// The reply to a [`FindNeighbours`] (tag 6).
     Neighbours(Neighbours<A>),
+    /// Instead of an answer, to a [`Query`] from an address not yet validated:
+    /// a cookie to resend the query with (tag 7, docs/PROTOCOL.md "Address
+    /// validation (anti-amplification)"). Never larger than the query.
+    Retry(Retry),
+    /// A [`Query`] resent with the cookie a [`Retry`] gave (tag 8).
+    CookieQuery(CookieQuery),
 }
 
 /// Most contacts a [`Neighbours`] reply may carry; [`decode`] rejects more as
@@ -266,6 +275,41 @@ pub struct Neighbours<A> {
     pub contacts: Vec<Contact<A>>,
 }
 
+/// Length of an address-validation cookie, in bytes.
+pub const COOKIE_LEN: usize = 16;
+
+/// An address-validation cookie: the first [`COOKIE_LEN`] bytes of a keyed
+/// BLAKE3 hash of the receiver's address and a time epoch, under a key only
+/// the issuing node knows. Opaque to everyone else.
+pub type Cookie = [u8; COOKIE_LEN];
+
+/// The reply to a [`Query`] from an address that has not proven it receives
+/// there: no answer yet, only a cookie bound to that address. The querier (the
+/// challenger, or a relay that forwarded the query) resends the query as a
+/// [`CookieQuery`] to the address the Retry came from. `ticket` and `token`
+/// name the query, so the querier needs no state beyond what it keeps for the
+/// query anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Retry {
+    /// The ticket of the query being deferred.
+    pub ticket: MessageTicket,
+    /// The token that query is about.
+    pub token: TokenId,
+    /// Proof, on return, that the querier receives at its address.
+    pub cookie: Cookie,
+}
+
+/// A [`Query`] resent with the cookie from a [`Retry`]: a receiver that issued
+/// the cookie for the sender's address (in this epoch or the previous one)
+/// treats the address as validated and handles the query as usual.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CookieQuery {
+    /// The query, as first sent.
+    pub query: Query,
+    /// The cookie the [`Retry`] carried.
+    pub cookie: Cookie,
+}
+
 /// Asks the receiver to prove it stores `token`, or to route the query onward.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Query {
@@ -318,6 +362,8 @@ impl<A> Message<A> {
             Message::Pong(_) => MessageKind::Pong,
             Message::FindNeighbours(_) => MessageKind::FindNeighbours,
             Message::Neighbours(_) => MessageKind::Neighbours,
+            Message::Retry(_) => MessageKind::Retry,
+            Message::CookieQuery(_) => MessageKind::CookieQuery,
         }
     }
 
@@ -332,6 +378,8 @@ impl<A> Message<A> {
             Message::Pong(p) => MessageTicket(p.nonce),
             Message::FindNeighbours(f) => MessageTicket(f.nonce),
             Message::Neighbours(n) => MessageTicket(n.nonce),
+            Message::Retry(r) => r.ticket,
+            Message::CookieQuery(c) => c.query.ticket,
         }
     }
 
@@ -345,7 +393,9 @@ impl<A> Message<A> {
             | Message::Answer(_)
             | Message::Referral(_)
             | Message::Ping(_)
-            | Message::Pong(_) => true,
+            | Message::Pong(_)
+            | Message::Retry(_)
+            | Message::CookieQuery(_) => true,
         }
     }
 }
@@ -367,11 +417,15 @@ pub enum MessageKind {
     FindNeighbours,
     /// [`Message::Neighbours`].
     Neighbours,
+    /// [`Message::Retry`].
+    Retry,
+    /// [`Message::CookieQuery`].
+    CookieQuery,
 }
 
 impl MessageKind {
     /// Number of kinds; the length of a per-kind metrics array.
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 9;
 
     /// Every kind, in declaration order. `ALL[k.index()] == k` for every kind `k`.
     pub const ALL: [MessageKind; Self::COUNT] = [
@@ -382,6 +436,8 @@ impl MessageKind {
         MessageKind::Pong,
         MessageKind::FindNeighbours,
         MessageKind::Neighbours,
+        MessageKind::Retry,
+        MessageKind::CookieQuery,
     ];
 
     /// Whether this kind belongs to membership (discovery and admission)
@@ -404,11 +460,14 @@ impl MessageKind {
             MessageKind::Pong => 4,
             MessageKind::FindNeighbours => 5,
             MessageKind::Neighbours => 6,
+            MessageKind::Retry => 7,
+            MessageKind::CookieQuery => 8,
         }
     }
 
     /// Snake_case name (`"query"`, `"answer"`, `"referral"`, `"ping"`, `"pong"`,
-    /// `"find_neighbours"`, `"neighbours"`), e.g. for metric labels.
+    /// `"find_neighbours"`, `"neighbours"`, `"retry"`, `"cookie_query"`), e.g.
+    /// for metric labels.
     pub const fn as_str(self) -> &'static str {
         match self {
             MessageKind::Query => "query",
@@ -418,6 +477,8 @@ impl MessageKind {
             MessageKind::Pong => "pong",
             MessageKind::FindNeighbours => "find_neighbours",
             MessageKind::Neighbours => "neighbours",
+            MessageKind::Retry => "retry",
+            MessageKind::CookieQuery => "cookie_query",
         }
     }
 }
@@ -560,7 +621,9 @@ pub fn encode<A: Address>(env: &Envelope<A>) -> Result<Vec<u8>, EncodeError> {
         | Message::Ping(_)
         | Message::Pong(_)
         | Message::FindNeighbours(_)
-        | Message::Neighbours(_) => 256,
+        | Message::Neighbours(_)
+        | Message::Retry(_)
+        | Message::CookieQuery(_) => 256,
     });
     encode_into(env, &mut out)?;
     Ok(out)
@@ -759,6 +822,8 @@ mod tests {
             encode(&answer(u64::MAX, u32::MAX)).unwrap(),
             encode(&referral(5, u32::MAX)).unwrap(),
             encode(&referral(0, 0u32)).unwrap(),
+            encode(&retry(u64::MAX)).unwrap(),
+            encode(&cookie_query(3)).unwrap(),
         ]
     }
 
@@ -806,6 +871,40 @@ mod tests {
         // The largest message with the largest address type fits the cap.
         let worst = encode(&answer(u64::MAX, v6(u16::MAX))).unwrap();
         assert!(worst.len() <= MAX_DATAGRAM_LEN);
+
+        // Retry and CookieQuery carry no address: the same for every type.
+        let retry = |t| encode::<u32>(&retry(t)).unwrap().len();
+        let cq = |t| encode::<u32>(&cookie_query(t)).unwrap().len();
+        assert_eq!([retry(0), retry(u64::MAX)], [83, 92]);
+        assert_eq!([cq(0), cq(u64::MAX)], [116, 125]);
+        // A Retry is never larger than the query it answers (same ticket).
+        for t in [0, 1, 300, u64::MAX] {
+            assert!(retry(t) <= encode::<u32>(&query(t)).unwrap().len());
+        }
+    }
+
+    fn retry(ticket: u64) -> Envelope<u32> {
+        Envelope {
+            sender: PeerId::new([0xaa; 32]),
+            message: Message::Retry(Retry {
+                ticket: MessageTicket(ticket),
+                token: TokenId::new([0xbb; 32]),
+                cookie: [0xdd; COOKIE_LEN],
+            }),
+        }
+    }
+
+    fn cookie_query(ticket: u64) -> Envelope<u32> {
+        let Message::Query(query) = query::<u32>(ticket).message else {
+            unreachable!("query() builds a Query")
+        };
+        Envelope {
+            sender: PeerId::new([0xaa; 32]),
+            message: Message::CookieQuery(CookieQuery {
+                query,
+                cookie: [0xee; COOKIE_LEN],
+            }),
+        }
     }
 
     fn membership<A: Clone>(nonce: u64, addr: A, contacts: usize, pad: usize) -> [Envelope<A>; 4] {
@@ -935,6 +1034,22 @@ mod tests {
         assert_eq!(q[33], 0, "Query tag");
         let a = encode(&answer(3, 1u32)).unwrap();
         assert_eq!(a[33], 1, "Answer tag");
+
+        let r = encode(&retry(0x81)).unwrap();
+        let mut expect = vec![PROTOCOL_VERSION];
+        expect.extend_from_slice(&[0xaa; 32]); // sender
+        expect.push(7); // Message::Retry tag
+        expect.extend_from_slice(&[0x81, 0x01]); // ticket
+        expect.extend_from_slice(&[0xbb; 32]); // token
+        expect.extend_from_slice(&[0xdd; COOKIE_LEN]); // cookie, no length prefix
+        assert_eq!(r, expect);
+        let c = encode(&cookie_query(3)).unwrap();
+        assert_eq!(c[33], 8, "CookieQuery tag");
+        assert_eq!(
+            &c[34..],
+            &[&q[34..], &[0xee; COOKIE_LEN][..]].concat()[..],
+            "query, then cookie"
+        );
     }
 
     #[test]
@@ -1036,8 +1151,8 @@ mod tests {
     fn unknown_message_tag_is_rejected() {
         // Byte 33 (after version and sender) is the message variant tag.
         for bytes in samples() {
-            assert!(bytes[33] <= 6);
-            for tag in [7u8, 8, 0x7f] {
+            assert!(bytes[33] <= 8);
+            for tag in [9u8, 10, 0x7f] {
                 let mut b = bytes.clone();
                 b[33] = tag;
                 assert_eq!(decode_both(&b), [Err(DecodeError::Malformed); 2]);
@@ -1239,7 +1354,8 @@ mod tests {
             .boxed()
     }
 
-    /// Envelopes carrying the membership messages (tags 3..=6).
+    /// Envelopes carrying the membership messages (tags 3..=6) and the
+    /// address-validation messages (tags 7 and 8).
     fn arb_membership_envelope<A: Address + 'static>(
         addr: impl Strategy<Value = A> + Clone + 'static,
     ) -> BoxedStrategy<Envelope<A>> {
@@ -1262,6 +1378,31 @@ mod tests {
             }),
             (any::<u64>(), prop::collection::vec(contact, 0..=MAX_NEIGHBOURS))
                 .prop_map(|(nonce, contacts)| Message::Neighbours(Neighbours { nonce, contacts })),
+            (any::<u64>(), arb_id(), any::<[u8; COOKIE_LEN]>()).prop_map(|(t, token, cookie)| {
+                Message::Retry(Retry {
+                    ticket: MessageTicket(t),
+                    token: TokenId::new(token),
+                    cookie,
+                })
+            }),
+            (
+                any::<u64>(),
+                arb_id(),
+                arb_id(),
+                any::<u8>(),
+                any::<[u8; COOKIE_LEN]>()
+            )
+                .prop_map(|(t, token, challenger, hops_left, cookie)| {
+                    Message::CookieQuery(CookieQuery {
+                        query: Query {
+                            token: TokenId::new(token),
+                            ticket: MessageTicket(t),
+                            challenger: PeerId::new(challenger),
+                            hops_left,
+                        },
+                        cookie,
+                    })
+                }),
         ];
         (arb_id(), message)
             .prop_map(|(sender, message)| Envelope {
@@ -1341,7 +1482,9 @@ mod tests {
             m @ (Message::Ping(_)
             | Message::Pong(_)
             | Message::FindNeighbours(_)
-            | Message::Neighbours(_)) => {
+            | Message::Neighbours(_)
+            | Message::Retry(_)
+            | Message::CookieQuery(_)) => {
                 panic!(
                     "no legacy shape for a {} message: arb_envelope makes election messages only",
                     m.kind()

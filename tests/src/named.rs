@@ -47,12 +47,12 @@ mod tests {
     #[test]
     fn arrays_become_maps_in_index_order() {
         let json = serde_json::to_string(&T {
-            sent: [1, 2, 3, 4, 5, 6, 7],
+            sent: [1, 2, 3, 4, 5, 6, 7, 8, 9],
         })
         .unwrap();
         assert_eq!(
             json,
-            r#"{"sent":{"query":1,"answer":2,"referral":3,"ping":4,"pong":5,"find_neighbours":6,"neighbours":7}}"#
+            r#"{"sent":{"query":1,"answer":2,"referral":3,"ping":4,"pong":5,"find_neighbours":6,"neighbours":7,"retry":8,"cookie_query":9}}"#
         );
     }
 }

@@ -114,7 +114,10 @@ fn manglers_bytes_are_rejected_or_harmless() {
     let core = sim.core_totals();
     assert!(sim.net().mangled > 200);
     assert!(core.decode_errors_total() > 200, "{core:?}");
-    assert!(core.invalid_signatures > 20, "{core:?}");
+    // Mangled walks are caught by verification. How many there are depends on
+    // the trajectory: with address validation (Retry/CookieQuery reshape the
+    // traffic) seeds 35..=40 give 16, 27, 24, 38, 35, 27 (it was > 20 here before).
+    assert!(core.invalid_signatures > 10, "{core:?}");
     // Every winner that is a node stores the token and could sign for it; a
     // mangler can win with its own (intact) answer, as any holder can.
     for w in sim.wins().iter().filter(|w| w.class != WinnerClass::Phantom) {
@@ -182,3 +185,4 @@ fn mangled_responder_ids_never_win() {
     let sim = run(NodeKind::Mangler, 35);
     assert_eq!(sim.honest().winners(WinnerClass::Phantom), 0);
 }
+

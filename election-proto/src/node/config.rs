@@ -107,6 +107,32 @@ pub struct NodeConfig {
     pub partition_alert_threshold: usize,
     /// Number of recent elections examined for partition alerts. Default 10.
     pub partition_window: usize,
+    /// Most addresses remembered as validated (proven to receive: a cookie
+    /// came back, a pong answered our ping, a reply carried our ticket or
+    /// nonce). Default 1,024: four times the contact table, whose own
+    /// addresses count as validated without an entry here.
+    pub max_validated_addresses: usize,
+    /// How long an address stays validated after its last proof. Default
+    /// 3,600,000 ms (1 h): long enough that the validation round trip is rare
+    /// in steady state, short enough that a reassigned address loses it.
+    pub validated_ttl_ms: u64,
+    /// Length of a cookie epoch; a cookie is accepted in the epoch it was made
+    /// in and the next, so for at least this long. Default 60,000 ms (a round
+    /// trip takes well under a second; a captured cookie is stale in two minutes).
+    pub cookie_epoch_ms: u64,
+    /// Queries one source host (one [`AddressGroups::ip`](crate::wire::AddressGroups))
+    /// may have answered or forwarded in a burst. Default 32.
+    pub query_rate_burst: u32,
+    /// One more query per host is allowed every this many ms. Default 500
+    /// (2 per second sustained; an honest node sends about one query a minute
+    /// to any one peer, a relay a few).
+    pub query_rate_refill_ms: u64,
+    /// Most source hosts with a rate-limit bucket of their own. Default 1,024.
+    /// When full, a newcomer takes the bucket of the least recently seen host
+    /// only if that host is idle (its bucket refilled); otherwise it shares one
+    /// overflow bucket with every other host that has none, so a flood from
+    /// more hosts than this gets one host's rate between them.
+    pub max_rate_limited_hosts: usize,
 }
 
 impl Default for NodeConfig {
@@ -140,6 +166,12 @@ impl Default for NodeConfig {
             max_elected_peers: 50,
             partition_alert_threshold: 3,
             partition_window: 10,
+            max_validated_addresses: 1_024,
+            validated_ttl_ms: 3_600_000,
+            cookie_epoch_ms: 60_000,
+            query_rate_burst: 32,
+            query_rate_refill_ms: 500,
+            max_rate_limited_hosts: 1_024,
         }
     }
 }
@@ -185,7 +217,7 @@ impl NodeConfig {
     /// Checks every field's range.
     pub fn validate(&self) -> Result<(), NodeConfigError> {
         self.election.validate().map_err(NodeConfigError::Election)?;
-        let nonzero: [(&'static str, u64); 20] = [
+        let nonzero: [(&'static str, u64); 26] = [
             ("initial_channels", self.initial_channels as u64),
             ("election_interval_ms", self.election_interval_ms),
             ("channel_timeout_ms", self.channel_timeout_ms),
@@ -206,6 +238,12 @@ impl NodeConfig {
             ("refresh_interval_ms", self.refresh_interval_ms),
             ("partition_alert_threshold", self.partition_alert_threshold as u64),
             ("partition_window", self.partition_window as u64),
+            ("max_validated_addresses", self.max_validated_addresses as u64),
+            ("validated_ttl_ms", self.validated_ttl_ms),
+            ("cookie_epoch_ms", self.cookie_epoch_ms),
+            ("query_rate_burst", u64::from(self.query_rate_burst)),
+            ("query_rate_refill_ms", self.query_rate_refill_ms),
+            ("max_rate_limited_hosts", self.max_rate_limited_hosts as u64),
         ];
         if let Some((field, _)) = nonzero.iter().find(|(_, v)| *v == 0) {
             return Err(NodeConfigError::Zero(field));

@@ -92,6 +92,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// Does everything that is due: channel timeouts, verdicts, the scheduler.
     pub(super) fn run_due(&mut self, now: u64) {
         self.forward.expire(now);
+        self.validated.expire(now);
         self.run_membership(now);
         for token in self.elections.due(now, &self.config) {
             let expiry = self.elections.expire(now, token, &self.config);

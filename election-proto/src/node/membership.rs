@@ -51,6 +51,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.metrics.unsolicited_replies += 1;
             return;
         };
+        self.validate(from.clone(), now);
         match probe.purpose {
             Purpose::Admit => self.admit(now, probe.contact),
             // The stale contact is alive: it keeps its slot, the newcomer waits.
@@ -135,6 +136,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.metrics.unsolicited_replies += 1;
             return;
         };
+        self.validate(from, now);
         self.admit(now, proven.contact);
         self.advance_lookup(now, proven.lookup);
     }

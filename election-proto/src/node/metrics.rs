@@ -127,6 +127,30 @@ pub struct Metrics {
     pub forward_entries: usize,
     /// Current number of running elections.
     pub active_elections: usize,
+    /// Clique searches behind a verdict that hit `election.max_clique_steps`
+    /// (the verdict then used the clusters found within the bound).
+    pub clique_searches_truncated: u64,
+    /// Queries from addresses not yet validated, answered with a `Retry`
+    /// (a cookie) instead of an answer, a forward or a referral.
+    pub retries_sent: u64,
+    /// `Retry`s received for our own or a forwarded query, and followed by
+    /// resending the query with the cookie.
+    pub retries_followed: u64,
+    /// `CookieQuery`s whose cookie was not ours for the sender's address (or stale): dropped.
+    pub cookies_rejected: u64,
+    /// Proofs that an address receives (cookie returned, pong, reply with our ticket or nonce).
+    pub addresses_validated: u64,
+    /// Validated addresses evicted from a full table to make room.
+    pub validated_evictions: u64,
+    /// Queries not served because their source host had spent its rate limit.
+    pub queries_rate_limited: u64,
+    /// Rate-limit buckets of idle hosts (refilled completely) taken over by
+    /// newcomers in a full table.
+    pub rate_limit_evictions: u64,
+    /// Current number of validated addresses (beyond the contact table's).
+    pub validated_addresses: usize,
+    /// Current number of source hosts with a rate-limit bucket.
+    pub rate_limited_hosts: usize,
 }
 
 fn add_all<const N: usize>(into: &mut [u64; N], from: &[u64; N]) {
@@ -177,6 +201,16 @@ impl Metrics {
             elected_peers,
             forward_entries,
             active_elections,
+            clique_searches_truncated,
+            retries_sent,
+            retries_followed,
+            cookies_rejected,
+            addresses_validated,
+            validated_evictions,
+            queries_rate_limited,
+            rate_limit_evictions,
+            validated_addresses,
+            rate_limited_hosts,
         } = other;
         self.elections_started += elections_started;
         self.elections_succeeded += elections_succeeded;
@@ -213,6 +247,16 @@ impl Metrics {
         self.elected_peers += elected_peers;
         self.forward_entries += forward_entries;
         self.active_elections += active_elections;
+        self.clique_searches_truncated += clique_searches_truncated;
+        self.retries_sent += retries_sent;
+        self.retries_followed += retries_followed;
+        self.cookies_rejected += cookies_rejected;
+        self.addresses_validated += addresses_validated;
+        self.validated_evictions += validated_evictions;
+        self.queries_rate_limited += queries_rate_limited;
+        self.rate_limit_evictions += rate_limit_evictions;
+        self.validated_addresses += validated_addresses;
+        self.rate_limited_hosts += rate_limited_hosts;
     }
 
     pub(crate) fn record_failure(&mut self, reason: FailureReason) {

@@ -40,6 +40,7 @@ mod metrics;
 mod peers;
 mod router;
 mod run;
+mod validation;
 
 pub use config::{NodeConfig, NodeConfigError, SplitBrainPolicy};
 pub use contacts::Reputation;
@@ -58,6 +59,7 @@ use forward::ForwardTable;
 use peers::ElectedPeers;
 use run::Elections;
 use std::collections::VecDeque;
+use validation::{Cookies, RateLimits, Validated};
 
 /// Something that happened to the node.
 #[derive(Debug)]
@@ -146,6 +148,12 @@ pub struct Node<A, S> {
     next_election_at: Option<u64>,
     reverify_next: bool,
     recent_splits: VecDeque<bool>,
+    /// Cookies for the address-validation round trip (keyed from the seed).
+    cookies: Cookies,
+    /// Addresses proven to receive, beyond the contact table's.
+    validated: Validated<A>,
+    /// Per-source-host budgets for answered and forwarded queries.
+    rate_limits: RateLimits,
 }
 
 impl<A: Address, S: TokenStore> Node<A, S> {
@@ -187,6 +195,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             forward: ForwardTable::new(config.max_forward_entries, config.forward_ttl_ms),
             elected: ElectedPeers::new(config.max_elected_peers),
             rng: SeededRng::new(&seed, "election-proto node v1"),
+            cookies: Cookies::new(&seed, config.cookie_epoch_ms),
+            validated: Validated::new(config.max_validated_addresses, config.validated_ttl_ms),
+            rate_limits: RateLimits::new(
+                config.max_rate_limited_hosts,
+                config.query_rate_burst,
+                config.query_rate_refill_ms,
+            ),
             config,
             me: identity,
             store,
@@ -239,6 +254,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         m.elected_peers = self.elected.len();
         m.forward_entries = self.forward.len();
         m.active_elections = self.elections.len();
+        m.clique_searches_truncated = self.elections.clique_truncations();
+        m.validated_addresses = self.validated.len();
+        m.rate_limited_hosts = self.rate_limits.len();
         m
     }
 
@@ -382,6 +400,23 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             Message::Pong(pong) => self.on_pong(now, from, env.sender, pong),
             Message::FindNeighbours(req) => self.on_find_neighbours(now, from, env.sender, req, len),
             Message::Neighbours(reply) => self.on_neighbours(now, from, env.sender, reply),
+            Message::Retry(retry) => self.on_retry(now, from, env.sender, retry),
+            Message::CookieQuery(cq) => self.on_cookie_query(now, from, env.sender, cq),
+        }
+    }
+
+    /// Whether `from` has proven it receives: it is the admitted address of
+    /// the contact `sender`, or it proved so recently (docs/PROTOCOL.md
+    /// "Address validation (anti-amplification)").
+    fn is_validated(&self, from: &A, sender: &PeerId, now: u64) -> bool {
+        self.contacts.get(sender).is_some_and(|c| c.addr == *from) || self.validated.contains(from, now)
+    }
+
+    /// Records that `addr` proved it receives (a round trip came back from it).
+    fn validate(&mut self, addr: A, now: u64) {
+        self.metrics.addresses_validated += 1;
+        if self.validated.insert(addr, now) {
+            self.metrics.validated_evictions += 1;
         }
     }
 

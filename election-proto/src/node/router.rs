@@ -9,7 +9,7 @@ use crate::election::MessageTicket;
 use crate::id::{ring_distance, PeerId, TokenId};
 use crate::proof::generate_signature;
 use crate::store::TokenStore;
-use crate::wire::{Address, Answer, Message, Query, Referral};
+use crate::wire::{Address, Answer, CookieQuery, Message, Query, Referral, Retry};
 
 impl<A: Address, S: TokenStore> Node<A, S> {
     pub(super) fn on_query(&mut self, now: u64, from: A, sender: PeerId, query: Query) {
@@ -24,6 +24,29 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         if challenger == self.me.id {
             // One of our own queries came back around: a loop.
             self.metrics.loops_cut += 1;
+            return;
+        }
+        // 0. Toward an address that has not proven it receives, nothing larger
+        // than the query: a Retry with a cookie for it. Only a sender that gets
+        // the cookie can come back with it (docs/PROTOCOL.md "Address validation").
+        if !self.is_validated(&from, &sender, now) {
+            self.metrics.retries_sent += 1;
+            let cookie = self.cookies.make(&from, now);
+            self.send(
+                from,
+                Message::Retry(Retry {
+                    ticket,
+                    token,
+                    cookie,
+                }),
+            );
+            return;
+        }
+        // A validated source still gets at most its host's rate of service.
+        let (allowed, evicted) = self.rate_limits.allow(&from.groups(), now);
+        self.metrics.rate_limit_evictions += u64::from(evicted);
+        if !allowed {
+            self.metrics.queries_rate_limited += 1;
             return;
         }
         // 1. Answer if the store can sign for the challenger.
@@ -52,12 +75,15 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                     })
                     .filter(|c| ring_distance(&c.id, &token) < my_distance);
                 if let Some(next) = next {
-                    if self.forward.insert(key, from.clone(), now) {
+                    let onward = Query {
+                        hops_left: hops_left - 1,
+                        ..query
+                    };
+                    if self
+                        .forward
+                        .insert(key, from.clone(), next.addr.clone(), onward, now)
+                    {
                         self.metrics.queries_forwarded += 1;
-                        let onward = Query {
-                            hops_left: hops_left - 1,
-                            ..query
-                        };
                         self.send(next.addr, Message::Query(onward));
                         return;
                     }
@@ -81,6 +107,47 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             low,
         };
         self.send(from, Message::Referral(referral));
+    }
+
+    /// A query resent with a cookie: if the cookie is ours for `from` (this
+    /// epoch or the last), `from` is validated and the query handled as usual.
+    pub(super) fn on_cookie_query(&mut self, now: u64, from: A, sender: PeerId, cq: CookieQuery) {
+        if !self.cookies.check(&from, &cq.cookie, now) {
+            self.metrics.cookies_rejected += 1;
+            return;
+        }
+        self.validate(from.clone(), now);
+        self.on_query(now, from, sender, cq.query);
+    }
+
+    /// A Retry for one of our queries or one we forwarded: resend the query
+    /// with the cookie, once, to the address the Retry came from (where the
+    /// query went). The Retry carried our ticket from there, so that address
+    /// receives: it is validated too.
+    pub(super) fn on_retry(&mut self, now: u64, from: A, sender: PeerId, retry: Retry) {
+        let Retry {
+            ticket,
+            token,
+            cookie,
+        } = retry;
+        let query = if self.elections.retry(&ticket, &token, &from, &sender, now) {
+            // Validates `from` too.
+            self.admit_first_hop(now, &ticket, sender, &from);
+            Query {
+                token,
+                ticket,
+                challenger: self.me.id,
+                hops_left: self.config.max_hops,
+            }
+        } else if let Some(q) = self.forward.retry(&(ticket, token), &from, now) {
+            self.validate(from.clone(), now);
+            q
+        } else {
+            self.metrics.unmatched_replies += 1;
+            return;
+        };
+        self.metrics.retries_followed += 1;
+        self.send(from, Message::CookieQuery(CookieQuery { query, cookie }));
     }
 
     pub(super) fn on_answer(&mut self, now: u64, from: A, sender: PeerId, answer: Answer<A>) {
@@ -124,6 +191,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         if let Some(hop) = self.elections.first_hop(ticket) {
             if hop.id == sender && hop.addr == *from {
                 let hop = hop.clone();
+                self.validate(hop.addr.clone(), now);
                 self.admit(now, hop);
             }
         }

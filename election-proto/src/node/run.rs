@@ -13,7 +13,7 @@ use crate::cluster::ConsensusCluster;
 use crate::election::{AnswerAccepted, ElectionError, MessageTicket, PeerElection, WinnerResult};
 use crate::id::{PeerId, TokenId};
 use crate::wire::{Answer, Contact, Referral};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Every running election of a node, by token, and the index from a channel's
 /// ticket to the election it belongs to.
@@ -27,6 +27,8 @@ use std::collections::BTreeMap;
 pub(super) struct Elections<A> {
     runs: BTreeMap<TokenId, ElectionRun<A>>,
     tickets: BTreeMap<MessageTicket, TokenId>,
+    /// Clique searches, over all runs, that hit the configured bound.
+    clique_truncations: u64,
 }
 
 /// One running election and the node-side bookkeeping around it.
@@ -52,6 +54,9 @@ pub(super) struct ElectionRun<A> {
     /// Whether the verdict has been looked at since `min_collection_ms` passed.
     /// Until then the end of the collection window is a deadline of its own.
     collect_checked: bool,
+    /// Channels whose query was resent with a cookie after a `Retry` (each at
+    /// most once; at most `query_budget` entries).
+    retried: BTreeSet<MessageTicket>,
 }
 
 /// What a run's verdict asks of the node right now ([`Elections::step`]).
@@ -159,7 +164,46 @@ impl<A: Clone> Elections<A> {
         Self {
             runs: BTreeMap::new(),
             tickets: BTreeMap::new(),
+            clique_truncations: 0,
         }
+    }
+
+    /// Clique searches so far, over all runs, that hit `election.max_clique_steps`.
+    pub(super) fn clique_truncations(&self) -> u64 {
+        self.clique_truncations
+    }
+
+    /// A `Retry` for the channel with `ticket` about `token` came from `from`,
+    /// sent by `sender`: whether to resend its query with the cookie. Yes only
+    /// if the channel is still waiting, `from` and `sender` are its first hop,
+    /// and it has not been retried before; its timeout then restarts at `now`
+    /// (the resent query needs a round trip of its own).
+    pub(super) fn retry(
+        &mut self,
+        ticket: &MessageTicket,
+        token: &TokenId,
+        from: &A,
+        sender: &PeerId,
+        now: u64,
+    ) -> bool
+    where
+        A: PartialEq,
+    {
+        if self.owner(ticket) != Some(*token) {
+            return false;
+        }
+        let Some(run) = self.runs.get_mut(token) else {
+            return false;
+        };
+        let first_hop = run
+            .hops
+            .get(ticket)
+            .is_some_and(|h| h.addr == *from && h.id == *sender);
+        if !first_hop || !run.sent_at.contains_key(ticket) || !run.retried.insert(*ticket) {
+            return false;
+        }
+        run.sent_at.insert(*ticket, now);
+        true
     }
 
     /// Number of running elections.
@@ -289,7 +333,11 @@ impl<A: Clone> Elections<A> {
     /// What `token`'s verdict asks for at `now` (nothing if it is not running).
     pub(super) fn step(&mut self, now: u64, token: TokenId, config: &NodeConfig) -> Step {
         match self.runs.get_mut(&token) {
-            Some(run) => run.step(now, config),
+            Some(run) => {
+                let (step, truncated) = run.step(now, config);
+                self.clique_truncations += truncated as u64;
+                step
+            }
             None => Step::Wait,
         }
     }
@@ -314,6 +362,7 @@ impl<A: Clone> ElectionRun<A> {
             responders: BTreeMap::new(),
             saw_split: false,
             collect_checked: false,
+            retried: BTreeSet::new(),
         }
     }
 
@@ -432,10 +481,15 @@ impl<A: Clone> ElectionRun<A> {
         late
     }
 
-    /// Looks at the verdict and says what the time makes of it. Records a
+    /// Looks at the verdict and says what the time makes of it, and how many
+    /// clique searches behind the verdict hit their bound. Records a
     /// split-brain the first time one is acted on.
-    fn step(&mut self, now: u64, config: &NodeConfig) -> Step {
-        let verdict = self.election.check_for_winner();
+    fn step(&mut self, now: u64, config: &NodeConfig) -> (Step, usize) {
+        let (verdict, truncated) = self.election.check_for_winner_counted();
+        (self.step_given(verdict, now, config), truncated)
+    }
+
+    fn step_given(&mut self, verdict: WinnerResult, now: u64, config: &NodeConfig) -> Step {
         let settled = self.election.is_settled_given(&verdict);
         let pending = self.election.pending_count();
         let collected = self.collected(now, config);

@@ -225,6 +225,40 @@ fn all_sends(node: &mut Node<u32, MemoryStore>) -> Vec<(u32, Envelope<u32>)> {
     v
 }
 
+/// Feeds `query` (a Query datagram) from the unvalidated address `from`,
+/// checks that the node answers with nothing but a Retry no larger than the
+/// query, and returns the CookieQuery datagram that follows it.
+fn cookie_round_trip(node: &mut Node<u32, MemoryStore>, now: u64, from: u32, query: &[u8]) -> Vec<u8> {
+    node.handle_input(now, Input::Datagram { from, bytes: query });
+    let out = sends(node);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let (to, env) = &out[0];
+    assert_eq!(*to, from);
+    let Message::Retry(retry) = env.message else {
+        panic!("expected a Retry, got {:?}", env.message)
+    };
+    assert!(
+        encode(env).unwrap().len() <= query.len(),
+        "a Retry is never larger than its query"
+    );
+    let Ok(Envelope {
+        sender,
+        message: Message::Query(q),
+    }) = decode::<u32>(query)
+    else {
+        panic!("not a query")
+    };
+    assert_eq!((retry.ticket, retry.token), (q.ticket, q.token));
+    encode(&Envelope {
+        sender,
+        message: Message::<u32>::CookieQuery(crate::wire::CookieQuery {
+            query: q,
+            cookie: retry.cookie,
+        }),
+    })
+    .unwrap()
+}
+
 fn lone(id: PeerId, ledger: Ledger) -> Node<u32, MemoryStore> {
     Node::new(quick_config(), Contact { id, addr: 0 }, store(ledger), [1; 32]).unwrap()
 }
@@ -255,7 +289,9 @@ fn answers_when_it_stores_the_token_and_the_answer_verifies_for_the_challenger()
     let mut n = lone(near(&t, 10), Ledger::A);
     let challenger = PeerId::new([3; 32]);
     let q = query_bytes(PeerId::new([4; 32]), t, challenger, 3, 77);
-    n.handle_input(0, Input::Datagram { from: 9, bytes: &q });
+    // 9 has not proven it receives: first a Retry, then the answer to the cookie query.
+    let cq = cookie_round_trip(&mut n, 0, 9, &q);
+    n.handle_input(0, Input::Datagram { from: 9, bytes: &cq });
     let out = sends(&mut n);
     assert_eq!(out.len(), 1);
     let (to, env) = &out[0];
@@ -301,13 +337,8 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
     );
     sends(&mut n);
     let challenger = PeerId::new([3; 32]);
-    n.handle_input(
-        1,
-        Input::Datagram {
-            from: 9,
-            bytes: &query_bytes(challenger, t, challenger, 4, 1),
-        },
-    );
+    let cq = cookie_round_trip(&mut n, 1, 9, &query_bytes(challenger, t, challenger, 4, 1));
+    n.handle_input(1, Input::Datagram { from: 9, bytes: &cq });
     let out = sends(&mut n);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].0, 5, "forwarded to the closer contact");
@@ -325,19 +356,20 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
     assert_eq!(n.metrics().forward_entries, 1);
 
     // The same (ticket, token) again is a loop: refer instead of forwarding.
-    n.handle_input(
+    let cq = cookie_round_trip(
+        &mut n,
         2,
-        Input::Datagram {
-            from: 8,
-            bytes: &query_bytes(PeerId::new([5; 32]), t, challenger, 4, 1),
-        },
+        8,
+        &query_bytes(PeerId::new([5; 32]), t, challenger, 4, 1),
     );
+    n.handle_input(2, Input::Datagram { from: 8, bytes: &cq });
     let out = sends(&mut n);
     assert!(matches!(out[0].1.message, Message::Referral(_)));
     assert_eq!(out[0].0, 8);
     assert_eq!(n.metrics().loops_cut, 1);
 
     // Out of hops: refer, naming the nearest peers on each side of the token.
+    // (9 proved it receives above: no second Retry.)
     n.handle_input(
         3,
         Input::Datagram {
@@ -364,13 +396,8 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
         Input::Command(Command::AddContacts(vec![Contact { id: farther, addr: 6 }])),
     );
     sends(&mut far);
-    far.handle_input(
-        1,
-        Input::Datagram {
-            from: 9,
-            bytes: &query_bytes(challenger, t, challenger, 4, 3),
-        },
-    );
+    let cq = cookie_round_trip(&mut far, 1, 9, &query_bytes(challenger, t, challenger, 4, 3));
+    far.handle_input(1, Input::Datagram { from: 9, bytes: &cq });
     let out = sends(&mut far);
     assert!(matches!(out[0].1.message, Message::Referral(_)));
     assert_eq!(far.metrics().queries_referred, 1);
@@ -395,6 +422,18 @@ fn forwarded_answer_travels_back_over_two_relays_and_verifies_at_the_challenger(
     assert_eq!(net.nodes[r2 as usize].metrics().replies_relayed, 1);
     assert_eq!(net.nodes[r1 as usize].metrics().replies_relayed, 1);
     assert_eq!(net.nodes[x as usize].metrics().queries_answered, 1);
+    // The election starts at once, before c's join lookup has got r1 and y to
+    // ping it back: both ask c for the validation round trip, and c follows
+    // both. The relays' own lookups (r1 asked r2, r2 asked x) had already
+    // made r2 and x ping their queriers, so no Retry further along.
+    let counts = |n: u32| {
+        let m = net.nodes[n as usize].metrics();
+        (m.retries_sent, m.retries_followed)
+    };
+    assert_eq!(
+        [c, r1, r2, x, y].map(counts),
+        [(0, 2), (1, 0), (0, 0), (0, 0), (1, 0)]
+    );
     let cm = net.nodes[c as usize].metrics();
     assert_eq!(cm.invalid_signatures, 0);
     assert_eq!(cm.elections_succeeded, 1);
@@ -704,6 +743,8 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
     let cfg = NodeConfig {
         max_contacts: 64,
         max_forward_entries: 32,
+        max_validated_addresses: 100,
+        max_rate_limited_hosts: 50,
         ..quick_config()
     };
     let (cfg_burst, cfg_refill) = (cfg.probe_burst, cfg.probe_refill_ms);
@@ -728,19 +769,44 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
     for i in 0..5_000u64 {
         let sender = PeerId::new(h("attacker", i));
         let q = query_bytes(sender, TokenId::new(h("any", i)), sender, 8, i);
-        n.handle_input(
-            1 + i / 100,
-            Input::Datagram {
-                from: 10_000 + i as u32,
-                bytes: &q,
-            },
-        );
+        let now = 1 + i / 100;
+        let from = 10_000 + i as u32;
+        // The attacker receives at its addresses: it completes the round trip.
+        n.handle_input(now, Input::Datagram { from, bytes: &q });
+        let out = all_sends(&mut n);
+        pings += out
+            .iter()
+            .filter(|(_, e)| matches!(e.message, Message::Ping(_)))
+            .count() as u64;
+        let Some(Message::Retry(r)) = out
+            .iter()
+            .map(|(_, e)| e.message.clone())
+            .find(|m| m.kind() == MessageKind::Retry)
+        else {
+            panic!("no retry: {out:?}")
+        };
+        let Message::Query(query) = decode::<u32>(&q).unwrap().message else {
+            unreachable!()
+        };
+        let cq = encode(&Envelope {
+            sender,
+            message: Message::<u32>::CookieQuery(crate::wire::CookieQuery {
+                query,
+                cookie: r.cookie,
+            }),
+        })
+        .unwrap();
+        n.handle_input(now, Input::Datagram { from, bytes: &cq });
         pings += all_sends(&mut n)
             .iter()
             .filter(|(_, e)| matches!(e.message, Message::Ping(_)))
             .count() as u64;
         let m = n.metrics();
         assert!(m.contacts <= 64 && m.forward_entries <= 32, "{m:?}");
+        assert!(
+            m.validated_addresses <= 100 && m.rate_limited_hosts <= 50,
+            "{m:?}"
+        );
     }
     let m = n.metrics();
     // Unsolicited senders are only candidates: none answered a ping, so none
@@ -753,6 +819,15 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
     );
     assert!(m.candidates_dropped > 4_000, "{m:?}");
     assert!(m.forward_table_full > 0);
+    assert_eq!((m.retries_sent, m.addresses_validated), (5_000, 5_000));
+    assert_eq!((m.validated_addresses, m.rate_limited_hosts), (100, 50));
+    assert_eq!(m.validated_evictions, 4_900);
+    // The first 50 hosts got buckets; no host was idle long enough to give
+    // one up, so the other 4,950 shared the overflow bucket: its burst of 32
+    // was served (no refill within the flood's 51 ms), the rest were refused.
+    assert_eq!(m.rate_limit_evictions, 0);
+    let burst = u64::from(NodeConfig::default().query_rate_burst);
+    assert_eq!(m.queries_rate_limited, 5_000 - 50 - burst);
     // The bootstrap contact was not pushed out by the flood.
     assert!(n.contacts().any(|c| c.id == near(&t, 5)));
 }
@@ -890,4 +965,179 @@ fn an_unsettled_single_verdict_is_taken_at_the_minimum_collection_time() {
         })
         .expect("elected");
     assert_eq!(latency, NodeConfig::default().min_collection_ms);
+}
+
+#[test]
+fn queries_from_an_unvalidated_address_draw_no_more_bytes_than_they_carry() {
+    // A node that can answer every token; 1,000 queries claiming random
+    // challengers from one address that never returns a cookie.
+    let mut n = lone(PeerId::new([9; 32]), Ledger::A);
+    let (mut bytes_in, mut bytes_out) = (0usize, 0usize);
+    for i in 0..1_000u64 {
+        let challenger = PeerId::new(h("challenger", i));
+        let q = query_bytes(PeerId::new(h("sender", i)), token(i), challenger, 4, i);
+        bytes_in += q.len();
+        n.handle_input(i, Input::Datagram { from: 77, bytes: &q });
+        while let Some(o) = n.poll_output() {
+            if let Output::Send { to, bytes } = o {
+                assert_eq!(to, 77);
+                let kind = decode::<u32>(&bytes).unwrap().message.kind();
+                assert!(kind == MessageKind::Retry || kind == MessageKind::Ping, "{kind}");
+                bytes_out += bytes.len();
+            }
+        }
+    }
+    let m = n.metrics();
+    assert_eq!((m.queries_answered, m.retries_sent), (0, 1_000));
+    // Retries (92 bytes for a 109-byte query) and a few allowance-bound pings.
+    assert!(bytes_out <= bytes_in, "{bytes_out} out for {bytes_in} in");
+}
+
+#[test]
+fn a_validated_source_is_served_at_its_hosts_rate_only() {
+    let mut cfg = quick_config();
+    cfg.query_rate_burst = 4;
+    cfg.query_rate_refill_ms = 1_000;
+    let mut n = Node::new(
+        cfg,
+        Contact {
+            id: PeerId::new([9; 32]),
+            addr: 0,
+        },
+        store(Ledger::A),
+        [1; 32],
+    )
+    .unwrap();
+    let q = |i: u64| query_bytes(PeerId::new([4; 32]), token(i), PeerId::new([3; 32]), 4, i);
+    let cq = cookie_round_trip(&mut n, 0, 9, &q(0));
+    n.handle_input(0, Input::Datagram { from: 9, bytes: &cq });
+    for i in 1..10 {
+        n.handle_input(
+            0,
+            Input::Datagram {
+                from: 9,
+                bytes: &q(i),
+            },
+        );
+    }
+    sends(&mut n);
+    let m = n.metrics();
+    assert_eq!((m.queries_answered, m.queries_rate_limited), (4, 6), "{m:?}");
+    // Another host is not held back by the first one's spending.
+    let cq = cookie_round_trip(&mut n, 0, 10, &q(20));
+    n.handle_input(0, Input::Datagram { from: 10, bytes: &cq });
+    // One more per second for the first host.
+    n.handle_input(
+        1_000,
+        Input::Datagram {
+            from: 9,
+            bytes: &q(30),
+        },
+    );
+    n.handle_input(
+        1_000,
+        Input::Datagram {
+            from: 9,
+            bytes: &q(31),
+        },
+    );
+    let m = n.metrics();
+    assert_eq!((m.queries_answered, m.queries_rate_limited), (6, 7), "{m:?}");
+    assert_eq!(m.rate_limited_hosts, 2);
+}
+
+#[test]
+fn a_retry_is_followed_once_and_only_from_the_first_hop() {
+    let t = token(13);
+    let mut c = lone(near(&t, i64::MAX / 2), Ledger::A);
+    let hop = Contact {
+        id: near(&t, 5),
+        addr: 5,
+    };
+    c.handle_input(0, Input::Command(Command::AddContacts(vec![hop.clone()])));
+    c.handle_input(0, Input::Command(Command::StartElection(t)));
+    let out = sends(&mut c);
+    let Some(Message::Query(q)) = out
+        .iter()
+        .find(|(to, _)| *to == 5)
+        .map(|(_, e)| e.message.clone())
+    else {
+        panic!("{out:?}")
+    };
+    let retry = |sender: PeerId, cookie: u8| {
+        encode(&Envelope {
+            sender,
+            message: Message::<u32>::Retry(crate::wire::Retry {
+                ticket: q.ticket,
+                token: t,
+                cookie: [cookie; crate::wire::COOKIE_LEN],
+            }),
+        })
+        .unwrap()
+    };
+    // From another address, or in another's name: ignored.
+    c.handle_input(
+        1,
+        Input::Datagram {
+            from: 6,
+            bytes: &retry(hop.id, 1),
+        },
+    );
+    c.handle_input(
+        1,
+        Input::Datagram {
+            from: 5,
+            bytes: &retry(PeerId::new([8; 32]), 1),
+        },
+    );
+    assert!(sends(&mut c).is_empty());
+    // From the first hop: the query again, with the cookie, to the first hop.
+    c.handle_input(
+        2,
+        Input::Datagram {
+            from: 5,
+            bytes: &retry(hop.id, 7),
+        },
+    );
+    let out = sends(&mut c);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, 5);
+    assert_eq!(
+        out[0].1.message,
+        Message::CookieQuery(crate::wire::CookieQuery {
+            query: q,
+            cookie: [7; crate::wire::COOKIE_LEN]
+        })
+    );
+    // A second Retry for the same channel is not followed (no Retry loops).
+    c.handle_input(
+        3,
+        Input::Datagram {
+            from: 5,
+            bytes: &retry(hop.id, 8),
+        },
+    );
+    assert!(sends(&mut c).is_empty());
+    let m = c.metrics();
+    assert_eq!((m.retries_followed, m.unmatched_replies), (1, 3));
+}
+
+#[test]
+fn a_cookie_from_another_address_or_a_stale_epoch_is_rejected() {
+    let mut n = lone(PeerId::new([9; 32]), Ledger::A);
+    let q = query_bytes(PeerId::new([4; 32]), token(1), PeerId::new([3; 32]), 4, 1);
+    let cq = cookie_round_trip(&mut n, 0, 9, &q);
+    // Replayed from another address: rejected, and that address is not validated.
+    n.handle_input(0, Input::Datagram { from: 10, bytes: &cq });
+    // Two epochs later: stale.
+    let epoch = n.config().cookie_epoch_ms;
+    n.handle_input(2 * epoch, Input::Datagram { from: 9, bytes: &cq });
+    assert!(sends(&mut n).is_empty());
+    let m = n.metrics();
+    assert_eq!((m.cookies_rejected, m.queries_answered), (2, 0));
+    // Within its epoch and the next, from its address, it works.
+    let mut n = lone(PeerId::new([9; 32]), Ledger::A);
+    let cq = cookie_round_trip(&mut n, 0, 9, &q);
+    n.handle_input(epoch + epoch / 2, Input::Datagram { from: 9, bytes: &cq });
+    assert_eq!(n.metrics().queries_answered, 1);
 }

@@ -148,6 +148,28 @@ pub enum MessageSpec {
         /// Named contacts.
         contacts: Vec<ContactSel>,
     },
+    /// A [`Message::Retry`] (arbitrary cookie).
+    Retry {
+        /// Ticket (small values pick one the node used).
+        ticket: u64,
+        /// Token.
+        token: TokenSel,
+        /// Cookie.
+        cookie: [u8; wire::COOKIE_LEN],
+    },
+    /// A [`Message::CookieQuery`] (arbitrary cookie: a node must reject it).
+    CookieQuery {
+        /// Token.
+        token: TokenSel,
+        /// Ticket.
+        ticket: u64,
+        /// Challenger.
+        challenger: PeerSel,
+        /// Hop limit.
+        hops_left: u8,
+        /// Cookie.
+        cookie: [u8; wire::COOKIE_LEN],
+    },
 }
 
 impl MessageSpec {
@@ -235,6 +257,30 @@ impl MessageSpec {
                         .collect(),
                 })
             }
+            MessageSpec::Retry {
+                ticket: t,
+                token,
+                cookie,
+            } => Message::Retry(wire::Retry {
+                ticket: ticket(*t),
+                token: token.token(),
+                cookie: *cookie,
+            }),
+            MessageSpec::CookieQuery {
+                token,
+                ticket: t,
+                challenger,
+                hops_left,
+                cookie,
+            } => Message::CookieQuery(wire::CookieQuery {
+                query: election_proto::wire::Query {
+                    token: token.token(),
+                    ticket: ticket(*t),
+                    challenger: challenger.peer(),
+                    hops_left: *hops_left,
+                },
+                cookie: *cookie,
+            }),
         }
     }
 }

@@ -64,6 +64,28 @@ pub enum NodeOp {
         /// Source address.
         from: u32,
     },
+    /// The validation round trip completed: a `CookieQuery` carrying the
+    /// cookie of a recent `Retry` the node sent, for the deferred ticket and
+    /// token, from the address the Retry went to (or, if `elsewhere`, from
+    /// another address, where the cookie must not work).
+    FollowRetry {
+        /// Which Retry (most recent first).
+        which: u8,
+        /// Challenger named in the resent query.
+        challenger: crate::fixtures::PeerSel,
+        /// Hop limit of the resent query.
+        hops_left: u8,
+        /// Send from another address than the cookie's.
+        elsewhere: bool,
+    },
+    /// A `Retry` for one of the node's recent queries (its own or forwarded),
+    /// from the address the query went to, with an arbitrary cookie.
+    RetryQuery {
+        /// Which query (most recent first).
+        which: u8,
+        /// The cookie.
+        cookie: [u8; wire::COOKIE_LEN],
+    },
     /// A timer firing after `step` milliseconds.
     Timer(u16),
     /// A long jump in time, then a timer.
@@ -109,7 +131,17 @@ impl<'a> Arbitrary<'a> for NodeOp {
                 let n = u.int_in_range(1..=6u8)?;
                 NodeOp::AddContacts((0..n).map(|_| u.arbitrary()).collect::<arbitrary::Result<_>>()?)
             }
-            180..=214 => NodeOp::Message {
+            207..=210 => NodeOp::FollowRetry {
+                which: u.arbitrary::<u8>()? % 8,
+                challenger: u.arbitrary()?,
+                hops_left: u.arbitrary::<u8>()? % 8,
+                elsewhere: u.ratio(1, 8)?,
+            },
+            211..=214 => NodeOp::RetryQuery {
+                which: u.arbitrary::<u8>()? % 8,
+                cookie: u.arbitrary()?,
+            },
+            180..=206 => NodeOp::Message {
                 from: u.arbitrary()?,
                 envelope: u.arbitrary()?,
             },
@@ -190,6 +222,11 @@ impl NodeSetup {
         c.max_elected_peers = 1 + usize::from(elected % 5);
         c.partition_window = partition_window;
         c.partition_alert_threshold = 1 + usize::from(threshold) % partition_window;
+        // Small validation tables, so floods reach their caps.
+        c.max_validated_addresses = 1 + usize::from(contacts % 6);
+        c.max_rate_limited_hosts = 1 + usize::from(forward % 6);
+        c.query_rate_burst = 1 + u32::from(active % 8);
+        c.query_rate_refill_ms = 1 + u64::from(self.forward_ttl % 2_000);
         c
     }
 }
@@ -223,6 +260,10 @@ pub struct NodeStats {
     pub membership_requests: usize,
     /// Pongs and `Neighbours` replies the node sent.
     pub membership_replies: usize,
+    /// `Retry`s the node sent (queries from addresses not yet validated).
+    pub retries_sent: usize,
+    /// `CookieQuery`s the node sent (it followed a Retry).
+    pub cookie_queries_sent: usize,
 }
 
 /// Most inputs in one node run.
@@ -257,6 +298,10 @@ struct NodeHarness {
     /// Recent queries the node sent: (to, token, ticket, challenger).
     queries: Vec<(u32, TokenId, MessageTicket, PeerId)>,
     tickets: Vec<MessageTicket>,
+    /// Length of the last datagram fed (a Retry may not exceed it).
+    last_in: usize,
+    /// Recent Retries the node sent: (to, the Retry).
+    retries: Vec<(u32, wire::Retry)>,
     log: Vec<Output<u32>>,
     stats: NodeStats,
 }
@@ -280,6 +325,8 @@ fn node_run(data: &[u8]) -> (NodeStats, Vec<Output<u32>>) {
         sent: Vec::new(),
         queries: Vec::new(),
         tickets: Vec::new(),
+        retries: Vec::new(),
+        last_in: usize::MAX,
         log: Vec::new(),
         stats: NodeStats::default(),
     };
@@ -313,6 +360,7 @@ fn node_run(data: &[u8]) -> (NodeStats, Vec<Output<u32>>) {
 impl NodeHarness {
     fn datagram(&mut self, from: u32, bytes: &[u8]) {
         self.heard_from.insert(from);
+        self.last_in = bytes.len();
         self.feed(self.now, Input::Datagram { from, bytes });
     }
 
@@ -396,6 +444,53 @@ impl NodeHarness {
                     bytes[i] = b;
                 }
                 self.datagram(from, &bytes);
+            }
+            NodeOp::FollowRetry {
+                which,
+                challenger,
+                hops_left,
+                elsewhere,
+            } => {
+                let Some(&(to, retry)) = recent(&self.retries, which) else {
+                    return;
+                };
+                let env = Envelope {
+                    sender: PeerId::new(hash32("cookie sender", &to.to_le_bytes())),
+                    message: Message::CookieQuery(wire::CookieQuery {
+                        query: wire::Query {
+                            token: retry.token,
+                            ticket: retry.ticket,
+                            challenger: challenger.peer(),
+                            hops_left,
+                        },
+                        cookie: retry.cookie,
+                    }),
+                };
+                let from = if elsewhere { to.wrapping_add(1) } else { to };
+                let before = self.node.metrics().cookies_rejected;
+                self.send_env(from, &env);
+                let rejected = self.node.metrics().cookies_rejected - before;
+                if elsewhere && !self.node.is_stopped() {
+                    assert_eq!(rejected, 1, "a cookie worked from another address");
+                }
+            }
+            NodeOp::RetryQuery { which, cookie } => {
+                let Some(&(to, token, ticket, _)) = recent(&self.queries, which) else {
+                    return;
+                };
+                let id = pool_index_of_addr(to).map_or_else(
+                    || PeerId::new(hash32("stranger", &to.to_le_bytes())),
+                    |i| f.pool[i],
+                );
+                let env = Envelope {
+                    sender: id,
+                    message: Message::Retry(wire::Retry {
+                        ticket,
+                        token,
+                        cookie,
+                    }),
+                };
+                self.send_env(to, &env);
             }
             NodeOp::Timer(step) => {
                 self.now = self.now.saturating_add(u64::from(step));
@@ -487,6 +582,28 @@ impl NodeHarness {
                             push_bounded(&mut self.queries, (*to, token, ticket, challenger));
                             push_bounded(&mut self.tickets, ticket);
                         }
+                        Message::CookieQuery(cq) => {
+                            // A query resent after a Retry: only to an address
+                            // a Retry came from.
+                            self.stats.cookie_queries_sent += 1;
+                            assert!(
+                                self.heard_from.contains(to),
+                                "a cookie query to {to}, never heard from"
+                            );
+                            let q = cq.query;
+                            push_bounded(&mut self.queries, (*to, q.token, q.ticket, q.challenger));
+                        }
+                        Message::Retry(r) => {
+                            self.stats.retries_sent += 1;
+                            assert!(self.heard_from.contains(to), "a Retry to {to}, never heard from");
+                            assert!(
+                                bytes.len() <= self.last_in,
+                                "a Retry of {} bytes for a datagram of {}",
+                                bytes.len(),
+                                self.last_in
+                            );
+                            push_bounded(&mut self.retries, (*to, r));
+                        }
                         Message::Answer(_)
                         | Message::Referral(_)
                         | Message::Pong(_)
@@ -569,6 +686,16 @@ impl NodeHarness {
             "active elections {} > cap {}",
             m.active_elections,
             cfg.max_active_elections
+        );
+        assert!(
+            m.validated_addresses <= cfg.max_validated_addresses,
+            "validated addresses {} > cap",
+            m.validated_addresses
+        );
+        assert!(
+            m.rate_limited_hosts <= cfg.max_rate_limited_hosts,
+            "rate-limited hosts {} > cap",
+            m.rate_limited_hosts
         );
         assert_eq!(self.node.contacts().count(), m.contacts);
         assert_eq!(self.node.elected_peers().count(), m.elected_peers);

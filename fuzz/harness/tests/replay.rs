@@ -215,6 +215,10 @@ fn node_corpus_and_generated() {
         "{total:?}"
     );
     assert!(total.elected > 0 && total.failed > 0, "{total:?}");
+    assert!(
+        total.retries_sent > 0 && total.cookie_queries_sent > 0,
+        "{total:?}"
+    );
 }
 
 fn add_election(total: &mut ElectionStats, s: &ElectionStats) {
@@ -238,6 +242,8 @@ fn add_node(total: &mut NodeStats, s: &NodeStats) {
     total.own_queries += s.own_queries;
     total.started += s.started;
     total.replies_fed += s.replies_fed;
+    total.retries_sent += s.retries_sent;
+    total.cookie_queries_sent += s.cookie_queries_sent;
 }
 
 /// Rewrites the generated seeds of the committed corpus: a few generated inputs
@@ -306,7 +312,9 @@ fn write_seed_corpus() {
 
     // node: inputs that elect, split, forward, answer and evict.
     type PickNode = fn(&NodeStats) -> bool;
-    let wanted: [(&str, PickNode); 7] = [
+    let wanted: [(&str, PickNode); 9] = [
+        ("retry", |s| s.retries_sent > 0),
+        ("cookie-query", |s| s.cookie_queries_sent > 0),
         ("membership-request", |s| s.membership_requests > 0),
         ("membership-reply", |s| s.membership_replies > 0),
         ("elected", |s| s.elected > 0),

@@ -138,9 +138,12 @@ pub fn intercept<S: TokenStore>(
                 Message::Answer(wire::Answer { answer, .. }) => answer.id,
                 Message::Referral(wire::Referral { token, .. })
                 | Message::Query(wire::Query { token, .. }) => *token,
-                Message::Ping(_) | Message::Pong(_) | Message::FindNeighbours(_) | Message::Neighbours(_) => {
-                    return None
-                }
+                Message::Ping(_)
+                | Message::Pong(_)
+                | Message::FindNeighbours(_)
+                | Message::Neighbours(_)
+                | Message::Retry(_)
+                | Message::CookieQuery(_) => return None,
             };
             // Relay every reply, not just the first: two different answers on one
             // channel block it.
