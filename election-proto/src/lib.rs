@@ -132,6 +132,7 @@
 pub mod cluster;
 pub mod election;
 pub mod id;
+pub mod keys;
 pub mod node;
 pub mod proof;
 mod rng;
@@ -161,6 +162,9 @@ pub use proof::{
     SIGNATURE_SIZE,
 };
 pub use store::{MemoryStore, TokenStore};
+
+// Node keys and signed answers.
+pub use keys::{peer_id_of, NodeKey, PublicKey, Signature};
 
 // Identifiers and ring math.
 pub use id::{

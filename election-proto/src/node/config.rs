@@ -105,6 +105,13 @@ pub struct NodeConfig {
     pub partition_alert_threshold: usize,
     /// Number of recent elections examined for partition alerts. Default 10.
     pub partition_window: usize,
+    /// Identity proof-of-work difficulty, in leading zero bits of the
+    /// Argon2id hash ([`crate::keys::pow_valid`]). Above 0, a contact enters
+    /// the table, and its answers count, only once its key's proof (carried in
+    /// its `Pong` and `Answer`) checks; each result is cached per peer. Default
+    /// 0 (no proof asked for; tests and the demo cluster). The original design
+    /// used 24 (about a day of mining). At most [`crate::keys::MAX_POW_BITS`].
+    pub pow_difficulty: u8,
 }
 
 impl Default for NodeConfig {
@@ -138,6 +145,7 @@ impl Default for NodeConfig {
             max_elected_peers: 50,
             partition_alert_threshold: 3,
             partition_window: 10,
+            pow_difficulty: 0,
         }
     }
 }
@@ -158,6 +166,8 @@ pub enum NodeConfigError {
     Jitter,
     /// `neighbours_per_reply` above [`MAX_NEIGHBOURS`](crate::wire::MAX_NEIGHBOURS).
     NeighboursPerReply,
+    /// `pow_difficulty` above [`MAX_POW_BITS`](crate::keys::MAX_POW_BITS).
+    PowDifficulty,
 }
 
 impl fmt::Display for NodeConfigError {
@@ -173,6 +183,7 @@ impl fmt::Display for NodeConfigError {
             Self::NeighboursPerReply => {
                 f.write_str("neighbours_per_reply must be at most MAX_NEIGHBOURS (16)")
             }
+            Self::PowDifficulty => f.write_str("pow_difficulty must be at most MAX_POW_BITS (64)"),
         }
     }
 }
@@ -219,6 +230,9 @@ impl NodeConfig {
         }
         if self.neighbours_per_reply > crate::wire::MAX_NEIGHBOURS {
             return Err(NodeConfigError::NeighboursPerReply);
+        }
+        if self.pow_difficulty > crate::keys::MAX_POW_BITS {
+            return Err(NodeConfigError::PowDifficulty);
         }
         Ok(())
     }

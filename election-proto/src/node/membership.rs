@@ -36,8 +36,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.metrics.unsolicited_replies += 1;
             return;
         }
-        self.send(from.clone(), Message::Pong(Pong { nonce: ping.nonce }));
-        self.offer(now, sender, from);
+        let (key, pow) = (self.key.public(), self.key.pow_nonce());
+        self.send(from.clone(), Message::Pong(Pong { nonce: ping.nonce, key, pow }));
+        let bits = self.config.pow_difficulty;
+        if bits == 0 || self.proven.check(&sender, &ping.key, ping.pow, bits) {
+            self.offer(now, sender, from);
+        }
     }
 
     pub(super) fn on_pong(&mut self, now: u64, from: A, sender: PeerId, pong: Pong) {
@@ -45,6 +49,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.metrics.unsolicited_replies += 1;
             return;
         };
+        // Wire v2 identity price: with a difficulty, the key must be the id's and carry its proof.
+        let bits = self.config.pow_difficulty;
+        if bits > 0 && !self.proven.check(&sender, &pong.key, pong.pow, bits) {
+            self.metrics.identities_rejected += 1;
+            return;
+        }
         match probe.purpose {
             Purpose::Admit => self.admit(now, probe.contact),
             // The stale contact is alive: it keeps its slot, the newcomer waits.
@@ -152,12 +162,17 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         let target = contact.id;
         if self.admission.start(nonce, contact, purpose, now) {
             self.metrics.probes_sent += 1;
-            self.send(to, Message::Ping(Ping { nonce, target }));
+            let (key, pow) = (self.key.public(), self.key.pow_nonce());
+            self.send(to, Message::Ping(Ping { nonce, target, key, pow }));
         }
     }
 
     /// Enters a proven contact into the table, within the caps.
     pub(super) fn admit(&mut self, now: u64, c: Contact<A>) {
+        if self.config.pow_difficulty > 0 && !self.proven.is_proven(&c.id) {
+            // No proof of work seen yet: its pong (which carries it) decides.
+            return self.offer_with(now, c.id, c.addr, false);
+        }
         match self.contacts.admit(&self.me.id, c.id, c.addr.clone(), now, false) {
             Admit::Known => {}
             Admit::Added => self.metrics.contacts_admitted += 1,

@@ -127,6 +127,9 @@ pub struct Metrics {
     pub forward_entries: usize,
     /// Current number of running elections.
     pub active_elections: usize,
+    /// Pongs and answers refused because their key does not hash to the
+    /// sender's id or its proof of work is below `pow_difficulty` (wire v2).
+    pub identities_rejected: u64,
 }
 
 fn add_all<const N: usize>(into: &mut [u64; N], from: &[u64; N]) {
@@ -177,6 +180,7 @@ impl Metrics {
             elected_peers,
             forward_entries,
             active_elections,
+            identities_rejected,
         } = other;
         self.elections_started += elections_started;
         self.elections_succeeded += elections_succeeded;
@@ -213,6 +217,7 @@ impl Metrics {
         self.elected_peers += elected_peers;
         self.forward_entries += forward_entries;
         self.active_elections += active_elections;
+        self.identities_rejected += identities_rejected;
     }
 
     pub(crate) fn record_failure(&mut self, reason: FailureReason) {

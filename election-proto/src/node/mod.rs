@@ -37,6 +37,7 @@ mod manager;
 mod membership;
 mod metrics;
 mod peers;
+mod proven;
 mod router;
 mod run;
 
@@ -47,6 +48,7 @@ pub use metrics::{KindCounters, Metrics, LATENCY_BUCKETS_MS, LATENCY_SLOTS, LATE
 pub use peers::{ElectedPeer, PeerSnapshot, SNAPSHOT_VERSION};
 
 use crate::id::{PeerId, TokenId};
+use crate::keys::NodeKey;
 use crate::rng::SeededRng;
 use crate::store::TokenStore;
 use crate::wire::{self, Address, Contact, Envelope, Message};
@@ -55,6 +57,7 @@ use contacts::{Admit, ContactTable, GroupCaps};
 use discovery::Discovery;
 use forward::ForwardTable;
 use peers::ElectedPeers;
+use proven::ProvenIdentities;
 use run::Elections;
 use std::collections::VecDeque;
 
@@ -117,6 +120,10 @@ pub enum Output<A> {
 pub struct Node<A, S> {
     config: NodeConfig,
     me: Contact<A>,
+    /// Signs this node's answers; `me.id` is its peer id.
+    key: NodeKey,
+    /// Proof-of-work results per peer (used when `pow_difficulty > 0`).
+    proven: ProvenIdentities,
     store: S,
     rng: SeededRng,
     contacts: ContactTable<A>,
@@ -148,17 +155,20 @@ pub struct Node<A, S> {
 }
 
 impl<A: Address, S: TokenStore> Node<A, S> {
-    /// Builds a node. `identity` is this node's id and the address peers reach it
-    /// at; `seed` is the only randomness the node will ever use (give each node a
-    /// distinct, secret one: election secrets derive from it).
-    pub fn new(
-        config: NodeConfig,
-        identity: Contact<A>,
-        store: S,
-        seed: [u8; 32],
-    ) -> Result<Self, NodeConfigError> {
+    /// Builds a node. `key` is this node's key pair (its id is
+    /// [`NodeKey::peer_id`]), `addr` the address peers reach it at (signed
+    /// into its answers); `seed` is the only randomness the node will ever use
+    /// (give each node a distinct, secret one: election secrets derive from
+    /// it). Both secrets come from the host: the core draws none.
+    pub fn new(config: NodeConfig, key: NodeKey, addr: A, store: S, seed: [u8; 32]) -> Result<Self, NodeConfigError> {
         config.validate()?;
+        let identity = Contact {
+            id: key.peer_id(),
+            addr,
+        };
         Ok(Self {
+            proven: ProvenIdentities::new(config.max_contacts.saturating_mul(2)),
+            key,
             contacts: ContactTable::new(
                 config.max_contacts,
                 config.contact_stale_ms,
@@ -209,6 +219,11 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// This node's contact (id and advertised address).
     pub fn contact(&self) -> &Contact<A> {
         &self.me
+    }
+
+    /// This node's key pair.
+    pub fn key(&self) -> &NodeKey {
+        &self.key
     }
 
     /// The configuration in force.

@@ -39,6 +39,46 @@ fn near(t: &TokenId, delta: i64) -> PeerId {
     PeerId::new(*p.as_bytes())
 }
 
+/// Keys whose ids sit around `t` as `deltas` (signed offsets from `t`) would
+/// put them: the same side of `t` for each, and the same order of ring
+/// distance. Ids are `BLAKE3(public key)` (wire v2), so a test cannot choose
+/// an id; it picks, from a deterministic pool of keys, ones in the right
+/// places. Distances are then random and large, not the deltas themselves:
+/// only sides and order carry over. Ties in `|delta|` come out in some order.
+fn placed_keys(t: &TokenId, deltas: &[i64]) -> Vec<NodeKey> {
+    use crate::id::{clockwise_distance, counter_clockwise_distance};
+    let pool_size = 64 * deltas.len().max(1);
+    let mut pool: Vec<(Distance, bool, NodeKey)> = (0..pool_size as u64)
+        .map(|i| {
+            let k = NodeKey::from_secret(h("placed key", i));
+            let id = k.peer_id();
+            let cw = clockwise_distance(t, &id);
+            let ccw = counter_clockwise_distance(t, &id);
+            (cw.min(ccw), cw <= ccw, k)
+        })
+        .collect();
+    pool.sort_by_key(|(d, _, _)| *d);
+    let mut order: Vec<usize> = (0..deltas.len()).collect();
+    order.sort_by_key(|i| deltas[*i].unsigned_abs());
+    let mut out: Vec<Option<NodeKey>> = vec![None; deltas.len()];
+    let mut next = pool.into_iter();
+    for i in order {
+        let clockwise = deltas[i] >= 0;
+        let key = next
+            .by_ref()
+            .find(|(_, cw, _)| *cw == clockwise)
+            .map(|(_, _, k)| k)
+            .expect("the pool has keys on both sides");
+        out[i] = Some(key);
+    }
+    out.into_iter().map(|k| k.expect("every delta placed")).collect()
+}
+
+/// One key placed `delta` from `t` (see [`placed_keys`]).
+fn key_near(t: &TokenId, delta: i64) -> NodeKey {
+    placed_keys(t, &[delta]).remove(0)
+}
+
 #[derive(Clone, Copy)]
 enum Ledger {
     A,
@@ -91,15 +131,9 @@ impl Net {
         }
     }
 
-    fn add(&mut self, id: PeerId, ledger: Ledger, config: NodeConfig) -> u32 {
+    fn add(&mut self, key: NodeKey, ledger: Ledger, config: NodeConfig) -> u32 {
         let idx = self.nodes.len() as u32;
-        let node = Node::new(
-            config,
-            Contact { id, addr: idx },
-            store(ledger),
-            h("seed", u64::from(idx)),
-        )
-        .unwrap();
+        let node = Node::new(config, key, idx, store(ledger), h("seed", u64::from(idx))).unwrap();
         self.nodes.push(node);
         self.timers.push(None);
         idx
@@ -225,8 +259,13 @@ fn all_sends(node: &mut Node<u32, MemoryStore>) -> Vec<(u32, Envelope<u32>)> {
     v
 }
 
-fn lone(id: PeerId, ledger: Ledger) -> Node<u32, MemoryStore> {
-    Node::new(quick_config(), Contact { id, addr: 0 }, store(ledger), [1; 32]).unwrap()
+fn lone(key: NodeKey, ledger: Ledger) -> Node<u32, MemoryStore> {
+    Node::new(quick_config(), key, 0, store(ledger), [1; 32]).unwrap()
+}
+
+/// A key from a byte pattern, for nodes whose place on the ring does not matter.
+fn any_key(b: u8) -> NodeKey {
+    NodeKey::from_secret([b; 32])
 }
 
 #[test]
@@ -236,7 +275,7 @@ fn invalid_config_is_rejected_with_the_field() {
             id: PeerId::ZERO,
             addr: 0u32,
         };
-        Node::new(c, me, MemoryStore::new(), [0; 32])
+        Node::new(c, any_key(0), me.addr, MemoryStore::new(), [0; 32])
     };
     let mut c = NodeConfig::default();
     c.max_contacts = 0;
@@ -252,7 +291,7 @@ fn invalid_config_is_rejected_with_the_field() {
 #[test]
 fn answers_when_it_stores_the_token_and_the_answer_verifies_for_the_challenger() {
     let t = token(7);
-    let mut n = lone(near(&t, 10), Ledger::A);
+    let mut n = lone(key_near(&t, 10), Ledger::A);
     let challenger = PeerId::new([3; 32]);
     let q = query_bytes(PeerId::new([4; 32]), t, challenger, 3, 77);
     n.handle_input(0, Input::Datagram { from: 9, bytes: &q });
@@ -266,9 +305,22 @@ fn answers_when_it_stores_the_token_and_the_answer_verifies_for_the_challenger()
             answer,
             signature,
             responder,
+            key,
+            pow,
+            auth,
         }) => {
             assert_eq!(*ticket, MessageTicket(77));
             assert_eq!(responder.id, n.id());
+            // Wire v2: the responder's key is its id's and signs the answer
+            // for this challenger, ticket, token and its own address.
+            assert_eq!(crate::keys::peer_id_of(key), n.id());
+            assert_eq!(*pow, 0);
+            let signed =
+                crate::keys::answer_signed_bytes(&challenger, *ticket, &t, answer, signature, &responder.addr)
+                    .unwrap();
+            assert_eq!(key.verify_for(&n.id(), &signed, auth), Ok(()));
+            let other = crate::keys::answer_signed_bytes(&challenger, *ticket, &t, answer, signature, &8u32).unwrap();
+            assert!(key.verify(&other, auth).is_err(), "the address is signed");
             let sig = TokenSignature {
                 answer: *answer,
                 signature: *signature,
@@ -289,7 +341,7 @@ use crate::proof::TokenSignature;
 #[test]
 fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
     let t = token(8);
-    let mut n = lone(near(&t, 1_000_000), Ledger::Empty);
+    let mut n = lone(key_near(&t, 1_000_000), Ledger::Empty);
     let closer = near(&t, 10);
     let farther = near(&t, -5_000_000);
     n.handle_input(
@@ -357,8 +409,10 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
         m => panic!("{m:?}"),
     }
 
-    // No contact closer than itself: refer.
-    let mut far = lone(near(&t, 3), Ledger::Empty);
+    // No contact closer than itself: refer. Its id is random, so the token
+    // is put next to it (3 steps counter-clockwise) rather than the reverse.
+    let mut far = lone(any_key(77), Ledger::Empty);
+    let t = TokenId::new(*far.id().sub(&Distance::from_u64(3)).as_bytes());
     far.handle_input(
         0,
         Input::Command(Command::AddContacts(vec![Contact { id: farther, addr: 6 }])),
@@ -380,11 +434,13 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
 fn forwarded_answer_travels_back_over_two_relays_and_verifies_at_the_challenger() {
     let t = token(11);
     let mut net = Net::new();
-    let c = net.add(near(&t, i64::MAX / 2), Ledger::A, quick_config());
-    let r1 = net.add(near(&t, 1 << 40), Ledger::Empty, quick_config());
-    let r2 = net.add(near(&t, 1 << 30), Ledger::Empty, quick_config());
-    let x = net.add(near(&t, -100), Ledger::A, quick_config());
-    let y = net.add(near(&t, 1 << 50), Ledger::A, quick_config());
+    let mut keys = placed_keys(&t, &[i64::MAX / 2, 1 << 40, 1 << 30, -100, 1 << 50]).into_iter();
+    let mut add = |net: &mut Net, l| net.add(keys.next().unwrap(), l, quick_config());
+    let c = add(&mut net, Ledger::A);
+    let r1 = add(&mut net, Ledger::Empty);
+    let r2 = add(&mut net, Ledger::Empty);
+    let x = add(&mut net, Ledger::A);
+    let y = add(&mut net, Ledger::A);
     net.connect(c, &[r1, y]);
     net.connect(r1, &[r2]);
     net.connect(r2, &[x]);
@@ -412,15 +468,18 @@ fn forwarded_answer_travels_back_over_two_relays_and_verifies_at_the_challenger(
 fn split_setup(near_versions: &[Ledger], far_versions: &[Ledger], config: NodeConfig) -> (Net, u32, TokenId) {
     let t = token(21);
     let mut net = Net::new();
-    let c = net.add(near(&t, i64::MAX / 3), Ledger::A, config.clone());
-    let mut all = Vec::new();
-    for (i, l) in near_versions.iter().enumerate() {
-        let off = (i as i64 / 2 + 1) * if i % 2 == 0 { 1 } else { -1 };
-        all.push(net.add(near(&t, off), *l, quick_config()));
+    let mut deltas = vec![i64::MAX / 3];
+    for (i, _) in near_versions.iter().enumerate() {
+        deltas.push((i as i64 / 2 + 1) * if i % 2 == 0 { 1 } else { -1 });
     }
-    for (i, l) in far_versions.iter().enumerate() {
-        let off = (i as i64 / 2 + 1) * 1_000_000 * if i % 2 == 0 { 1 } else { -1 };
-        all.push(net.add(near(&t, off), *l, quick_config()));
+    for (i, _) in far_versions.iter().enumerate() {
+        deltas.push((i as i64 / 2 + 1) * 1_000_000 * if i % 2 == 0 { 1 } else { -1 });
+    }
+    let mut keys = placed_keys(&t, &deltas).into_iter();
+    let c = net.add(keys.next().unwrap(), Ledger::A, config.clone());
+    let mut all = Vec::new();
+    for l in near_versions.iter().chain(far_versions) {
+        all.push(net.add(keys.next().unwrap(), *l, quick_config()));
     }
     net.connect(c, &all);
     (net, c, t)
@@ -505,7 +564,7 @@ fn unresolved_split_brain_follows_policy_and_repeats_raise_a_partition_alert() {
 /// never answer), 10 s after it started an election for `t`.
 fn election_with_silent_contacts(t: TokenId, ghosts: i64) -> (Net, u32) {
     let mut net = Net::new();
-    let c = net.add(near(&t, 12345), Ledger::A, quick_config());
+    let c = net.add(key_near(&t, 12345), Ledger::A, quick_config());
     let ghosts: Vec<Contact<u32>> = (0..ghosts)
         .map(|i| Contact {
             id: near(&t, 1000 + i),
@@ -547,9 +606,9 @@ fn timeout_and_exhaustion_report_their_reasons() {
     )));
 
     // Immediate failures: no contacts; token not stored; already running.
-    let mut n = lone(PeerId::new([1; 32]), Ledger::A);
+    let mut n = lone(any_key(1), Ledger::A);
     n.handle_input(0, Input::Command(Command::StartElection(t)));
-    let mut n2 = lone(PeerId::new([1; 32]), Ledger::Empty);
+    let mut n2 = lone(any_key(1), Ledger::Empty);
     n2.handle_input(
         0,
         Input::Command(Command::AddContacts(vec![Contact {
@@ -569,7 +628,7 @@ fn timeout_and_exhaustion_report_their_reasons() {
     };
     assert_eq!(reason_of(&mut n), Some(FailureReason::NoContacts));
     assert_eq!(reason_of(&mut n2), Some(FailureReason::NoToken));
-    let mut n3 = lone(PeerId::new([1; 32]), Ledger::A);
+    let mut n3 = lone(any_key(1), Ledger::A);
     n3.handle_input(
         0,
         Input::Command(Command::AddContacts(vec![Contact {
@@ -586,9 +645,9 @@ fn timeout_and_exhaustion_report_their_reasons() {
 fn full_mesh(n: usize, cfg0: NodeConfig) -> Net {
     let mut net = Net::new();
     for i in 0..n {
-        let id = PeerId::new(h("mesh", i as u64));
+        let key = NodeKey::from_secret(h("mesh", i as u64));
         let cfg = if i == 0 { cfg0.clone() } else { quick_config() };
-        net.add(id, Ledger::A, cfg);
+        net.add(key, Ledger::A, cfg);
     }
     let all: Vec<u32> = (0..n as u32).collect();
     for i in 0..n as u32 {
@@ -708,16 +767,7 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
     };
     let (cfg_burst, cfg_refill) = (cfg.probe_burst, cfg.probe_refill_ms);
     let mut pings = 0u64;
-    let mut n = Node::new(
-        cfg,
-        Contact {
-            id: near(&t, 1 << 60),
-            addr: 0u32,
-        },
-        MemoryStore::new(),
-        [1; 32],
-    )
-    .unwrap();
+    let mut n = Node::new(cfg, key_near(&t, 1 << 60), 0u32, MemoryStore::new(), [1; 32]).unwrap();
     n.handle_input(
         0,
         Input::Command(Command::AddContacts(vec![Contact {
@@ -759,7 +809,7 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
 
 #[test]
 fn garbage_is_counted_and_changes_nothing() {
-    let mut n = lone(PeerId::new([1; 32]), Ledger::A);
+    let mut n = lone(any_key(1), Ledger::A);
     n.handle_input(0, Input::Timer);
     while n.poll_output().is_some() {}
     let before = n.metrics();
@@ -814,7 +864,7 @@ fn snapshot_restores_peer_tables_within_caps() {
     }
     let snap = net.nodes[0].snapshot();
     assert!(!snap.elected.is_empty());
-    let mut fresh = lone(net.nodes[0].id(), Ledger::A);
+    let mut fresh = lone(net.nodes[0].key().clone(), Ledger::A);
     assert_eq!(fresh.restore(snap.clone()), snap.elected.len());
     assert_eq!(fresh.snapshot().elected, snap.elected);
     let small = NodeConfig {
@@ -822,16 +872,7 @@ fn snapshot_restores_peer_tables_within_caps() {
         max_contacts: 2,
         ..quick_config()
     };
-    let mut tiny = Node::new(
-        small,
-        Contact {
-            id: PeerId::new([0xaa; 32]),
-            addr: 0u32,
-        },
-        MemoryStore::new(),
-        [0; 32],
-    )
-    .unwrap();
+    let mut tiny = Node::new(small, any_key(0xaa), 0u32, MemoryStore::new(), [0; 32]).unwrap();
     assert_eq!(tiny.restore(snap), 1);
     assert!(tiny.metrics().contacts <= 2);
 }
