@@ -7,10 +7,11 @@
 //!
 //! ```
 //! use election_proto::node::{Input, Node, NodeConfig, Output};
-//! use election_proto::{wire::Contact, MemoryStore, PeerId};
+//! use election_proto::{MemoryStore, NodeKey};
 //!
-//! let me = Contact { id: PeerId::from_u64(1), addr: 0u32 };
-//! let mut node = Node::new(NodeConfig::default(), me, MemoryStore::new(), [7; 32]).unwrap();
+//! // The host supplies the secret key (and the seed): the core draws no randomness.
+//! let key = NodeKey::from_secret([1; 32]);
+//! let mut node = Node::new(NodeConfig::default(), key, 0u32, MemoryStore::new(), [7; 32]).unwrap();
 //! node.handle_input(0, Input::Timer); // starts the node's clock and scheduler
 //! while let Some(out) = node.poll_output() {
 //!     match out {
