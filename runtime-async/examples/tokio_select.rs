@@ -54,11 +54,8 @@ async fn main() -> std::io::Result<ExitCode> {
     for n in 0..3 {
         let socket = UdpSocket::bind("127.0.0.1:0").await?;
         let identity = Identity::from_u64(n);
-        let me = Contact {
-            id: identity.peer_id(),
-            addr: socket.local_addr()?,
-        };
-        let node = Node::new(config.clone(), me, ledger.clone(), identity.derived_rng_seed(0))
+        let addr = socket.local_addr()?;
+        let node = Node::new(config.clone(), identity.key(), addr, ledger.clone(), identity.derived_rng_seed(0))
             .expect("valid config");
         nodes.push((node, socket));
     }
