@@ -253,7 +253,8 @@ fn bench_node(c: &mut Criterion, r: &mut Responder, store: &MemoryStore) {
         b.iter(|| {
             let (from, q) = &r.queries[i % QUERIES];
             i += 1;
-            assert_eq!(handle(&mut r.node, *from, q), 1);
+            // The reply, plus a ping to the sender while the probe allowance lasts.
+            assert!(handle(&mut r.node, *from, q) >= 1);
         })
     });
     let me = r.node.contact().clone();
@@ -271,7 +272,8 @@ fn bench_node(c: &mut Criterion, r: &mut Responder, store: &MemoryStore) {
         b.iter(|| {
             let (from, q) = &r.unstored[i % QUERIES];
             i += 1;
-            assert_eq!(handle(&mut r.node, *from, q), 1);
+            // The reply, plus a ping to the sender while the probe allowance lasts.
+            assert!(handle(&mut r.node, *from, q) >= 1);
         })
     });
     g.finish();
@@ -346,7 +348,7 @@ fn main() {
     let it = intake(&mut s);
     let mut r = responder(&mut s);
     // Sanity: the node answers a stored token and refers an unstored one.
-    assert_eq!(handle(&mut r.node, r.queries[0].0, &r.queries[0].1.clone()), 1);
+    assert!(handle(&mut r.node, r.queries[0].0, &r.queries[0].1.clone()) >= 1);
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
