@@ -246,8 +246,10 @@ pub fn answer_signed_bytes<A: Address>(
     Some(out)
 }
 
-/// Argon2id memory cost of the identity proof of work, in KiB (4 MiB).
-pub const POW_MEMORY_KIB: u32 = 4096;
+/// Argon2id memory cost of the identity proof of work, in KiB (8 MiB): one
+/// check then costs a few milliseconds (about 5 ms, the `identity` bench), so
+/// 24 bits (2^24 checks expected) take about a day of one core to mine.
+pub const POW_MEMORY_KIB: u32 = 8192;
 /// Argon2id passes of the identity proof of work.
 pub const POW_PASSES: u32 = 1;
 /// Argon2id salt of the identity proof of work (a fixed domain string; the

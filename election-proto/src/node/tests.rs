@@ -932,3 +932,150 @@ fn an_unsettled_single_verdict_is_taken_at_the_minimum_collection_time() {
         .expect("elected");
     assert_eq!(latency, NodeConfig::default().min_collection_ms);
 }
+
+/// Re-encodes `bytes` (an answer) with `edit` applied to it.
+fn edited_answer(bytes: &[u8], edit: impl FnOnce(&mut Answer<u32>)) -> Vec<u8> {
+    let mut env = decode::<u32>(bytes).unwrap();
+    match &mut env.message {
+        Message::Answer(a) => edit(a),
+        m => panic!("expected an answer, got {m:?}"),
+    }
+    encode(&env).unwrap()
+}
+
+/// Wire v2: an answer whose responder was rewritten in transit, or whose
+/// signature does not verify, is counted as an invalid signature and changes
+/// nothing else: no event, no channel blocked, no contact learned. The honest
+/// answers that follow still elect.
+#[test]
+fn rewritten_or_unsigned_answers_are_counted_and_change_nothing() {
+    let t = token(61);
+    let keys = placed_keys(&t, &[i64::MAX / 2, 10, -20]);
+    let (kc, kx, ky) = (keys[0].clone(), keys[1].clone(), keys[2].clone());
+    let (cid, xid, yid) = (kc.peer_id(), kx.peer_id(), ky.peer_id());
+    let mut c = Node::new(quick_config(), kc, 0u32, store(Ledger::A), [1; 32]).unwrap();
+    let mut x = Node::new(quick_config(), kx.clone(), 1u32, store(Ledger::A), [2; 32]).unwrap();
+    let mut y = Node::new(quick_config(), ky, 2u32, store(Ledger::A), [3; 32]).unwrap();
+    c.handle_input(
+        0,
+        Input::Command(Command::AddContacts(vec![
+            Contact { id: xid, addr: 1 },
+            Contact { id: yid, addr: 2 },
+        ])),
+    );
+    c.handle_input(0, Input::Command(Command::StartElection(t)));
+    let queries: Vec<(u32, Vec<u8>)> = all_sends(&mut c)
+        .into_iter()
+        .filter(|(_, e)| matches!(e.message, Message::Query(_)))
+        .map(|(to, e)| (to, encode(&e).unwrap()))
+        .collect();
+    assert_eq!(queries.len(), 2, "one query per first hop");
+    let reply = |n: &mut Node<u32, MemoryStore>, q: &[u8]| {
+        n.handle_input(1, Input::Datagram { from: 0, bytes: q });
+        all_sends(n)
+            .into_iter()
+            .find(|(_, e)| matches!(e.message, Message::Answer(_)))
+            .map(|(_, e)| encode(&e).unwrap())
+            .expect("an answer")
+    };
+    let ax = reply(&mut x, &queries.iter().find(|(to, _)| *to == 1).unwrap().1);
+    let ay = reply(&mut y, &queries.iter().find(|(to, _)| *to == 2).unwrap().1);
+    let stranger = NodeKey::from_secret([0x99; 32]);
+    let tampered = [
+        // A phantom responder near the token, x's key and signature kept.
+        edited_answer(&ax, |a| a.responder.id = near(&t, 1)),
+        // x's answer redirected to another address.
+        edited_answer(&ax, |a| a.responder.addr = 77),
+        // The stranger's key and a valid signature of its own, x's id kept.
+        edited_answer(&ax, |a| {
+            let signed = crate::keys::answer_signed_bytes(&cid, a.ticket, &t, &a.answer, &a.signature, &1u32).unwrap();
+            a.key = stranger.public();
+            a.auth = stranger.sign(&signed);
+        }),
+        // A flipped bit in the signature.
+        edited_answer(&ax, |a| {
+            let mut b = a.auth.to_bytes();
+            b[7] ^= 4;
+            a.auth = crate::keys::Signature::from_bytes(b);
+        }),
+        // A block of the walk changed (the walk is signed too).
+        edited_answer(&ax, |a| a.signature[3].block = BlockId::new([1; 32])),
+    ];
+    for (i, bad) in tampered.iter().enumerate() {
+        let before = c.metrics();
+        c.handle_input(2, Input::Datagram { from: 1, bytes: bad });
+        assert!(c.poll_output().is_none(), "case {i}: no reaction");
+        let after = c.metrics();
+        assert_eq!(after.invalid_signatures, before.invalid_signatures + 1, "case {i}");
+        assert_eq!(after.contacts, before.contacts, "case {i}");
+        assert_eq!(after.conflicting_answers, 0, "case {i}: no channel blocked");
+    }
+    // The genuine answers still count: the channel of x was not blocked.
+    c.handle_input(3, Input::Datagram { from: 1, bytes: &ax });
+    c.handle_input(3, Input::Datagram { from: 2, bytes: &ay });
+    c.handle_input(3 + quick_config().min_collection_ms, Input::Timer);
+    let mut elected = Vec::new();
+    while let Some(o) = c.poll_output() {
+        if let Output::Event(Event::Elected { winner, cluster_size, .. }) = o {
+            elected.push((winner.id, cluster_size));
+        }
+    }
+    assert_eq!(elected, vec![(xid, 2)], "x is closest in the cluster {{x, y}}");
+    assert_eq!(c.metrics().invalid_signatures, tampered.len() as u64);
+}
+
+/// A datagram of wire version 1 is refused by its version byte and counted.
+#[test]
+fn version_1_datagrams_are_counted_and_ignored() {
+    let mut n = lone(any_key(5), Ledger::A);
+    let mut q = query_bytes(PeerId::new([2; 32]), token(1), PeerId::new([2; 32]), 1, 1);
+    assert_eq!(q[0], crate::wire::PROTOCOL_VERSION);
+    q[0] = 1;
+    n.handle_input(0, Input::Datagram { from: 3, bytes: &q });
+    assert!(sends(&mut n).is_empty());
+    let m = n.metrics();
+    assert_eq!(m.decode_errors_of(crate::wire::DecodeError::UnknownVersion(1)), 1);
+    assert_eq!(m.queries_answered + m.queries_referred + m.queries_forwarded, 0);
+}
+
+/// With a proof-of-work difficulty, a candidate is admitted only if the pong
+/// it answers with carries its key and a proof for it; a bad proof is counted
+/// and the candidate stays out. Each proof is checked once.
+#[test]
+fn proof_of_work_gates_admission_when_asked_for() {
+    let bits = 2;
+    let mut cfg = quick_config();
+    cfg.pow_difficulty = bits;
+    let mut n = Node::new(cfg, any_key(10), 0u32, MemoryStore::new(), [4; 32]).unwrap();
+    n.handle_input(0, Input::Timer);
+    all_sends(&mut n);
+    let good = any_key(11);
+    let nonce = crate::keys::mine_pow(&good.public(), bits, 0, 1_000).unwrap();
+    let good = good.with_pow_nonce(nonce);
+    let bad = any_key(12);
+    let bad_nonce = (0..100)
+        .find(|k| !crate::keys::pow_valid(&bad.public(), *k, bits))
+        .unwrap();
+    let bad = bad.with_pow_nonce(bad_nonce);
+    for (addr, key) in [(5u32, good.clone()), (6, bad.clone())] {
+        let mut peer = Node::new(quick_config(), key.clone(), addr, MemoryStore::new(), [5; 32]).unwrap();
+        // The peer's query makes it a candidate: the node pings it.
+        let q = query_bytes(key.peer_id(), token(2), key.peer_id(), 0, 9);
+        n.handle_input(1, Input::Datagram { from: addr, bytes: &q });
+        let ping = all_sends(&mut n)
+            .into_iter()
+            .find(|(to, e)| *to == addr && matches!(e.message, Message::Ping(_)))
+            .map(|(_, e)| encode(&e).unwrap())
+            .expect("a ping to the candidate");
+        peer.handle_input(1, Input::Datagram { from: 0, bytes: &ping });
+        let pong = all_sends(&mut peer)
+            .into_iter()
+            .find(|(_, e)| matches!(e.message, Message::Pong(_)))
+            .map(|(_, e)| encode(&e).unwrap())
+            .expect("a pong");
+        n.handle_input(2, Input::Datagram { from: addr, bytes: &pong });
+    }
+    let ids: Vec<PeerId> = n.contacts().map(|c| c.id).collect();
+    assert_eq!(ids, vec![good.peer_id()], "only the proven candidate is admitted");
+    assert_eq!(n.metrics().identities_rejected, 1);
+}
