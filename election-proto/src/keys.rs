@@ -413,4 +413,52 @@ mod tests {
         h[0] = 0x80;
         assert_eq!(leading_zero_bits(&h), 0);
     }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// Test vectors of docs/WIRE.md: a compatible implementation must give
+    /// the same key, id, signed bytes, signature and proof-of-work hash.
+    #[test]
+    fn test_vectors_pin_keys_signed_bytes_and_pow() {
+        let k = NodeKey::from_secret([1; 32]);
+        assert_eq!(
+            hex(&k.public().0),
+            "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
+        );
+        assert_eq!(
+            k.peer_id().to_string(),
+            "83561adb398fd87f8e7ed8331bff2fcb945733cc3012879cb9fab07928667062"
+        );
+        let walk = core::array::from_fn(|i| TokenMapping {
+            id: TokenId::from_u64(100 + i as u64),
+            block: BlockId::from_u64(200 + i as u64),
+        });
+        let m = TokenMapping {
+            id: TokenId::from_u64(7),
+            block: BlockId::from_u64(8),
+        };
+        let b = answer_signed_bytes(&PeerId::from_u64(3), MessageTicket(0x81), &TokenId::from_u64(7), &m, &walk, &5u32)
+            .unwrap();
+        assert_eq!(b.len(), 806);
+        assert_eq!(
+            blake3::hash(&b).to_hex().as_str(),
+            "5d2c0c49b9c22dc0a1c75e21d28ccd6b129b08d064f4b70c27e4d322ffcc896b"
+        );
+        assert_eq!(&b[b.len() - 3..], &[0, 1, 5], "address: u16 length 1, then postcard 05");
+        assert_eq!(
+            hex(&k.sign(&b).to_bytes()),
+            "10c4e1c710557ada907f72c16d3066e16cb7146095fb62f3c368baa33ec7c54f\
+             2f7e3944e1857e2cbda02814715639b766b42e9badc18458f2af21fa3facbf05"
+        );
+        assert_eq!(
+            hex(&pow_hash(&k.public(), 0)),
+            POW0_HASH,
+            "Argon2id(m = {POW_MEMORY_KIB} KiB, t = {POW_PASSES}, p = 1)"
+        );
+    }
+
+    /// `pow_hash(key of secret [1; 32], 0)` with the current parameters.
+    const POW0_HASH: &str = "3b2310232cbf9e01c9a602a245c95296daaf88bdd366458ff2bd2f0c9b4e737d";
 }
