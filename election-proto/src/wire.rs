@@ -977,6 +977,13 @@ mod tests {
         assert_eq!(q[33], 0, "Query tag");
         let a = encode(&answer(3, 1u32)).unwrap();
         assert_eq!(a[33], 1, "Answer tag");
+        // v2 answer tail: responder contact, then key (32), pow (varint), auth (64).
+        let n = a.len();
+        assert_eq!(a[n - 64..], [0x22; 64], "auth");
+        assert_eq!(a[n - 65], 3, "pow 3 as a one-byte varint");
+        assert_eq!(a[n - 97..n - 65], [0x11; 32], "key");
+        assert_eq!(a[n - 98], 1, "responder address 1 (u32 varint)");
+        assert_eq!(a[n - 130..n - 98], *peer(2).as_bytes(), "responder id");
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! Each adversary kind at 15 %: no election elects a peer outside a verified
 //! cluster (the oracle checks every winner's store), and honest winners dominate.
 //!
-//! One attack still succeeds against the current core and is documented by an
-//! ignored test (bottom of this file): a mangled (unauthenticated) responder id
-//! in a relayed answer can win, electing a peer that does not exist. Colluding
-//! forgers used to win about their population share; answers must now agree
-//! with the challenger's own walk, and `colluders_never_win` holds.
+//! A mangled responder id in a relayed answer used to win now and then,
+//! electing a peer that does not exist; since wire v2 answers are signed by
+//! their responder and `mangled_responder_ids_never_win` (bottom of this file)
+//! holds. Colluding forgers used to win about their population share; answers
+//! must now agree with the challenger's own walk, and `colluders_never_win`
+//! holds.
 
 mod common;
 
@@ -129,7 +130,7 @@ fn manglers_bytes_are_rejected_or_harmless() {
         assert!(w.can_sign, "{w:?}");
     }
     // Phantom winners (a flipped byte in the unauthenticated responder id) exist
-    // but are rare; see `mangled_responder_ids_never_win`.
+    // but are rare; see `mangled_responder_ids_never_win` (none since wire v2).
     let phantom = sim.honest().winners(WinnerClass::Phantom) as f64 / sim.wins().len() as f64;
     assert!(phantom < 0.03, "phantom share {phantom}");
     assert!(honest_share(&sim) >= 0.8);

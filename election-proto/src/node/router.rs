@@ -170,8 +170,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
     }
 
-    /// Marks a misbehaving responder, but only when it answered us directly: a
-    /// relayed answer's responder id is unauthenticated and could frame anyone.
+    /// Marks a misbehaving responder, but only when it answered us directly.
+    /// (The rule predates signed answers, when a relayed responder id could
+    /// frame anyone; an answer that reaches here is now signed by its
+    /// responder, but the rule is unchanged.)
     fn strike(&mut self, responder: &PeerId, sender: &PeerId) {
         if responder == sender {
             if let Some(r) = self.contacts.reputation_mut(responder) {
