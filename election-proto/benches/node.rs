@@ -24,9 +24,9 @@
 //! again with a plain timer so the numbers sit side by side.
 
 use criterion::{black_box, BatchSize, Criterion, Throughput};
+use election_proto::keys::answer_signed_bytes;
 use election_proto::node::{Input, Node, NodeConfig, Output};
 use election_proto::wire::{self, Answer, Contact, Envelope, Message, Query};
-use election_proto::keys::answer_signed_bytes;
 use election_proto::{
     generate_signature, verify_signature, BlockId, ElectionConfig, MemoryStore, MessageTicket, NodeKey,
     PeerElection, PeerId, TokenId,
@@ -79,8 +79,8 @@ fn intake(s: &mut Setup) -> Intake {
     let sig = generate_signature(&s.store, &token, &me).expect("signature");
     let mut election = PeerElection::new(token, me, ElectionConfig::default(), s.rng.bytes32());
     let ticket = election.create_channel(responder.id).expect("channel");
-    let signed =
-        answer_signed_bytes(&me, ticket, &token, &sig.answer, &sig.signature, &responder.addr).expect("signed bytes");
+    let signed = answer_signed_bytes(&me, ticket, &token, &sig.answer, &sig.signature, &responder.addr)
+        .expect("signed bytes");
     let datagram = wire::encode(&Envelope {
         sender: responder.id,
         message: Message::Answer(Answer {
@@ -111,8 +111,9 @@ fn take_answer(election: &mut PeerElection, me: &PeerId, token: &TokenId, datagr
     };
     match env.message {
         Message::Answer(a) => {
-            let authentic = answer_signed_bytes(me, a.ticket, token, &a.answer, &a.signature, &a.responder.addr)
-                .is_some_and(|signed| a.key.verify_for(&a.responder.id, &signed, &a.auth).is_ok());
+            let authentic =
+                answer_signed_bytes(me, a.ticket, token, &a.answer, &a.signature, &a.responder.addr)
+                    .is_some_and(|signed| a.key.verify_for(&a.responder.id, &signed, &a.auth).is_ok());
             authentic
                 && election
                     .handle_answer(a.ticket, &a.answer, &a.signature, a.responder.id)

@@ -124,12 +124,18 @@ impl PublicKey {
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
         let key = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::BadKey)?;
         let sig = ed25519_dalek::Signature::from_bytes(&signature.to_bytes());
-        key.verify_strict(message, &sig).map_err(|_| KeyError::BadSignature)
+        key.verify_strict(message, &sig)
+            .map_err(|_| KeyError::BadSignature)
     }
 
     /// Checks that this key is `claimed`'s ([`peer_id_of`]) and that
     /// `signature` verifies over `message`.
-    pub fn verify_for(&self, claimed: &PeerId, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
+    pub fn verify_for(
+        &self,
+        claimed: &PeerId,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), KeyError> {
         if peer_id_of(self) != *claimed {
             return Err(KeyError::IdMismatch);
         }
@@ -375,12 +381,54 @@ mod tests {
         let mut walk2 = walk;
         walk2[9].block = BlockId::new([0; 32]);
         let variants = [
-            answer_signed_bytes(&PeerId::new([0; 32]), MessageTicket(9), &TokenId::new([4; 32]), &mapping(4), &walk, &5u32),
-            answer_signed_bytes(&PeerId::new([3; 32]), MessageTicket(8), &TokenId::new([4; 32]), &mapping(4), &walk, &5u32),
-            answer_signed_bytes(&PeerId::new([3; 32]), MessageTicket(9), &TokenId::new([5; 32]), &mapping(4), &walk, &5u32),
-            answer_signed_bytes(&PeerId::new([3; 32]), MessageTicket(9), &TokenId::new([4; 32]), &mapping(5), &walk, &5u32),
-            answer_signed_bytes(&PeerId::new([3; 32]), MessageTicket(9), &TokenId::new([4; 32]), &mapping(4), &walk2, &5u32),
-            answer_signed_bytes(&PeerId::new([3; 32]), MessageTicket(9), &TokenId::new([4; 32]), &mapping(4), &walk, &6u32),
+            answer_signed_bytes(
+                &PeerId::new([0; 32]),
+                MessageTicket(9),
+                &TokenId::new([4; 32]),
+                &mapping(4),
+                &walk,
+                &5u32,
+            ),
+            answer_signed_bytes(
+                &PeerId::new([3; 32]),
+                MessageTicket(8),
+                &TokenId::new([4; 32]),
+                &mapping(4),
+                &walk,
+                &5u32,
+            ),
+            answer_signed_bytes(
+                &PeerId::new([3; 32]),
+                MessageTicket(9),
+                &TokenId::new([5; 32]),
+                &mapping(4),
+                &walk,
+                &5u32,
+            ),
+            answer_signed_bytes(
+                &PeerId::new([3; 32]),
+                MessageTicket(9),
+                &TokenId::new([4; 32]),
+                &mapping(5),
+                &walk,
+                &5u32,
+            ),
+            answer_signed_bytes(
+                &PeerId::new([3; 32]),
+                MessageTicket(9),
+                &TokenId::new([4; 32]),
+                &mapping(4),
+                &walk2,
+                &5u32,
+            ),
+            answer_signed_bytes(
+                &PeerId::new([3; 32]),
+                MessageTicket(9),
+                &TokenId::new([4; 32]),
+                &mapping(4),
+                &walk,
+                &6u32,
+            ),
         ];
         for v in variants {
             assert_ne!(v.unwrap(), base);
@@ -439,14 +487,25 @@ mod tests {
             id: TokenId::from_u64(7),
             block: BlockId::from_u64(8),
         };
-        let b = answer_signed_bytes(&PeerId::from_u64(3), MessageTicket(0x81), &TokenId::from_u64(7), &m, &walk, &5u32)
-            .unwrap();
+        let b = answer_signed_bytes(
+            &PeerId::from_u64(3),
+            MessageTicket(0x81),
+            &TokenId::from_u64(7),
+            &m,
+            &walk,
+            &5u32,
+        )
+        .unwrap();
         assert_eq!(b.len(), 806);
         assert_eq!(
             blake3::hash(&b).to_hex().as_str(),
             "5d2c0c49b9c22dc0a1c75e21d28ccd6b129b08d064f4b70c27e4d322ffcc896b"
         );
-        assert_eq!(&b[b.len() - 3..], &[0, 1, 5], "address: u16 length 1, then postcard 05");
+        assert_eq!(
+            &b[b.len() - 3..],
+            &[0, 1, 5],
+            "address: u16 length 1, then postcard 05"
+        );
         assert_eq!(
             hex(&k.sign(&b).to_bytes()),
             "10c4e1c710557ada907f72c16d3066e16cb7146095fb62f3c368baa33ec7c54f\

@@ -243,7 +243,7 @@ impl Cluster {
                 view,
                 identity.derived_rng_seed(0),
             )
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             let node = runtimes[i % runtimes.len()].spawn(node, socket, clock)?;
             node.add_contacts(contacts)
                 .map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e))?;

@@ -348,7 +348,7 @@ impl NodeSetup {
             None => (self.random)().map_err(SetupError::Randomness)?,
         };
         let node = Node::new(self.config.clone(), identity.key(), advertise, view, rng_seed)
-        .map_err(SetupError::Config)?;
+            .map_err(SetupError::Config)?;
         let clock = Clock::starting_at(saved_peers.as_ref().map_or(0, |f| f.saved_at_ms));
         let node = runtime.spawn(node, socket, clock).map_err(SetupError::Io)?;
         let mut report = StartReport {

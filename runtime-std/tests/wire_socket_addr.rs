@@ -4,8 +4,8 @@
 //! never names a networking type.)
 
 use election_proto::wire::{
-    decode, encode, Answer, Contact, Envelope, FindNeighbours, Message, Neighbours, Ping, Pong, Query, Referral,
-    MAX_DATAGRAM_LEN,
+    decode, encode, Answer, Contact, Envelope, FindNeighbours, Message, Neighbours, Ping, Pong, Query,
+    Referral, MAX_DATAGRAM_LEN,
 };
 use election_proto::{BlockId, MessageTicket, PeerId, PublicKey, Signature, TokenId, TokenMapping};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};

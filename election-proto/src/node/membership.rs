@@ -37,7 +37,14 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         }
         let (key, pow) = (self.key.public(), self.key.pow_nonce());
-        self.send(from.clone(), Message::Pong(Pong { nonce: ping.nonce, key, pow }));
+        self.send(
+            from.clone(),
+            Message::Pong(Pong {
+                nonce: ping.nonce,
+                key,
+                pow,
+            }),
+        );
         let bits = self.config.pow_difficulty;
         if bits == 0 || self.proven.check(&sender, &ping.key, ping.pow, bits) {
             self.offer(now, sender, from);
@@ -163,7 +170,15 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         if self.admission.start(nonce, contact, purpose, now) {
             self.metrics.probes_sent += 1;
             let (key, pow) = (self.key.public(), self.key.pow_nonce());
-            self.send(to, Message::Ping(Ping { nonce, target, key, pow }));
+            self.send(
+                to,
+                Message::Ping(Ping {
+                    nonce,
+                    target,
+                    key,
+                    pow,
+                }),
+            );
         }
     }
 

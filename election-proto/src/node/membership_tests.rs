@@ -4,8 +4,8 @@
 #![allow(clippy::field_reassign_with_default)]
 
 use super::*;
-use crate::wire::{decode, encode, FindNeighbours, MessageKind, Neighbours, Ping, Pong, Query};
 use crate::keys::PublicKey;
+use crate::wire::{decode, encode, FindNeighbours, MessageKind, Neighbours, Ping, Pong, Query};
 use crate::MemoryStore;
 
 fn id(n: u64) -> PeerId {
@@ -81,7 +81,19 @@ fn an_unsolicited_sender_is_admitted_only_after_its_pong() {
         (8, id(1), ping.nonce),
         (7, id(2), ping.nonce),
     ] {
-        feed(&mut n, 2, from, &datagram(sender, Message::Pong(Pong { nonce, key: PublicKey([0; 32]), pow: 0 })));
+        feed(
+            &mut n,
+            2,
+            from,
+            &datagram(
+                sender,
+                Message::Pong(Pong {
+                    nonce,
+                    key: PublicKey([0; 32]),
+                    pow: 0,
+                }),
+            ),
+        );
         assert_eq!(n.metrics().contacts, 0);
     }
     assert_eq!(n.metrics().unsolicited_replies, 3);
@@ -89,7 +101,14 @@ fn an_unsolicited_sender_is_admitted_only_after_its_pong() {
         &mut n,
         3,
         7,
-        &datagram(id(1), Message::Pong(Pong { nonce: ping.nonce, key: PublicKey([0; 32]), pow: 0 })),
+        &datagram(
+            id(1),
+            Message::Pong(Pong {
+                nonce: ping.nonce,
+                key: PublicKey([0; 32]),
+                pow: 0,
+            }),
+        ),
     );
     assert_eq!(
         n.contacts().collect::<Vec<_>>(),
@@ -101,7 +120,14 @@ fn an_unsolicited_sender_is_admitted_only_after_its_pong() {
         &mut n,
         4,
         7,
-        &datagram(id(1), Message::Pong(Pong { nonce: ping.nonce, key: PublicKey([0; 32]), pow: 0 })),
+        &datagram(
+            id(1),
+            Message::Pong(Pong {
+                nonce: ping.nonce,
+                key: PublicKey([0; 32]),
+                pow: 0,
+            }),
+        ),
     );
     assert_eq!(n.metrics().unsolicited_replies, 4);
 }
@@ -120,9 +146,10 @@ fn pings_are_answered_only_for_our_own_id_and_never_larger() {
     );
     feed(&mut n, 1, 5, &ping);
     let out = sent(&mut n);
-    let pong = out
-        .iter()
-        .find(|(to, e, _)| *to == 5 && matches!(e.message, Message::Pong(Pong { nonce: 42, key, .. }) if key == my_key().public()));
+    let pong = out.iter().find(|(to, e, _)| {
+        *to == 5
+            && matches!(e.message, Message::Pong(Pong { nonce: 42, key, .. }) if key == my_key().public())
+    });
     assert!(pong.is_some_and(|(_, _, len)| *len <= ping.len()), "{out:?}");
     let other = datagram(
         id(3),
@@ -161,7 +188,14 @@ fn a_flood_from_one_host_fills_at_most_the_per_host_cap() {
                 &mut n,
                 11 + i * 1_000,
                 77,
-                &datagram(sender, Message::Pong(Pong { nonce: p.nonce, key: PublicKey([0; 32]), pow: 0 })),
+                &datagram(
+                    sender,
+                    Message::Pong(Pong {
+                        nonce: p.nonce,
+                        key: PublicKey([0; 32]),
+                        pow: 0,
+                    }),
+                ),
             );
         }
         admitted_from_attacker = n.contacts().filter(|c| c.addr == 77).count();
@@ -186,7 +220,14 @@ fn a_young_table_holds_one_contact_per_subnet() {
         &mut n,
         2,
         a,
-        &datagram(id(1), Message::Pong(Pong { nonce: pa.nonce, key: PublicKey([0; 32]), pow: 0 })),
+        &datagram(
+            id(1),
+            Message::Pong(Pong {
+                nonce: pa.nonce,
+                key: PublicKey([0; 32]),
+                pow: 0,
+            }),
+        ),
     );
     assert_eq!(n.metrics().contacts, 1);
     assert!(
@@ -334,7 +375,14 @@ fn a_full_table_evicts_only_a_contact_that_fails_its_liveness_check() {
         &mut n,
         5_002,
         victim_addr,
-        &datagram(ping.target, Message::Pong(Pong { nonce: ping.nonce, key: PublicKey([0; 32]), pow: 0 })),
+        &datagram(
+            ping.target,
+            Message::Pong(Pong {
+                nonce: ping.nonce,
+                key: PublicKey([0; 32]),
+                pow: 0,
+            }),
+        ),
     );
     assert!(n.contacts().any(|c| c.id == ping.target));
     assert!(!n.contacts().any(|c| c.id == id(3)));

@@ -161,7 +161,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// into its answers); `seed` is the only randomness the node will ever use
     /// (give each node a distinct, secret one: election secrets derive from
     /// it). Both secrets come from the host: the core draws none.
-    pub fn new(config: NodeConfig, key: NodeKey, addr: A, store: S, seed: [u8; 32]) -> Result<Self, NodeConfigError> {
+    pub fn new(
+        config: NodeConfig,
+        key: NodeKey,
+        addr: A,
+        store: S,
+        seed: [u8; 32],
+    ) -> Result<Self, NodeConfigError> {
         config.validate()?;
         let identity = Contact {
             id: key.peer_id(),

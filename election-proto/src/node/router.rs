@@ -29,8 +29,14 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
         // 1. Answer if the store can sign for the challenger.
         if let Some(sig) = generate_signature(&self.store, &token, &challenger) {
-            let Some(signed) = answer_signed_bytes(&challenger, ticket, &token, &sig.answer, &sig.signature, &self.me.addr)
-            else {
+            let Some(signed) = answer_signed_bytes(
+                &challenger,
+                ticket,
+                &token,
+                &sig.answer,
+                &sig.signature,
+                &self.me.addr,
+            ) else {
                 self.metrics.encode_errors += 1;
                 return;
             };
@@ -110,7 +116,11 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         }
         let bits = self.config.pow_difficulty;
-        if bits > 0 && !self.proven.check(&answer.responder.id, &answer.key, answer.pow, bits) {
+        if bits > 0
+            && !self
+                .proven
+                .check(&answer.responder.id, &answer.key, answer.pow, bits)
+        {
             self.metrics.identities_rejected += 1;
             return;
         }

@@ -315,11 +315,18 @@ fn answers_when_it_stores_the_token_and_the_answer_verifies_for_the_challenger()
             // for this challenger, ticket, token and its own address.
             assert_eq!(crate::keys::peer_id_of(key), n.id());
             assert_eq!(*pow, 0);
-            let signed =
-                crate::keys::answer_signed_bytes(&challenger, *ticket, &t, answer, signature, &responder.addr)
-                    .unwrap();
+            let signed = crate::keys::answer_signed_bytes(
+                &challenger,
+                *ticket,
+                &t,
+                answer,
+                signature,
+                &responder.addr,
+            )
+            .unwrap();
             assert_eq!(key.verify_for(&n.id(), &signed, auth), Ok(()));
-            let other = crate::keys::answer_signed_bytes(&challenger, *ticket, &t, answer, signature, &8u32).unwrap();
+            let other =
+                crate::keys::answer_signed_bytes(&challenger, *ticket, &t, answer, signature, &8u32).unwrap();
             assert!(key.verify(&other, auth).is_err(), "the address is signed");
             let sig = TokenSignature {
                 answer: *answer,
@@ -988,7 +995,8 @@ fn rewritten_or_unsigned_answers_are_counted_and_change_nothing() {
         edited_answer(&ax, |a| a.responder.addr = 77),
         // The stranger's key and a valid signature of its own, x's id kept.
         edited_answer(&ax, |a| {
-            let signed = crate::keys::answer_signed_bytes(&cid, a.ticket, &t, &a.answer, &a.signature, &1u32).unwrap();
+            let signed =
+                crate::keys::answer_signed_bytes(&cid, a.ticket, &t, &a.answer, &a.signature, &1u32).unwrap();
             a.key = stranger.public();
             a.auth = stranger.sign(&signed);
         }),
@@ -1006,7 +1014,11 @@ fn rewritten_or_unsigned_answers_are_counted_and_change_nothing() {
         c.handle_input(2, Input::Datagram { from: 1, bytes: bad });
         assert!(c.poll_output().is_none(), "case {i}: no reaction");
         let after = c.metrics();
-        assert_eq!(after.invalid_signatures, before.invalid_signatures + 1, "case {i}");
+        assert_eq!(
+            after.invalid_signatures,
+            before.invalid_signatures + 1,
+            "case {i}"
+        );
         assert_eq!(after.contacts, before.contacts, "case {i}");
         assert_eq!(after.conflicting_answers, 0, "case {i}: no channel blocked");
     }
@@ -1016,7 +1028,10 @@ fn rewritten_or_unsigned_answers_are_counted_and_change_nothing() {
     c.handle_input(3 + quick_config().min_collection_ms, Input::Timer);
     let mut elected = Vec::new();
     while let Some(o) = c.poll_output() {
-        if let Output::Event(Event::Elected { winner, cluster_size, .. }) = o {
+        if let Output::Event(Event::Elected {
+            winner, cluster_size, ..
+        }) = o
+        {
             elected.push((winner.id, cluster_size));
         }
     }
@@ -1061,19 +1076,37 @@ fn proof_of_work_gates_admission_when_asked_for() {
         let mut peer = Node::new(quick_config(), key.clone(), addr, MemoryStore::new(), [5; 32]).unwrap();
         // The peer's query makes it a candidate: the node pings it.
         let q = query_bytes(key.peer_id(), token(2), key.peer_id(), 0, 9);
-        n.handle_input(1, Input::Datagram { from: addr, bytes: &q });
+        n.handle_input(
+            1,
+            Input::Datagram {
+                from: addr,
+                bytes: &q,
+            },
+        );
         let ping = all_sends(&mut n)
             .into_iter()
             .find(|(to, e)| *to == addr && matches!(e.message, Message::Ping(_)))
             .map(|(_, e)| encode(&e).unwrap())
             .expect("a ping to the candidate");
-        peer.handle_input(1, Input::Datagram { from: 0, bytes: &ping });
+        peer.handle_input(
+            1,
+            Input::Datagram {
+                from: 0,
+                bytes: &ping,
+            },
+        );
         let pong = all_sends(&mut peer)
             .into_iter()
             .find(|(_, e)| matches!(e.message, Message::Pong(_)))
             .map(|(_, e)| encode(&e).unwrap())
             .expect("a pong");
-        n.handle_input(2, Input::Datagram { from: addr, bytes: &pong });
+        n.handle_input(
+            2,
+            Input::Datagram {
+                from: addr,
+                bytes: &pong,
+            },
+        );
     }
     let ids: Vec<PeerId> = n.contacts().map(|c| c.id).collect();
     assert_eq!(ids, vec![good.peer_id()], "only the proven candidate is admitted");

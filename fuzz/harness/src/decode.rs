@@ -1,10 +1,12 @@
 //! The `decode` harness, and the structured envelopes ([`EnvelopeSpec`]) the
 //! `node` harness and the replay generator also build datagrams from.
 
-use crate::fixtures::{block_for, forge, sign_answer, store, ContactSel, Forgery, PeerSel, StoreKind, TokenSel};
-use election_proto::keys::Signature;
+use crate::fixtures::{
+    block_for, forge, sign_answer, store, ContactSel, Forgery, PeerSel, StoreKind, TokenSel,
+};
 use arbitrary::{Arbitrary, Unstructured};
 use election_proto::election::MessageTicket;
+use election_proto::keys::Signature;
 use election_proto::proof::{generate_signature, TokenMapping, TokenSignature, SIGNATURE_SIZE};
 use election_proto::wire::MAX_NEIGHBOURS;
 use election_proto::wire::{self, DecodeError, Envelope, Message, MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
@@ -232,7 +234,11 @@ impl MessageSpec {
                     responder,
                     key: key.public(),
                     pow: 0,
-                    auth: if *bad_auth { Signature::from_bytes([0x5a; 64]) } else { auth },
+                    auth: if *bad_auth {
+                        Signature::from_bytes([0x5a; 64])
+                    } else {
+                        auth
+                    },
                 })
             }
             MessageSpec::Referral {

@@ -3,12 +3,14 @@
 //! pick among them.
 
 use arbitrary::{Arbitrary, Unstructured};
-use election_proto::id::{clockwise_distance, counter_clockwise_distance, BlockId, Distance, PeerId, TokenId};
+use election_proto::id::{
+    clockwise_distance, counter_clockwise_distance, BlockId, Distance, PeerId, TokenId,
+};
 use election_proto::keys::{answer_signed_bytes, NodeKey, Signature};
-use election_proto::MessageTicket;
 use election_proto::proof::{generate_signature, TokenSignature, SIGNATURE_SIZE};
 use election_proto::store::MemoryStore;
 use election_proto::wire::Contact;
+use election_proto::MessageTicket;
 use std::sync::OnceLock;
 
 // ---------------------------------------------------------------------------
@@ -80,8 +82,15 @@ pub(crate) fn sign_answer(
     responder: &Contact<u32>,
 ) -> (NodeKey, Signature) {
     let key = key_of(&responder.id);
-    let bytes = answer_signed_bytes(challenger, ticket, token, &sig.answer, &sig.signature, &responder.addr)
-        .unwrap_or_default();
+    let bytes = answer_signed_bytes(
+        challenger,
+        ticket,
+        token,
+        &sig.answer,
+        &sig.signature,
+        &responder.addr,
+    )
+    .unwrap_or_default();
     let auth = key.sign(&bytes);
     (key, auth)
 }

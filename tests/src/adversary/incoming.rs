@@ -9,9 +9,9 @@
 use super::forge::{colluder_stream, fabricate_signature, garbage_signature};
 use super::NodeKind;
 use crate::rng::SimRng;
+use election_proto::keys::answer_signed_bytes;
 use election_proto::node::Node;
 use election_proto::wire::{self, Contact, Message};
-use election_proto::keys::answer_signed_bytes;
 use election_proto::{
     ring_distance, Distance, MessageTicket, NodeKey, PeerId, TokenId, TokenSignature, TokenStore,
 };

@@ -495,7 +495,14 @@ impl Sim {
         let (world, cfg) = (&self.world, &self.cfg);
         let back = self.nodes[i].rejoin(|incarnation| {
             let seed = derive32(cfg.seed, "node seed", i as u64 | (incarnation << 32));
-            Node::new(cfg.node.clone(), world.key(i).clone(), world.addr(i), world.view(i).clone(), seed).ok()
+            Node::new(
+                cfg.node.clone(),
+                world.key(i).clone(),
+                world.addr(i),
+                world.view(i).clone(),
+                seed,
+            )
+            .ok()
         });
         if back {
             self.stats.joined(self.now, i as u32);
