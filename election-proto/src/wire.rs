@@ -243,9 +243,10 @@ pub struct Ping {
     pub nonce: u64,
     /// The id the pinger expects to answer. A node answers only pings for its own id.
     pub target: PeerId,
-    /// The pinger's public key (wire v2): with a difficulty, the pinged node
-    /// checks it, and [`pow`](Ping::pow), before taking the pinger as a
-    /// candidate. It also keeps every ping at least as large as its pong.
+    /// The pinger's public key (wire v2). Informational: this crate does not
+    /// check it (an unsolicited ping must not buy a proof-of-work check; the
+    /// pinger is admitted by the pong to a ping of our own). It keeps every
+    /// ping at least as large as its pong.
     pub key: PublicKey,
     /// The pinger's identity proof of work for `key` (wire v2).
     pub pow: u64,

@@ -45,10 +45,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 pow,
             }),
         );
-        let bits = self.config.pow_difficulty;
-        if bits == 0 || self.proven.check(&sender, &ping.key, ping.pow, bits) {
-            self.offer(now, sender, from);
-        }
+        // Not checked here even with a difficulty: an unsolicited ping would
+        // buy an Argon2id evaluation for free. The pinger is only a candidate;
+        // the pong to our own ping carries the proof that admits it.
+        self.offer(now, sender, from);
     }
 
     pub(super) fn on_pong(&mut self, now: u64, from: A, sender: PeerId, pong: Pong) {
