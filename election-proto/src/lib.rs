@@ -29,8 +29,8 @@
 //!
 //! ```
 //! use election_proto::{
-//!     BlockId, Command, Contact, Event, Input, MemoryStore, Node, NodeConfig, Output, PeerId,
-//!     TokenId,
+//!     BlockId, Command, Contact, Event, Input, MemoryStore, Node, NodeConfig, NodeKey, Output,
+//!     PeerId, TokenId,
 //! };
 //! use std::collections::VecDeque;
 //!
@@ -54,15 +54,19 @@
 //!     let t = *blake3::hash(&i.to_le_bytes()).as_bytes();
 //!     (TokenId::new(t), BlockId::new(*blake3::hash(&t).as_bytes()))
 //! }));
+//! // Each node's Ed25519 key comes from the host (here: fixed bytes; really:
+//! // the OS's randomness, kept secret); its id is BLAKE3 of the public key.
+//! let keys: Vec<NodeKey> = (0..4u8).map(|i| NodeKey::from_secret([i + 1; 32])).collect();
 //! // Addresses are plain `u32`s here; a UDP host uses `SocketAddr`.
 //! let contacts: Vec<Contact<u32>> =
-//!     (0..4).map(|i| Contact { id: PeerId::from_u64(1 + u64::from(i)), addr: i }).collect();
-//! let mut nodes: Vec<Node<u32, MemoryStore>> = contacts
-//!     .iter()
-//!     .map(|me| {
+//!     keys.iter().zip(0..).map(|(k, i)| Contact { id: k.peer_id(), addr: i }).collect();
+//! let mut nodes: Vec<Node<u32, MemoryStore>> = keys
+//!     .into_iter()
+//!     .zip(&contacts)
+//!     .map(|(key, me)| {
 //!         // The seed is the node's only randomness: give each node its own, secret one.
 //!         let seed = *blake3::hash(me.id.as_bytes()).as_bytes();
-//!         Node::new(NodeConfig::default(), me.clone(), ledger.clone(), seed).unwrap()
+//!         Node::new(NodeConfig::default(), key, me.addr, ledger.clone(), seed).unwrap()
 //!     })
 //!     .collect();
 //!
@@ -96,6 +100,7 @@
 //! }
 //! assert_eq!(won.len(), 1, "node 0 elected one of its three peers");
 //! assert!(nodes[0].elected_peer(&won[0]).is_some());
+//! # let _: PeerId = won[0];
 //! ```
 //!
 //! # Layers
@@ -132,6 +137,7 @@
 pub mod cluster;
 pub mod election;
 pub mod id;
+pub mod keys;
 pub mod node;
 pub mod proof;
 mod rng;
@@ -161,6 +167,9 @@ pub use proof::{
     SIGNATURE_SIZE,
 };
 pub use store::{MemoryStore, TokenStore};
+
+// Node keys and signed answers.
+pub use keys::{peer_id_of, NodeKey, PublicKey, Signature};
 
 // Identifiers and ring math.
 pub use id::{

@@ -27,25 +27,35 @@
 //!
 //! # Datagram sizes
 //!
-//! Measured by the tests `tests::datagram_sizes` here and
+//! Wire version 2 (docs/WIRE.md). Measured by the tests `tests::datagram_sizes`
+//! and `tests::membership_datagram_sizes_and_the_reply_factor` here and
 //! `runtime-std/tests/wire_socket_addr.rs` (version byte included). Integers
 //! are postcard varints, so sizes depend on values; "max" uses the largest ticket
-//! (`u64::MAX`, 10 bytes), the largest port and the largest `u32`, "min" uses zero
-//! for all three. Tickets are hashes, so real datagrams are at or near the max.
+//! or nonce and proof-of-work nonce (`u64::MAX`, 10 bytes each), the largest
+//! port and the largest `u32`, "min" uses zero for all of them. Tickets and
+//! nonces are hashes, so real datagrams are near the max less 6–9 bytes of
+//! proof-of-work nonce (0 with no difficulty, about 4 bytes at 24 bits).
+//! `Neighbours` is measured with 8 contacts, `FindNeighbours` unpadded (nodes
+//! pad it to [`FIND_NEIGHBOURS_PADDED_LEN`]).
 //!
-//! | message    | `u32` min..max | `SocketAddr` V4 min..max | `SocketAddr` V6 min..max |
-//! |------------|----------------|--------------------------|--------------------------|
-//! | `Query`    | 100..109       | 100..109                 | 100..109                 |
-//! | `Answer`   | 772..785       | 777..788                 | 789..800                 |
-//! | `Referral` | 133..150       | 143..156                 | 167..180                 |
-//! | `Retry`    | 83..92         | 83..92                   | 83..92                   |
-//! | `CookieQuery` | 116..125    | 116..125                 | 116..125                 |
+//! | message          | `u32` min..max | `SocketAddr` V4 min..max | `SocketAddr` V6 min..max |
+//! |------------------|----------------|--------------------------|--------------------------|
+//! | `Query`          | 100..109       | 100..109                 | 100..109                 |
+//! | `Answer`         | 869..891       | 874..894                 | 886..906                 |
+//! | `Referral`       | 133..150       | 143..156                 | 167..180                 |
+//! | `Ping`           | 100..118       | 100..118                 | 100..118                 |
+//! | `Pong`           | 68..86         | 68..86                   | 68..86                   |
+//! | `FindNeighbours` | 68..77         | 68..77                   | 68..77                   |
+//! | `Neighbours` (8) | 300..341       | 340..365                 | 436..461                 |
+//! | `Retry`          | 83..92         | 83..92                   | 83..92                   |
+//! | `CookieQuery`    | 116..125       | 116..125                 | 116..125                 |
 //!
 //! Every message fits [`MAX_DATAGRAM_LEN`] (1200 bytes, below the IPv6 minimum MTU
 //! of 1280 minus headers) for these address types.
 
 use crate::election::MessageTicket;
 use crate::id::{PeerId, TokenId};
+use crate::keys::{PublicKey, Signature};
 use crate::proof::{TokenMapping, SIGNATURE_SIZE};
 use core::fmt;
 use serde::de::DeserializeOwned;
@@ -53,7 +63,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version byte that starts every datagram. A datagram with any other first byte
 /// is rejected with [`DecodeError::UnknownVersion`].
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Largest datagram, in bytes (version byte included), that [`encode`] produces
 /// and [`decode`] accepts. Longer input is rejected before it is parsed.
@@ -242,6 +252,13 @@ pub struct Ping {
     pub nonce: u64,
     /// The id the pinger expects to answer. A node answers only pings for its own id.
     pub target: PeerId,
+    /// The pinger's public key (wire v2). Informational: this crate does not
+    /// check it (an unsolicited ping must not buy a proof-of-work check; the
+    /// pinger is admitted by the pong to a ping of our own). It keeps every
+    /// ping at least as large as its pong.
+    pub key: PublicKey,
+    /// The pinger's identity proof of work for `key` (wire v2).
+    pub pow: u64,
 }
 
 /// The answer to a [`Ping`].
@@ -249,6 +266,13 @@ pub struct Ping {
 pub struct Pong {
     /// The ping's nonce.
     pub nonce: u64,
+    /// The ponger's public key: the pinger admits it only if
+    /// `BLAKE3(key)` is the pinged id (wire v2).
+    pub key: PublicKey,
+    /// The ponger's identity proof of work for `key`
+    /// ([`crate::keys::pow_valid`]); checked when the pinger's difficulty is
+    /// above zero (wire v2).
+    pub pow: u64,
 }
 
 /// Asks the receiver for the contacts it knows nearest `target` on the ring.
@@ -333,8 +357,17 @@ pub struct Answer<A> {
     pub answer: TokenMapping,
     /// The signature walk: steps `0..5` clockwise, `5..10` counter-clockwise.
     pub signature: [TokenMapping; SIGNATURE_SIZE],
-    /// The node that produced the answer (not covered by the signature).
+    /// The node that produced the answer. Its address is signed; its id is
+    /// `BLAKE3(key)`.
     pub responder: Contact<A>,
+    /// The responder's public key (wire v2).
+    pub key: PublicKey,
+    /// The responder's identity proof of work for `key` (wire v2; 0 when the
+    /// network asks for none).
+    pub pow: u64,
+    /// The responder's Ed25519 signature over
+    /// [`crate::keys::answer_signed_bytes`] (wire v2).
+    pub auth: Signature,
 }
 
 /// The receiver of a [`Query`] cannot answer it; it names its nearest known
@@ -501,7 +534,7 @@ pub struct Envelope<A> {
 /// Why [`encode`] could not produce a datagram.
 ///
 /// Neither happens for `u32` or [`std::net::SocketAddr`] addresses: their largest
-/// message is 800 bytes (see the module docs) and they always serialize.
+/// message is 906 bytes (see the module docs) and they always serialize.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EncodeError {
@@ -794,6 +827,10 @@ mod tests {
                 answer: mapping(7),
                 signature: core::array::from_fn(|i| mapping(100 + i as u64)),
                 responder: Contact { id: peer(2), addr },
+                key: PublicKey([0x11; 32]),
+                // Varint sizes: the proof of work spans its range like the ticket.
+                pow: ticket,
+                auth: Signature::from_bytes([0x22; 64]),
             }),
         }
     }
@@ -864,9 +901,9 @@ mod tests {
         let v4 = |port| NetAddr::V4([0xff; 4], port);
         let v6 = |port| NetAddr::V6([0xff; 16], port);
 
-        assert_eq!(sizes(0u32, u32::MAX), [(100, 109), (772, 785), (133, 150)]);
-        assert_eq!(sizes(v4(0), v4(u16::MAX)), [(100, 109), (777, 788), (143, 156)]);
-        assert_eq!(sizes(v6(0), v6(u16::MAX)), [(100, 109), (789, 800), (167, 180)]);
+        assert_eq!(sizes(0u32, u32::MAX), [(100, 109), (869, 891), (133, 150)]);
+        assert_eq!(sizes(v4(0), v4(u16::MAX)), [(100, 109), (874, 894), (143, 156)]);
+        assert_eq!(sizes(v6(0), v6(u16::MAX)), [(100, 109), (886, 906), (167, 180)]);
 
         // The largest message with the largest address type fits the cap.
         let worst = encode(&answer(u64::MAX, v6(u16::MAX))).unwrap();
@@ -916,8 +953,14 @@ mod tests {
             env(Message::Ping(Ping {
                 nonce,
                 target: peer(2),
+                key: PublicKey([0x33; 32]),
+                pow: nonce,
             })),
-            env(Message::Pong(Pong { nonce })),
+            env(Message::Pong(Pong {
+                nonce,
+                key: PublicKey([0x44; 32]),
+                pow: nonce,
+            })),
             env(Message::FindNeighbours(FindNeighbours {
                 target: peer(3),
                 nonce,
@@ -945,14 +988,17 @@ mod tests {
         let v4 = |port| NetAddr::V4([0xff; 4], port);
         let v6 = |port| NetAddr::V6([0xff; 16], port);
         // Ping, Pong, FindNeighbours (unpadded), Neighbours with 8 contacts.
-        assert_eq!(sizes(0u32, u32::MAX), [(67, 76), (35, 44), (68, 77), (300, 341)]);
+        assert_eq!(
+            sizes(0u32, u32::MAX),
+            [(100, 118), (68, 86), (68, 77), (300, 341)]
+        );
         assert_eq!(
             sizes(v4(0), v4(u16::MAX)),
-            [(67, 76), (35, 44), (68, 77), (340, 365)]
+            [(100, 118), (68, 86), (68, 77), (340, 365)]
         );
         assert_eq!(
             sizes(v6(0), v6(u16::MAX)),
-            [(67, 76), (35, 44), (68, 77), (436, 461)]
+            [(100, 118), (68, 86), (68, 77), (436, 461)]
         );
         // The largest full reply (8 IPv6 contacts, 10-byte nonce) is at most
         // REPLY_FACTOR times a request padded to FIND_NEIGHBOURS_PADDED_LEN.
@@ -1050,6 +1096,13 @@ mod tests {
             &[&q[34..], &[0xee; COOKIE_LEN][..]].concat()[..],
             "query, then cookie"
         );
+        // v2 answer tail: responder contact, then key (32), pow (varint), auth (64).
+        let n = a.len();
+        assert_eq!(a[n - 64..], [0x22; 64], "auth");
+        assert_eq!(a[n - 65], 3, "pow 3 as a one-byte varint");
+        assert_eq!(a[n - 97..n - 65], [0x11; 32], "key");
+        assert_eq!(a[n - 98], 1, "responder address 1 (u32 varint)");
+        assert_eq!(a[n - 130..n - 98], *peer(2).as_bytes(), "responder id");
     }
 
     #[test]
@@ -1093,13 +1146,53 @@ mod tests {
     #[test]
     fn unknown_version_is_rejected() {
         for bytes in samples() {
-            for v in [0u8, 2, 0x7f, 0xff] {
+            for v in [0u8, 1, 3, 0x7f, 0xff] {
                 let mut b = bytes.clone();
                 b[0] = v;
                 assert_eq!(decode_both(&b), [Err(DecodeError::UnknownVersion(v)); 2]);
             }
         }
-        assert_eq!(decode::<u32>(&[2]), Err(DecodeError::UnknownVersion(2)));
+        assert_eq!(decode::<u32>(&[1]), Err(DecodeError::UnknownVersion(1)));
+    }
+
+    /// A datagram in the version-1 format (an answer without key, proof of
+    /// work or signature) is refused by its version byte, before any parsing.
+    #[test]
+    fn version_1_datagrams_are_rejected() {
+        #[derive(Serialize)]
+        struct V1Answer {
+            ticket: MessageTicket,
+            answer: TokenMapping,
+            signature: [TokenMapping; SIGNATURE_SIZE],
+            responder: Contact<u32>,
+        }
+        // Only the Answer is built; the Query variant gives it tag 1.
+        #[allow(clippy::large_enum_variant, dead_code)]
+        #[derive(Serialize)]
+        enum V1Message {
+            Query(Query),
+            Answer(V1Answer),
+        }
+        #[derive(Serialize)]
+        struct V1Envelope {
+            sender: PeerId,
+            message: V1Message,
+        }
+        let v1 = V1Envelope {
+            sender: peer(1),
+            message: V1Message::Answer(V1Answer {
+                ticket: MessageTicket(5),
+                answer: mapping(7),
+                signature: core::array::from_fn(|i| mapping(100 + i as u64)),
+                responder: Contact { id: peer(2), addr: 3 },
+            }),
+        };
+        let mut bytes = vec![1u8];
+        bytes.extend(postcard::to_allocvec(&v1).unwrap());
+        assert_eq!(decode::<u32>(&bytes), Err(DecodeError::UnknownVersion(1)));
+        // The same body under the v2 byte is not a v2 answer either (too short).
+        bytes[0] = PROTOCOL_VERSION;
+        assert!(decode::<u32>(&bytes).is_err());
     }
 
     #[test]
@@ -1328,13 +1421,20 @@ mod tests {
             arb_mapping(),
             prop::array::uniform10(arb_mapping()),
             contact(),
+            (arb_id(), any::<u64>(), arb_id(), arb_id()),
         )
-            .prop_map(|(ticket, answer, signature, responder)| {
+            .prop_map(|(ticket, answer, signature, responder, (key, pow, r, s))| {
+                let mut auth = [0u8; 64];
+                auth[..32].copy_from_slice(&r);
+                auth[32..].copy_from_slice(&s);
                 Message::Answer(Answer {
                     ticket,
                     answer,
                     signature,
                     responder,
+                    key: PublicKey(key),
+                    pow,
+                    auth: Signature::from_bytes(auth),
                 })
             });
         let referral =
@@ -1364,11 +1464,19 @@ mod tests {
             addr,
         });
         let message = prop_oneof![
-            (any::<u64>(), arb_id()).prop_map(|(nonce, t)| Message::Ping(Ping {
+            (any::<u64>(), arb_id(), arb_id(), any::<u64>()).prop_map(|(nonce, t, k, pow)| Message::Ping(
+                Ping {
+                    nonce,
+                    target: PeerId::new(t),
+                    key: PublicKey(k),
+                    pow,
+                }
+            )),
+            (any::<u64>(), arb_id(), any::<u64>()).prop_map(|(nonce, k, pow)| Message::Pong(Pong {
                 nonce,
-                target: PeerId::new(t)
+                key: PublicKey(k),
+                pow,
             })),
-            any::<u64>().prop_map(|nonce| Message::Pong(Pong { nonce })),
             (arb_id(), any::<u64>(), 0usize..200).prop_map(|(t, nonce, pad)| {
                 Message::FindNeighbours(FindNeighbours {
                     target: PeerId::new(t),
@@ -1429,6 +1537,9 @@ mod tests {
             answer: TokenMapping,
             signature: [TokenMapping; SIGNATURE_SIZE],
             responder: Contact<A>,
+            key: PublicKey,
+            pow: u64,
+            auth: Signature,
         },
         Referral {
             ticket: MessageTicket,
@@ -1462,11 +1573,17 @@ mod tests {
                 answer,
                 signature,
                 responder,
+                key,
+                pow,
+                auth,
             }) => LegacyMessage::Answer {
                 ticket,
                 answer,
                 signature,
                 responder,
+                key,
+                pow,
+                auth,
             },
             Message::Referral(Referral {
                 ticket,

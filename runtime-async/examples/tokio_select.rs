@@ -4,7 +4,7 @@
 //! `cargo run -p runtime-async --no-default-features --features tokio --example tokio_select`
 
 use election_proto::node::{Command, Event, Input, Node, NodeConfig, Output};
-use election_proto::{wire::Contact, MemoryStore};
+use election_proto::MemoryStore;
 use runtime_std::{host::short_id, ledger::synthetic_ledger, Identity};
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 use tokio::{net::UdpSocket, sync::mpsc, time::sleep_until, time::Instant};
@@ -54,12 +54,15 @@ async fn main() -> std::io::Result<ExitCode> {
     for n in 0..3 {
         let socket = UdpSocket::bind("127.0.0.1:0").await?;
         let identity = Identity::from_u64(n);
-        let me = Contact {
-            id: identity.peer_id(),
-            addr: socket.local_addr()?,
-        };
-        let node = Node::new(config.clone(), me, ledger.clone(), identity.derived_rng_seed(0))
-            .expect("valid config");
+        let addr = socket.local_addr()?;
+        let node = Node::new(
+            config.clone(),
+            identity.key(),
+            addr,
+            ledger.clone(),
+            identity.derived_rng_seed(0),
+        )
+        .expect("valid config");
         nodes.push((node, socket));
     }
     let contacts: Vec<_> = nodes.iter().map(|(node, _)| node.contact().clone()).collect();

@@ -236,8 +236,14 @@ impl Cluster {
         let mut nodes: Vec<Box<dyn NodeControl>> = Vec::with_capacity(n);
         for (i, ((identity, socket, contact), contacts)) in members.into_iter().zip(bootstrap).enumerate() {
             let view = LedgerView::arc_around(ledger.clone(), &contact.id, opts.coverage);
-            let node = Node::new(opts.config.clone(), contact, view, identity.derived_rng_seed(0))
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let node = Node::new(
+                opts.config.clone(),
+                identity.key(),
+                contact.addr,
+                view,
+                identity.derived_rng_seed(0),
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             let node = runtimes[i % runtimes.len()].spawn(node, socket, clock)?;
             node.add_contacts(contacts)
                 .map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e))?;

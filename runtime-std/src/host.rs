@@ -401,13 +401,16 @@ mod tests {
     }
 
     fn host(room: usize) -> Host<MemoryStore, Sink> {
-        let me = Contact {
-            id: PeerId::from_u64(1),
-            addr: addr(1),
-        };
         let mut store = MemoryStore::new();
         store.insert(TokenId::from_u64(5), BlockId::from_u64(6));
-        let node = Node::new(NodeConfig::default(), me, store, [7; 32]).unwrap();
+        let node = Node::new(
+            NodeConfig::default(),
+            election_proto::NodeKey::from_secret([1; 32]),
+            addr(1),
+            store,
+            [7; 32],
+        )
+        .unwrap();
         Host::new(
             node,
             Clock::new(),
@@ -542,7 +545,7 @@ mod tests {
     fn stopped_reports_final_state() {
         let mut h = host(16);
         let info = h.info(addr(4));
-        assert_eq!(info.id(), PeerId::from_u64(1));
+        assert_eq!(info.id(), election_proto::NodeKey::from_secret([1; 32]).peer_id());
         assert_eq!(info.local_addr(), addr(4));
         h.start();
         h.command(HostCommand::Input(Command::StartElection(TokenId::from_u64(5))));

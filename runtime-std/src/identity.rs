@@ -1,7 +1,9 @@
 //! Node identity and the host-side randomness the runtimes need.
 //!
-//! A node has a 32-byte *identity seed*; its [`PeerId`] is derived from it with
-//! BLAKE3 in key-derivation mode, so persisting the seed persists the identity.
+//! A node has a 32-byte *identity seed*: its Ed25519 secret key (wire v2). Its
+//! [`PeerId`] is BLAKE3 of the matching public key ([`Identity::key`]), so
+//! persisting the seed persists the identity, and no one without the seed can
+//! answer for the id.
 //! The seed handed to [`Node::new`](election_proto::node::Node::new) (the node's
 //! only source of randomness) is a different value: fresh OS randomness per
 //! run, or, for reproducible demos, derived from the identity seed.
@@ -10,12 +12,11 @@
 //! is a [`RandomnessError`], never a weaker fallback. Host-side choices that
 //! must be reproducible from a seed use [`seeded_rng`] (ChaCha20).
 
-use election_proto::PeerId;
+use election_proto::{NodeKey, PeerId};
 use rand_chacha::rand_core::SeedableRng;
 use std::fmt;
 use std::io;
 
-const PEER_ID_CONTEXT: &str = "election-node 2024 peer id v1";
 const SEED_FROM_U64_CONTEXT: &str = "election-node 2024 identity seed from u64 v1";
 const RNG_SEED_CONTEXT: &str = "election-node 2024 node rng seed v1";
 
@@ -61,9 +62,15 @@ impl Identity {
         &self.seed
     }
 
-    /// The peer id this identity stands for.
+    /// The node's key pair: the seed is its Ed25519 secret key. Hand it to
+    /// [`Node::new`](election_proto::node::Node::new).
+    pub fn key(&self) -> NodeKey {
+        NodeKey::from_secret(self.seed)
+    }
+
+    /// The peer id this identity stands for: BLAKE3 of its public key.
     pub fn peer_id(&self) -> PeerId {
-        PeerId::new(blake3::derive_key(PEER_ID_CONTEXT, &self.seed))
+        self.key().peer_id()
     }
 
     /// A deterministic node RNG seed for run number `run` of this identity

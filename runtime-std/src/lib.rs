@@ -41,8 +41,8 @@
 //!
 //! let socket = UdpSocket::bind("127.0.0.1:0")?;
 //! let identity = Identity::random()?;
-//! let me = Contact { id: identity.peer_id(), addr: socket.local_addr()? };
-//! let node = Node::new(NodeConfig::default(), me, MemoryStore::new(), runtime_std::identity::os_random()?)
+//! let addr = socket.local_addr()?;
+//! let node = Node::new(NodeConfig::default(), identity.key(), addr, MemoryStore::new(), runtime_std::identity::os_random()?)
 //!     .expect("valid config");
 //! let running = StdNode::spawn(node, socket, Clock::new())?;
 //! // ... running.add_contacts(..), running.events(), running.metrics() ...

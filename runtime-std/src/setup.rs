@@ -347,13 +347,8 @@ impl NodeSetup {
             Some(_) => identity.derived_rng_seed(0),
             None => (self.random)().map_err(SetupError::Randomness)?,
         };
-        let node = Node::new(
-            self.config.clone(),
-            Contact { id, addr: advertise },
-            view,
-            rng_seed,
-        )
-        .map_err(SetupError::Config)?;
+        let node = Node::new(self.config.clone(), identity.key(), advertise, view, rng_seed)
+            .map_err(SetupError::Config)?;
         let clock = Clock::starting_at(saved_peers.as_ref().map_or(0, |f| f.saved_at_ms));
         let node = runtime.spawn(node, socket, clock).map_err(SetupError::Io)?;
         let mut report = StartReport {

@@ -4,8 +4,9 @@
 //! directory, flushed with `fsync`, renamed over the old one, then the directory
 //! itself is synced), so a crash leaves either the old or the new version:
 //!
-//! - `identity`: the 32-byte identity seed as 64 hex digits and a newline.
-//!   Readable by the owner only on Unix.
+//! - `identity`: the node's secret key (the 32-byte Ed25519 secret key its
+//!   peer id derives from, wire v2) as 64 hex digits and a newline. Written
+//!   with mode 0600 (owner only) on Unix.
 //! - `peers.json`: a [`StateFile`]: the node's [`PeerSnapshot`] and the clock
 //!   reading it was taken at.
 //!

@@ -55,6 +55,27 @@ fn identity_and_peers_round_trip() {
     assert!(no_temp_files(&dir));
 }
 
+/// The identity file is the node's Ed25519 secret key: reloading it gives the
+/// same key pair, whose public key hashes to the peer id, and its signatures
+/// verify for that id.
+#[test]
+fn saved_identity_is_the_signing_key_of_its_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = StateDir::open(tmp.path()).unwrap();
+    let identity = Identity::from_u64(7);
+    dir.save_identity(&identity).unwrap();
+    let back = dir.load_identity().unwrap().unwrap();
+    let key = back.key();
+    assert_eq!(key.public(), identity.key().public());
+    assert_eq!(back.peer_id(), election_proto::peer_id_of(&key.public()));
+    let sig = key.sign(b"v2");
+    assert_eq!(key.public().verify_for(&identity.peer_id(), b"v2", &sig), Ok(()));
+    // The file holds exactly the secret key's 64 hex digits.
+    let text = std::fs::read_to_string(dir.identity_path()).unwrap();
+    assert_eq!(text.trim().len(), 64);
+    assert_eq!(text.trim(), PeerId::new(key.secret_bytes()).to_string());
+}
+
 #[cfg(unix)]
 #[test]
 fn identity_file_is_private() {

@@ -4,9 +4,10 @@
 //! never names a networking type.)
 
 use election_proto::wire::{
-    decode, encode, Answer, Contact, Envelope, Message, Query, Referral, MAX_DATAGRAM_LEN,
+    decode, encode, Answer, Contact, Envelope, FindNeighbours, Message, Neighbours, Ping, Pong, Query,
+    Referral, MAX_DATAGRAM_LEN,
 };
-use election_proto::{BlockId, MessageTicket, PeerId, TokenId, TokenMapping};
+use election_proto::{BlockId, MessageTicket, PeerId, PublicKey, Signature, TokenId, TokenMapping};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 fn mapping(n: u64) -> TokenMapping {
@@ -39,8 +40,47 @@ fn answer(ticket: u64, addr: SocketAddr) -> Envelope<SocketAddr> {
                 id: PeerId::from_u64(2),
                 addr,
             },
+            key: PublicKey([0x11; 32]),
+            pow: ticket,
+            auth: Signature::from_bytes([0x22; 64]),
         }),
     }
+}
+
+/// Ping, Pong, FindNeighbours (unpadded) and Neighbours with 8 contacts, with
+/// every varint at `n` (0 or `u64::MAX`).
+fn membership(n: u64, addr: SocketAddr) -> [Envelope<SocketAddr>; 4] {
+    let env = |message| Envelope {
+        sender: PeerId::from_u64(1),
+        message,
+    };
+    [
+        env(Message::Ping(Ping {
+            nonce: n,
+            target: PeerId::from_u64(2),
+            key: PublicKey([0x33; 32]),
+            pow: n,
+        })),
+        env(Message::Pong(Pong {
+            nonce: n,
+            key: PublicKey([0x44; 32]),
+            pow: n,
+        })),
+        env(Message::FindNeighbours(FindNeighbours {
+            target: PeerId::from_u64(3),
+            nonce: n,
+            padding: Vec::new(),
+        })),
+        env(Message::Neighbours(Neighbours {
+            nonce: n,
+            contacts: (0..8u8)
+                .map(|i| Contact {
+                    id: PeerId::new([i + 1; 32]),
+                    addr,
+                })
+                .collect(),
+        })),
+    ]
 }
 
 fn referral(ticket: u64, addr: SocketAddr) -> Envelope<SocketAddr> {
@@ -73,9 +113,23 @@ fn socket_addr_datagram_sizes_match_the_documented_table() {
     };
     let v4 = |port| SocketAddr::from((Ipv4Addr::BROADCAST, port));
     let v6 = |port| SocketAddr::from((Ipv6Addr::from([0xff; 16]), port));
-    assert_eq!(sizes(v4(0), v4(u16::MAX)), [(100, 109), (777, 788), (143, 156)]);
-    assert_eq!(sizes(v6(0), v6(u16::MAX)), [(100, 109), (789, 800), (167, 180)]);
+    assert_eq!(sizes(v4(0), v4(u16::MAX)), [(100, 109), (874, 894), (143, 156)]);
+    assert_eq!(sizes(v6(0), v6(u16::MAX)), [(100, 109), (886, 906), (167, 180)]);
     assert!(len(answer(u64::MAX, v6(u16::MAX))) <= MAX_DATAGRAM_LEN);
+
+    let msizes = |min: SocketAddr, max: SocketAddr| {
+        let lo = membership(0, min).map(len);
+        let hi = membership(u64::MAX, max).map(len);
+        [0, 1, 2, 3].map(|i| (lo[i], hi[i]))
+    };
+    assert_eq!(
+        msizes(v4(0), v4(u16::MAX)),
+        [(100, 118), (68, 86), (68, 77), (340, 365)]
+    );
+    assert_eq!(
+        msizes(v6(0), v6(u16::MAX)),
+        [(100, 118), (68, 86), (68, 77), (436, 461)]
+    );
 }
 
 #[test]

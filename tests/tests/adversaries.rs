@@ -1,11 +1,12 @@
 //! Each adversary kind at 15 %: no election elects a peer outside a verified
 //! cluster (the oracle checks every winner's store), and honest winners dominate.
 //!
-//! One attack still succeeds against the current core and is documented by an
-//! ignored test (bottom of this file): a mangled (unauthenticated) responder id
-//! in a relayed answer can win, electing a peer that does not exist. Colluding
-//! forgers used to win about their population share; answers must now agree
-//! with the challenger's own walk, and `colluders_never_win` holds.
+//! A mangled responder id in a relayed answer used to win now and then,
+//! electing a peer that does not exist; since wire v2 answers are signed by
+//! their responder and `mangled_responder_ids_never_win` (bottom of this file)
+//! holds. Colluding forgers used to win about their population share; answers
+//! must now agree with the challenger's own walk, and `colluders_never_win`
+//! holds.
 
 mod common;
 
@@ -132,7 +133,7 @@ fn manglers_bytes_are_rejected_or_harmless() {
         assert!(w.can_sign, "{w:?}");
     }
     // Phantom winners (a flipped byte in the unauthenticated responder id) exist
-    // but are rare; see `mangled_responder_ids_never_win`.
+    // but are rare; see `mangled_responder_ids_never_win` (none since wire v2).
     let phantom = sim.honest().winners(WinnerClass::Phantom) as f64 / sim.wins().len() as f64;
     assert!(phantom < 0.03, "phantom share {phantom}");
     assert!(honest_share(&sim) >= 0.8);
@@ -174,13 +175,13 @@ fn colluders_never_win() {
     assert_eq!(wins_of(&sim, NodeKind::Colluder), 0);
 }
 
-/// Known protocol gap: `Answer.responder` is not covered by the signature, so a
-/// relay (or a flipped byte) can replace it; the winner is chosen by the
-/// responder id's distance to the token, so an id close to the token wins even if
-/// no such node exists. Un-ignore once the responder id is bound into the
-/// signature hash (or checked against the datagram's sender).
+/// Wire v2 closed this gap: before, `Answer.responder` was not covered by the
+/// signature, so a relay (or a flipped byte) could replace it and an id close
+/// to the token won although no such node existed (0.5–1 % of elections with
+/// 15 % manglers). Now the responder signs its answer and its id is BLAKE3 of
+/// the signing key, so a mangled responder fails verification and never
+/// reaches a cluster.
 #[test]
-#[ignore = "protocol gap: unauthenticated responder ids can win"]
 fn mangled_responder_ids_never_win() {
     let sim = run(NodeKind::Mangler, 35);
     assert_eq!(sim.honest().winners(WinnerClass::Phantom), 0);

@@ -133,6 +133,13 @@ pub struct NodeConfig {
     /// overflow bucket with every other host that has none, so a flood from
     /// more hosts than this gets one host's rate between them.
     pub max_rate_limited_hosts: usize,
+    /// Identity proof-of-work difficulty, in leading zero bits of the
+    /// Argon2id hash ([`crate::keys::pow_valid`]). Above 0, a contact enters
+    /// the table, and its answers count, only once its key's proof (carried in
+    /// its `Pong` and `Answer`) checks; each result is cached per peer. Default
+    /// 0 (no proof asked for; tests and the demo cluster). The original design
+    /// used 24 (about a day of mining). At most [`crate::keys::MAX_POW_BITS`].
+    pub pow_difficulty: u8,
 }
 
 impl Default for NodeConfig {
@@ -172,6 +179,7 @@ impl Default for NodeConfig {
             query_rate_burst: 32,
             query_rate_refill_ms: 500,
             max_rate_limited_hosts: 1_024,
+            pow_difficulty: 0,
         }
     }
 }
@@ -192,6 +200,8 @@ pub enum NodeConfigError {
     Jitter,
     /// `neighbours_per_reply` above [`MAX_NEIGHBOURS`](crate::wire::MAX_NEIGHBOURS).
     NeighboursPerReply,
+    /// `pow_difficulty` above [`MAX_POW_BITS`](crate::keys::MAX_POW_BITS).
+    PowDifficulty,
 }
 
 impl fmt::Display for NodeConfigError {
@@ -207,6 +217,7 @@ impl fmt::Display for NodeConfigError {
             Self::NeighboursPerReply => {
                 f.write_str("neighbours_per_reply must be at most MAX_NEIGHBOURS (16)")
             }
+            Self::PowDifficulty => f.write_str("pow_difficulty must be at most MAX_POW_BITS (64)"),
         }
     }
 }
@@ -259,6 +270,9 @@ impl NodeConfig {
         }
         if self.neighbours_per_reply > crate::wire::MAX_NEIGHBOURS {
             return Err(NodeConfigError::NeighboursPerReply);
+        }
+        if self.pow_difficulty > crate::keys::MAX_POW_BITS {
+            return Err(NodeConfigError::PowDifficulty);
         }
         Ok(())
     }

@@ -42,7 +42,18 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.metrics.unsolicited_replies += 1;
             return;
         }
-        self.send(from.clone(), Message::Pong(Pong { nonce: ping.nonce }));
+        let (key, pow) = (self.key.public(), self.key.pow_nonce());
+        self.send(
+            from.clone(),
+            Message::Pong(Pong {
+                nonce: ping.nonce,
+                key,
+                pow,
+            }),
+        );
+        // Not checked here even with a difficulty: an unsolicited ping would
+        // buy an Argon2id evaluation for free. The pinger is only a candidate;
+        // the pong to our own ping carries the proof that admits it.
         self.offer(now, sender, from);
     }
 
@@ -51,6 +62,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.metrics.unsolicited_replies += 1;
             return;
         };
+        // Wire v2 identity price: with a difficulty, the key must be the id's and carry its proof.
+        let bits = self.config.pow_difficulty;
+        if bits > 0 && !self.proven.check(&sender, &pong.key, pong.pow, bits) {
+            self.metrics.identities_rejected += 1;
+            return;
+        }
         self.validate(from.clone(), now);
         match probe.purpose {
             Purpose::Admit => self.admit(now, probe.contact),
@@ -178,7 +195,16 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         let target = contact.id;
         if self.admission.start(nonce, contact, purpose, now) {
             self.metrics.probes_sent += 1;
-            self.send(to, Message::Ping(Ping { nonce, target }));
+            let (key, pow) = (self.key.public(), self.key.pow_nonce());
+            self.send(
+                to,
+                Message::Ping(Ping {
+                    nonce,
+                    target,
+                    key,
+                    pow,
+                }),
+            );
         }
     }
 
@@ -199,6 +225,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
 
     /// Enters a proven contact into the table, within the caps.
     pub(super) fn admit(&mut self, now: u64, c: Contact<A>) {
+        if self.config.pow_difficulty > 0 && !self.proven.is_proven(&c.id) {
+            // No proof of work seen yet: its pong (which carries it) decides.
+            return self.offer_with(now, c.id, c.addr, false);
+        }
         match self.contacts.admit(&self.me.id, c.id, c.addr.clone(), now, false) {
             Admit::Known => {}
             Admit::Added => self.metrics.contacts_admitted += 1,

@@ -4,6 +4,7 @@
 #![allow(clippy::field_reassign_with_default)]
 
 use super::*;
+use crate::keys::PublicKey;
 use crate::wire::{decode, encode, FindNeighbours, MessageKind, Neighbours, Ping, Pong, Query};
 use crate::MemoryStore;
 
@@ -11,8 +12,17 @@ fn id(n: u64) -> PeerId {
     PeerId::new(*blake3::hash(&n.to_le_bytes()).as_bytes())
 }
 
+/// The key of the node under test; its id is `me()`.
+fn my_key() -> NodeKey {
+    NodeKey::from_secret([0xe0; 32])
+}
+
+fn me() -> PeerId {
+    my_key().peer_id()
+}
+
 fn node_with(cfg: NodeConfig) -> Node<u32, MemoryStore> {
-    let mut n = Node::new(cfg, Contact { id: id(0), addr: 0 }, MemoryStore::new(), [9; 32]).unwrap();
+    let mut n = Node::new(cfg, my_key(), 0, MemoryStore::new(), [9; 32]).unwrap();
     n.handle_input(0, Input::Timer);
     n
 }
@@ -71,7 +81,19 @@ fn an_unsolicited_sender_is_admitted_only_after_its_pong() {
         (8, id(1), ping.nonce),
         (7, id(2), ping.nonce),
     ] {
-        feed(&mut n, 2, from, &datagram(sender, Message::Pong(Pong { nonce })));
+        feed(
+            &mut n,
+            2,
+            from,
+            &datagram(
+                sender,
+                Message::Pong(Pong {
+                    nonce,
+                    key: PublicKey([0; 32]),
+                    pow: 0,
+                }),
+            ),
+        );
         assert_eq!(n.metrics().contacts, 0);
     }
     assert_eq!(n.metrics().unsolicited_replies, 3);
@@ -79,7 +101,14 @@ fn an_unsolicited_sender_is_admitted_only_after_its_pong() {
         &mut n,
         3,
         7,
-        &datagram(id(1), Message::Pong(Pong { nonce: ping.nonce })),
+        &datagram(
+            id(1),
+            Message::Pong(Pong {
+                nonce: ping.nonce,
+                key: PublicKey([0; 32]),
+                pow: 0,
+            }),
+        ),
     );
     assert_eq!(
         n.contacts().collect::<Vec<_>>(),
@@ -91,7 +120,14 @@ fn an_unsolicited_sender_is_admitted_only_after_its_pong() {
         &mut n,
         4,
         7,
-        &datagram(id(1), Message::Pong(Pong { nonce: ping.nonce })),
+        &datagram(
+            id(1),
+            Message::Pong(Pong {
+                nonce: ping.nonce,
+                key: PublicKey([0; 32]),
+                pow: 0,
+            }),
+        ),
     );
     assert_eq!(n.metrics().unsolicited_replies, 4);
 }
@@ -103,20 +139,25 @@ fn pings_are_answered_only_for_our_own_id_and_never_larger() {
         id(3),
         Message::Ping(Ping {
             nonce: 42,
-            target: id(0),
+            target: me(),
+            key: PublicKey([0; 32]),
+            pow: 0,
         }),
     );
     feed(&mut n, 1, 5, &ping);
     let out = sent(&mut n);
-    let pong = out
-        .iter()
-        .find(|(to, e, _)| *to == 5 && matches!(e.message, Message::Pong(Pong { nonce: 42 })));
+    let pong = out.iter().find(|(to, e, _)| {
+        *to == 5
+            && matches!(e.message, Message::Pong(Pong { nonce: 42, key, .. }) if key == my_key().public())
+    });
     assert!(pong.is_some_and(|(_, _, len)| *len <= ping.len()), "{out:?}");
     let other = datagram(
         id(3),
         Message::Ping(Ping {
             nonce: 43,
             target: id(99),
+            key: PublicKey([0; 32]),
+            pow: 0,
         }),
     );
     feed(&mut n, 2, 5, &other);
@@ -147,7 +188,14 @@ fn a_flood_from_one_host_fills_at_most_the_per_host_cap() {
                 &mut n,
                 11 + i * 1_000,
                 77,
-                &datagram(sender, Message::Pong(Pong { nonce: p.nonce })),
+                &datagram(
+                    sender,
+                    Message::Pong(Pong {
+                        nonce: p.nonce,
+                        key: PublicKey([0; 32]),
+                        pow: 0,
+                    }),
+                ),
             );
         }
         admitted_from_attacker = n.contacts().filter(|c| c.addr == 77).count();
@@ -172,7 +220,14 @@ fn a_young_table_holds_one_contact_per_subnet() {
         &mut n,
         2,
         a,
-        &datagram(id(1), Message::Pong(Pong { nonce: pa.nonce })),
+        &datagram(
+            id(1),
+            Message::Pong(Pong {
+                nonce: pa.nonce,
+                key: PublicKey([0; 32]),
+                pow: 0,
+            }),
+        ),
     );
     assert_eq!(n.metrics().contacts, 1);
     assert!(
@@ -239,7 +294,7 @@ fn a_seed_address_is_admitted_by_its_reply_and_named_contacts_are_only_asked() {
     let Message::FindNeighbours(req) = &env.message else {
         panic!("{env:?}")
     };
-    assert_eq!(req.target, id(0), "the first lookup is of our own id");
+    assert_eq!(req.target, me(), "the first lookup is of our own id");
     // An unsolicited reply (wrong nonce) is dropped and counted.
     let named = vec![Contact { id: id(7), addr: 41 }, Contact { id: id(8), addr: 42 }];
     let bogus = Neighbours {
@@ -320,7 +375,14 @@ fn a_full_table_evicts_only_a_contact_that_fails_its_liveness_check() {
         &mut n,
         5_002,
         victim_addr,
-        &datagram(ping.target, Message::Pong(Pong { nonce: ping.nonce })),
+        &datagram(
+            ping.target,
+            Message::Pong(Pong {
+                nonce: ping.nonce,
+                key: PublicKey([0; 32]),
+                pow: 0,
+            }),
+        ),
     );
     assert!(n.contacts().any(|c| c.id == ping.target));
     assert!(!n.contacts().any(|c| c.id == id(3)));
@@ -380,7 +442,11 @@ fn a_crowded_subnet_gets_a_tenth_of_the_table_and_loses_the_rest() {
         &mut n,
         2,
         a,
-        &datagram(id(1), Message::Pong(Pong { nonce: p.nonce })),
+        &datagram(id(1), Message::Pong(Pong {
+            nonce: p.nonce,
+            key: PublicKey([0; 32]),
+            pow: 0,
+        })),
     );
     assert!(n.contacts().any(|c| c.addr == a));
     // Traffic from three honest subnets: four subnets seen, enough to judge.

@@ -151,6 +151,9 @@ pub struct Metrics {
     pub validated_addresses: usize,
     /// Current number of source hosts with a rate-limit bucket.
     pub rate_limited_hosts: usize,
+    /// Pongs and answers refused because their key does not hash to the
+    /// sender's id or its proof of work is below `pow_difficulty` (wire v2).
+    pub identities_rejected: u64,
 }
 
 fn add_all<const N: usize>(into: &mut [u64; N], from: &[u64; N]) {
@@ -211,6 +214,7 @@ impl Metrics {
             rate_limit_evictions,
             validated_addresses,
             rate_limited_hosts,
+            identities_rejected,
         } = other;
         self.elections_started += elections_started;
         self.elections_succeeded += elections_succeeded;
@@ -257,6 +261,7 @@ impl Metrics {
         self.rate_limit_evictions += rate_limit_evictions;
         self.validated_addresses += validated_addresses;
         self.rate_limited_hosts += rate_limited_hosts;
+        self.identities_rejected += identities_rejected;
     }
 
     pub(crate) fn record_failure(&mut self, reason: FailureReason) {

@@ -7,10 +7,11 @@
 //!
 //! ```
 //! use election_proto::node::{Input, Node, NodeConfig, Output};
-//! use election_proto::{wire::Contact, MemoryStore, PeerId};
+//! use election_proto::{MemoryStore, NodeKey};
 //!
-//! let me = Contact { id: PeerId::from_u64(1), addr: 0u32 };
-//! let mut node = Node::new(NodeConfig::default(), me, MemoryStore::new(), [7; 32]).unwrap();
+//! // The host supplies the secret key (and the seed): the core draws no randomness.
+//! let key = NodeKey::from_secret([1; 32]);
+//! let mut node = Node::new(NodeConfig::default(), key, 0u32, MemoryStore::new(), [7; 32]).unwrap();
 //! node.handle_input(0, Input::Timer); // starts the node's clock and scheduler
 //! while let Some(out) = node.poll_output() {
 //!     match out {
@@ -38,6 +39,7 @@ mod manager;
 mod membership;
 mod metrics;
 mod peers;
+mod proven;
 mod router;
 mod run;
 mod validation;
@@ -49,6 +51,7 @@ pub use metrics::{KindCounters, Metrics, LATENCY_BUCKETS_MS, LATENCY_SLOTS, LATE
 pub use peers::{ElectedPeer, PeerSnapshot, SNAPSHOT_VERSION};
 
 use crate::id::{PeerId, TokenId};
+use crate::keys::NodeKey;
 use crate::rng::SeededRng;
 use crate::store::TokenStore;
 use crate::wire::{self, Address, Contact, Envelope, Message};
@@ -57,6 +60,7 @@ use contacts::{Admit, ContactTable, GroupCaps};
 use discovery::Discovery;
 use forward::ForwardTable;
 use peers::ElectedPeers;
+use proven::ProvenIdentities;
 use run::Elections;
 use std::collections::VecDeque;
 use validation::{Cookies, RateLimits, Validated};
@@ -120,6 +124,10 @@ pub enum Output<A> {
 pub struct Node<A, S> {
     config: NodeConfig,
     me: Contact<A>,
+    /// Signs this node's answers; `me.id` is its peer id.
+    key: NodeKey,
+    /// Proof-of-work results per peer (used when `pow_difficulty > 0`).
+    proven: ProvenIdentities,
     store: S,
     rng: SeededRng,
     contacts: ContactTable<A>,
@@ -157,17 +165,26 @@ pub struct Node<A, S> {
 }
 
 impl<A: Address, S: TokenStore> Node<A, S> {
-    /// Builds a node. `identity` is this node's id and the address peers reach it
-    /// at; `seed` is the only randomness the node will ever use (give each node a
-    /// distinct, secret one: election secrets derive from it).
+    /// Builds a node. `key` is this node's key pair (its id is
+    /// [`NodeKey::peer_id`]), `addr` the address peers reach it at (signed
+    /// into its answers); `seed` is the only randomness the node will ever use
+    /// (give each node a distinct, secret one: election secrets derive from
+    /// it). Both secrets come from the host: the core draws none.
     pub fn new(
         config: NodeConfig,
-        identity: Contact<A>,
+        key: NodeKey,
+        addr: A,
         store: S,
         seed: [u8; 32],
     ) -> Result<Self, NodeConfigError> {
         config.validate()?;
+        let identity = Contact {
+            id: key.peer_id(),
+            addr,
+        };
         Ok(Self {
+            proven: ProvenIdentities::new(config.max_contacts.saturating_mul(2)),
+            key,
             contacts: ContactTable::new(
                 config.max_contacts,
                 config.contact_stale_ms,
@@ -225,6 +242,11 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// This node's contact (id and advertised address).
     pub fn contact(&self) -> &Contact<A> {
         &self.me
+    }
+
+    /// This node's key pair.
+    pub fn key(&self) -> &NodeKey {
+        &self.key
     }
 
     /// The configuration in force.

@@ -7,6 +7,7 @@ use super::run::{AnswerOutcome, ReferralOutcome};
 use super::Node;
 use crate::election::MessageTicket;
 use crate::id::{ring_distance, PeerId, TokenId};
+use crate::keys::answer_signed_bytes;
 use crate::proof::generate_signature;
 use crate::store::TokenStore;
 use crate::wire::{Address, Answer, CookieQuery, Message, Query, Referral, Retry};
@@ -51,12 +52,26 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
         // 1. Answer if the store can sign for the challenger.
         if let Some(sig) = generate_signature(&self.store, &token, &challenger) {
+            let Some(signed) = answer_signed_bytes(
+                &challenger,
+                ticket,
+                &token,
+                &sig.answer,
+                &sig.signature,
+                &self.me.addr,
+            ) else {
+                self.metrics.encode_errors += 1;
+                return;
+            };
             self.metrics.queries_answered += 1;
             let answer = Answer {
                 ticket,
                 answer: sig.answer,
                 signature: sig.signature,
                 responder: self.me.clone(),
+                key: self.key.public(),
+                pow: self.key.pow_nonce(),
+                auth: self.key.sign(&signed),
             };
             self.send(from, Message::Answer(answer));
             return;
@@ -156,11 +171,27 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.relay(now, key, Message::Answer(answer));
             return;
         };
-        self.admit_first_hop(now, &answer.ticket, sender, &from);
         if answer.responder.id == self.me.id {
             self.metrics.unmatched_replies += 1;
             return;
         }
+        // Wire v2: only an answer its responder signed, for us, this ticket and
+        // this token, may reach the election; anything else changes nothing
+        // but a counter (relays can neither forge nor rewrite responders).
+        if !self.answer_is_authentic(&token, &answer) {
+            self.metrics.invalid_signatures += 1;
+            return;
+        }
+        let bits = self.config.pow_difficulty;
+        if bits > 0
+            && !self
+                .proven
+                .check(&answer.responder.id, &answer.key, answer.pow, bits)
+        {
+            self.metrics.identities_rejected += 1;
+            return;
+        }
+        self.admit_first_hop(now, &answer.ticket, sender, &from);
         match self.elections.on_answer(&answer) {
             AnswerOutcome::Counted => {
                 // A relayed responder is only a candidate.
@@ -184,6 +215,26 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
     }
 
+    /// Whether `answer` carries its responder's key (`BLAKE3(key)` is the
+    /// responder id) and a valid signature over the v2 signed bytes, with this
+    /// node as challenger and `token` as the challenged token.
+    fn answer_is_authentic(&self, token: &TokenId, answer: &Answer<A>) -> bool {
+        answer_signed_bytes(
+            &self.me.id,
+            answer.ticket,
+            token,
+            &answer.answer,
+            &answer.signature,
+            &answer.responder.addr,
+        )
+        .is_some_and(|signed| {
+            answer
+                .key
+                .verify_for(&answer.responder.id, &signed, &answer.auth)
+                .is_ok()
+        })
+    }
+
     /// A reply to one of our channels came from `sender` at `from`: if that is
     /// the channel's first hop at the address the query went to, the ticket
     /// (drawn from our secret) proves it reachable there.
@@ -197,8 +248,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
     }
 
-    /// Marks a misbehaving responder, but only when it answered us directly: a
-    /// relayed answer's responder id is unauthenticated and could frame anyone.
+    /// Marks a misbehaving responder, but only when it answered us directly.
+    /// (The rule predates signed answers, when a relayed responder id could
+    /// frame anyone; an answer that reaches here is now signed by its
+    /// responder, but the rule is unchanged.)
     fn strike(&mut self, responder: &PeerId, sender: &PeerId) {
         if responder == sender {
             if let Some(r) = self.contacts.reputation_mut(responder) {

@@ -39,6 +39,46 @@ fn near(t: &TokenId, delta: i64) -> PeerId {
     PeerId::new(*p.as_bytes())
 }
 
+/// Keys whose ids sit around `t` as `deltas` (signed offsets from `t`) would
+/// put them: the same side of `t` for each, and the same order of ring
+/// distance. Ids are `BLAKE3(public key)` (wire v2), so a test cannot choose
+/// an id; it picks, from a deterministic pool of keys, ones in the right
+/// places. Distances are then random and large, not the deltas themselves:
+/// only sides and order carry over. Ties in `|delta|` come out in some order.
+fn placed_keys(t: &TokenId, deltas: &[i64]) -> Vec<NodeKey> {
+    use crate::id::{clockwise_distance, counter_clockwise_distance};
+    let pool_size = 64 * deltas.len().max(1);
+    let mut pool: Vec<(Distance, bool, NodeKey)> = (0..pool_size as u64)
+        .map(|i| {
+            let k = NodeKey::from_secret(h("placed key", i));
+            let id = k.peer_id();
+            let cw = clockwise_distance(t, &id);
+            let ccw = counter_clockwise_distance(t, &id);
+            (cw.min(ccw), cw <= ccw, k)
+        })
+        .collect();
+    pool.sort_by_key(|(d, _, _)| *d);
+    let mut order: Vec<usize> = (0..deltas.len()).collect();
+    order.sort_by_key(|i| deltas[*i].unsigned_abs());
+    let mut out: Vec<Option<NodeKey>> = vec![None; deltas.len()];
+    let mut next = pool.into_iter();
+    for i in order {
+        let clockwise = deltas[i] >= 0;
+        let key = next
+            .by_ref()
+            .find(|(_, cw, _)| *cw == clockwise)
+            .map(|(_, _, k)| k)
+            .expect("the pool has keys on both sides");
+        out[i] = Some(key);
+    }
+    out.into_iter().map(|k| k.expect("every delta placed")).collect()
+}
+
+/// One key placed `delta` from `t` (see [`placed_keys`]).
+fn key_near(t: &TokenId, delta: i64) -> NodeKey {
+    placed_keys(t, &[delta]).remove(0)
+}
+
 #[derive(Clone, Copy)]
 enum Ledger {
     A,
@@ -91,15 +131,9 @@ impl Net {
         }
     }
 
-    fn add(&mut self, id: PeerId, ledger: Ledger, config: NodeConfig) -> u32 {
+    fn add(&mut self, key: NodeKey, ledger: Ledger, config: NodeConfig) -> u32 {
         let idx = self.nodes.len() as u32;
-        let node = Node::new(
-            config,
-            Contact { id, addr: idx },
-            store(ledger),
-            h("seed", u64::from(idx)),
-        )
-        .unwrap();
+        let node = Node::new(config, key, idx, store(ledger), h("seed", u64::from(idx))).unwrap();
         self.nodes.push(node);
         self.timers.push(None);
         idx
@@ -259,8 +293,13 @@ fn cookie_round_trip(node: &mut Node<u32, MemoryStore>, now: u64, from: u32, que
     .unwrap()
 }
 
-fn lone(id: PeerId, ledger: Ledger) -> Node<u32, MemoryStore> {
-    Node::new(quick_config(), Contact { id, addr: 0 }, store(ledger), [1; 32]).unwrap()
+fn lone(key: NodeKey, ledger: Ledger) -> Node<u32, MemoryStore> {
+    Node::new(quick_config(), key, 0, store(ledger), [1; 32]).unwrap()
+}
+
+/// A key from a byte pattern, for nodes whose place on the ring does not matter.
+fn any_key(b: u8) -> NodeKey {
+    NodeKey::from_secret([b; 32])
 }
 
 #[test]
@@ -270,7 +309,7 @@ fn invalid_config_is_rejected_with_the_field() {
             id: PeerId::ZERO,
             addr: 0u32,
         };
-        Node::new(c, me, MemoryStore::new(), [0; 32])
+        Node::new(c, any_key(0), me.addr, MemoryStore::new(), [0; 32])
     };
     let mut c = NodeConfig::default();
     c.max_contacts = 0;
@@ -286,7 +325,7 @@ fn invalid_config_is_rejected_with_the_field() {
 #[test]
 fn answers_when_it_stores_the_token_and_the_answer_verifies_for_the_challenger() {
     let t = token(7);
-    let mut n = lone(near(&t, 10), Ledger::A);
+    let mut n = lone(key_near(&t, 10), Ledger::A);
     let challenger = PeerId::new([3; 32]);
     let q = query_bytes(PeerId::new([4; 32]), t, challenger, 3, 77);
     // 9 has not proven it receives: first a Retry, then the answer to the cookie query.
@@ -302,9 +341,29 @@ fn answers_when_it_stores_the_token_and_the_answer_verifies_for_the_challenger()
             answer,
             signature,
             responder,
+            key,
+            pow,
+            auth,
         }) => {
             assert_eq!(*ticket, MessageTicket(77));
             assert_eq!(responder.id, n.id());
+            // Wire v2: the responder's key is its id's and signs the answer
+            // for this challenger, ticket, token and its own address.
+            assert_eq!(crate::keys::peer_id_of(key), n.id());
+            assert_eq!(*pow, 0);
+            let signed = crate::keys::answer_signed_bytes(
+                &challenger,
+                *ticket,
+                &t,
+                answer,
+                signature,
+                &responder.addr,
+            )
+            .unwrap();
+            assert_eq!(key.verify_for(&n.id(), &signed, auth), Ok(()));
+            let other =
+                crate::keys::answer_signed_bytes(&challenger, *ticket, &t, answer, signature, &8u32).unwrap();
+            assert!(key.verify(&other, auth).is_err(), "the address is signed");
             let sig = TokenSignature {
                 answer: *answer,
                 signature: *signature,
@@ -325,7 +384,7 @@ use crate::proof::TokenSignature;
 #[test]
 fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
     let t = token(8);
-    let mut n = lone(near(&t, 1_000_000), Ledger::Empty);
+    let mut n = lone(key_near(&t, 1_000_000), Ledger::Empty);
     let closer = near(&t, 10);
     let farther = near(&t, -5_000_000);
     n.handle_input(
@@ -389,8 +448,10 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
         m => panic!("{m:?}"),
     }
 
-    // No contact closer than itself: refer.
-    let mut far = lone(near(&t, 3), Ledger::Empty);
+    // No contact closer than itself: refer. Its id is random, so the token
+    // is put next to it (3 steps counter-clockwise) rather than the reverse.
+    let mut far = lone(any_key(77), Ledger::Empty);
+    let t = TokenId::new(*far.id().sub(&Distance::from_u64(3)).as_bytes());
     far.handle_input(
         0,
         Input::Command(Command::AddContacts(vec![Contact { id: farther, addr: 6 }])),
@@ -407,11 +468,13 @@ fn forwards_greedily_when_it_cannot_answer_and_refers_when_it_cannot_forward() {
 fn forwarded_answer_travels_back_over_two_relays_and_verifies_at_the_challenger() {
     let t = token(11);
     let mut net = Net::new();
-    let c = net.add(near(&t, i64::MAX / 2), Ledger::A, quick_config());
-    let r1 = net.add(near(&t, 1 << 40), Ledger::Empty, quick_config());
-    let r2 = net.add(near(&t, 1 << 30), Ledger::Empty, quick_config());
-    let x = net.add(near(&t, -100), Ledger::A, quick_config());
-    let y = net.add(near(&t, 1 << 50), Ledger::A, quick_config());
+    let mut keys = placed_keys(&t, &[i64::MAX / 2, 1 << 40, 1 << 30, -100, 1 << 50]).into_iter();
+    let mut add = |net: &mut Net, l| net.add(keys.next().unwrap(), l, quick_config());
+    let c = add(&mut net, Ledger::A);
+    let r1 = add(&mut net, Ledger::Empty);
+    let r2 = add(&mut net, Ledger::Empty);
+    let x = add(&mut net, Ledger::A);
+    let y = add(&mut net, Ledger::A);
     net.connect(c, &[r1, y]);
     net.connect(r1, &[r2]);
     net.connect(r2, &[x]);
@@ -451,15 +514,18 @@ fn forwarded_answer_travels_back_over_two_relays_and_verifies_at_the_challenger(
 fn split_setup(near_versions: &[Ledger], far_versions: &[Ledger], config: NodeConfig) -> (Net, u32, TokenId) {
     let t = token(21);
     let mut net = Net::new();
-    let c = net.add(near(&t, i64::MAX / 3), Ledger::A, config.clone());
-    let mut all = Vec::new();
-    for (i, l) in near_versions.iter().enumerate() {
-        let off = (i as i64 / 2 + 1) * if i % 2 == 0 { 1 } else { -1 };
-        all.push(net.add(near(&t, off), *l, quick_config()));
+    let mut deltas = vec![i64::MAX / 3];
+    for (i, _) in near_versions.iter().enumerate() {
+        deltas.push((i as i64 / 2 + 1) * if i % 2 == 0 { 1 } else { -1 });
     }
-    for (i, l) in far_versions.iter().enumerate() {
-        let off = (i as i64 / 2 + 1) * 1_000_000 * if i % 2 == 0 { 1 } else { -1 };
-        all.push(net.add(near(&t, off), *l, quick_config()));
+    for (i, _) in far_versions.iter().enumerate() {
+        deltas.push((i as i64 / 2 + 1) * 1_000_000 * if i % 2 == 0 { 1 } else { -1 });
+    }
+    let mut keys = placed_keys(&t, &deltas).into_iter();
+    let c = net.add(keys.next().unwrap(), Ledger::A, config.clone());
+    let mut all = Vec::new();
+    for l in near_versions.iter().chain(far_versions) {
+        all.push(net.add(keys.next().unwrap(), *l, quick_config()));
     }
     net.connect(c, &all);
     (net, c, t)
@@ -544,7 +610,7 @@ fn unresolved_split_brain_follows_policy_and_repeats_raise_a_partition_alert() {
 /// never answer), 10 s after it started an election for `t`.
 fn election_with_silent_contacts(t: TokenId, ghosts: i64) -> (Net, u32) {
     let mut net = Net::new();
-    let c = net.add(near(&t, 12345), Ledger::A, quick_config());
+    let c = net.add(key_near(&t, 12345), Ledger::A, quick_config());
     let ghosts: Vec<Contact<u32>> = (0..ghosts)
         .map(|i| Contact {
             id: near(&t, 1000 + i),
@@ -586,9 +652,9 @@ fn timeout_and_exhaustion_report_their_reasons() {
     )));
 
     // Immediate failures: no contacts; token not stored; already running.
-    let mut n = lone(PeerId::new([1; 32]), Ledger::A);
+    let mut n = lone(any_key(1), Ledger::A);
     n.handle_input(0, Input::Command(Command::StartElection(t)));
-    let mut n2 = lone(PeerId::new([1; 32]), Ledger::Empty);
+    let mut n2 = lone(any_key(1), Ledger::Empty);
     n2.handle_input(
         0,
         Input::Command(Command::AddContacts(vec![Contact {
@@ -608,7 +674,7 @@ fn timeout_and_exhaustion_report_their_reasons() {
     };
     assert_eq!(reason_of(&mut n), Some(FailureReason::NoContacts));
     assert_eq!(reason_of(&mut n2), Some(FailureReason::NoToken));
-    let mut n3 = lone(PeerId::new([1; 32]), Ledger::A);
+    let mut n3 = lone(any_key(1), Ledger::A);
     n3.handle_input(
         0,
         Input::Command(Command::AddContacts(vec![Contact {
@@ -625,9 +691,9 @@ fn timeout_and_exhaustion_report_their_reasons() {
 fn full_mesh(n: usize, cfg0: NodeConfig) -> Net {
     let mut net = Net::new();
     for i in 0..n {
-        let id = PeerId::new(h("mesh", i as u64));
+        let key = NodeKey::from_secret(h("mesh", i as u64));
         let cfg = if i == 0 { cfg0.clone() } else { quick_config() };
-        net.add(id, Ledger::A, cfg);
+        net.add(key, Ledger::A, cfg);
     }
     let all: Vec<u32> = (0..n as u32).collect();
     for i in 0..n as u32 {
@@ -749,16 +815,7 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
     };
     let (cfg_burst, cfg_refill) = (cfg.probe_burst, cfg.probe_refill_ms);
     let mut pings = 0u64;
-    let mut n = Node::new(
-        cfg,
-        Contact {
-            id: near(&t, 1 << 60),
-            addr: 0u32,
-        },
-        MemoryStore::new(),
-        [1; 32],
-    )
-    .unwrap();
+    let mut n = Node::new(cfg, key_near(&t, 1 << 60), 0u32, MemoryStore::new(), [1; 32]).unwrap();
     n.handle_input(
         0,
         Input::Command(Command::AddContacts(vec![Contact {
@@ -834,7 +891,7 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
 
 #[test]
 fn garbage_is_counted_and_changes_nothing() {
-    let mut n = lone(PeerId::new([1; 32]), Ledger::A);
+    let mut n = lone(any_key(1), Ledger::A);
     n.handle_input(0, Input::Timer);
     while n.poll_output().is_some() {}
     let before = n.metrics();
@@ -889,7 +946,7 @@ fn snapshot_restores_peer_tables_within_caps() {
     }
     let snap = net.nodes[0].snapshot();
     assert!(!snap.elected.is_empty());
-    let mut fresh = lone(net.nodes[0].id(), Ledger::A);
+    let mut fresh = lone(net.nodes[0].key().clone(), Ledger::A);
     assert_eq!(fresh.restore(snap.clone()), snap.elected.len());
     assert_eq!(fresh.snapshot().elected, snap.elected);
     let small = NodeConfig {
@@ -897,16 +954,7 @@ fn snapshot_restores_peer_tables_within_caps() {
         max_contacts: 2,
         ..quick_config()
     };
-    let mut tiny = Node::new(
-        small,
-        Contact {
-            id: PeerId::new([0xaa; 32]),
-            addr: 0u32,
-        },
-        MemoryStore::new(),
-        [0; 32],
-    )
-    .unwrap();
+    let mut tiny = Node::new(small, any_key(0xaa), 0u32, MemoryStore::new(), [0; 32]).unwrap();
     assert_eq!(tiny.restore(snap), 1);
     assert!(tiny.metrics().contacts <= 2);
 }
@@ -971,7 +1019,7 @@ fn an_unsettled_single_verdict_is_taken_at_the_minimum_collection_time() {
 fn queries_from_an_unvalidated_address_draw_no_more_bytes_than_they_carry() {
     // A node that can answer every token; 1,000 queries claiming random
     // challengers from one address that never returns a cookie.
-    let mut n = lone(PeerId::new([9; 32]), Ledger::A);
+    let mut n = lone(any_key(9), Ledger::A);
     let (mut bytes_in, mut bytes_out) = (0usize, 0usize);
     for i in 0..1_000u64 {
         let challenger = PeerId::new(h("challenger", i));
@@ -998,16 +1046,7 @@ fn a_validated_source_is_served_at_its_hosts_rate_only() {
     let mut cfg = quick_config();
     cfg.query_rate_burst = 4;
     cfg.query_rate_refill_ms = 1_000;
-    let mut n = Node::new(
-        cfg,
-        Contact {
-            id: PeerId::new([9; 32]),
-            addr: 0,
-        },
-        store(Ledger::A),
-        [1; 32],
-    )
-    .unwrap();
+    let mut n = Node::new(cfg, any_key(9), 0, store(Ledger::A), [1; 32]).unwrap();
     let q = |i: u64| query_bytes(PeerId::new([4; 32]), token(i), PeerId::new([3; 32]), 4, i);
     let cq = cookie_round_trip(&mut n, 0, 9, &q(0));
     n.handle_input(0, Input::Datagram { from: 9, bytes: &cq });
@@ -1049,7 +1088,7 @@ fn a_validated_source_is_served_at_its_hosts_rate_only() {
 #[test]
 fn a_retry_is_followed_once_and_only_from_the_first_hop() {
     let t = token(13);
-    let mut c = lone(near(&t, i64::MAX / 2), Ledger::A);
+    let mut c = lone(key_near(&t, i64::MAX / 2), Ledger::A);
     let hop = Contact {
         id: near(&t, 5),
         addr: 5,
@@ -1124,7 +1163,7 @@ fn a_retry_is_followed_once_and_only_from_the_first_hop() {
 
 #[test]
 fn a_cookie_from_another_address_or_a_stale_epoch_is_rejected() {
-    let mut n = lone(PeerId::new([9; 32]), Ledger::A);
+    let mut n = lone(any_key(9), Ledger::A);
     let q = query_bytes(PeerId::new([4; 32]), token(1), PeerId::new([3; 32]), 4, 1);
     let cq = cookie_round_trip(&mut n, 0, 9, &q);
     // Replayed from another address: rejected, and that address is not validated.
@@ -1136,8 +1175,186 @@ fn a_cookie_from_another_address_or_a_stale_epoch_is_rejected() {
     let m = n.metrics();
     assert_eq!((m.cookies_rejected, m.queries_answered), (2, 0));
     // Within its epoch and the next, from its address, it works.
-    let mut n = lone(PeerId::new([9; 32]), Ledger::A);
+    let mut n = lone(any_key(9), Ledger::A);
     let cq = cookie_round_trip(&mut n, 0, 9, &q);
     n.handle_input(epoch + epoch / 2, Input::Datagram { from: 9, bytes: &cq });
     assert_eq!(n.metrics().queries_answered, 1);
+}
+
+/// Re-encodes `bytes` (an answer) with `edit` applied to it.
+fn edited_answer(bytes: &[u8], edit: impl FnOnce(&mut Answer<u32>)) -> Vec<u8> {
+    let mut env = decode::<u32>(bytes).unwrap();
+    match &mut env.message {
+        Message::Answer(a) => edit(a),
+        m => panic!("expected an answer, got {m:?}"),
+    }
+    encode(&env).unwrap()
+}
+
+/// Wire v2: an answer whose responder was rewritten in transit, or whose
+/// signature does not verify, is counted as an invalid signature and changes
+/// nothing else: no event, no channel blocked, no contact learned. The honest
+/// answers that follow still elect.
+#[test]
+fn rewritten_or_unsigned_answers_are_counted_and_change_nothing() {
+    let t = token(61);
+    let keys = placed_keys(&t, &[i64::MAX / 2, 10, -20]);
+    let (kc, kx, ky) = (keys[0].clone(), keys[1].clone(), keys[2].clone());
+    let (cid, xid, yid) = (kc.peer_id(), kx.peer_id(), ky.peer_id());
+    let mut c = Node::new(quick_config(), kc, 0u32, store(Ledger::A), [1; 32]).unwrap();
+    let mut x = Node::new(quick_config(), kx.clone(), 1u32, store(Ledger::A), [2; 32]).unwrap();
+    let mut y = Node::new(quick_config(), ky, 2u32, store(Ledger::A), [3; 32]).unwrap();
+    c.handle_input(
+        0,
+        Input::Command(Command::AddContacts(vec![
+            Contact { id: xid, addr: 1 },
+            Contact { id: yid, addr: 2 },
+        ])),
+    );
+    // x and y know c, so its address counts as validated (no Retry round trip).
+    for n in [&mut x, &mut y] {
+        n.handle_input(0, Input::Command(Command::AddContacts(vec![Contact { id: cid, addr: 0 }])));
+        all_sends(n);
+    }
+    c.handle_input(0, Input::Command(Command::StartElection(t)));
+    let queries: Vec<(u32, Vec<u8>)> = all_sends(&mut c)
+        .into_iter()
+        .filter(|(_, e)| matches!(e.message, Message::Query(_)))
+        .map(|(to, e)| (to, encode(&e).unwrap()))
+        .collect();
+    assert_eq!(queries.len(), 2, "one query per first hop");
+    let reply = |n: &mut Node<u32, MemoryStore>, q: &[u8]| {
+        n.handle_input(1, Input::Datagram { from: 0, bytes: q });
+        all_sends(n)
+            .into_iter()
+            .find(|(_, e)| matches!(e.message, Message::Answer(_)))
+            .map(|(_, e)| encode(&e).unwrap())
+            .expect("an answer")
+    };
+    let ax = reply(&mut x, &queries.iter().find(|(to, _)| *to == 1).unwrap().1);
+    let ay = reply(&mut y, &queries.iter().find(|(to, _)| *to == 2).unwrap().1);
+    let stranger = NodeKey::from_secret([0x99; 32]);
+    let tampered = [
+        // A phantom responder near the token, x's key and signature kept.
+        edited_answer(&ax, |a| a.responder.id = near(&t, 1)),
+        // x's answer redirected to another address.
+        edited_answer(&ax, |a| a.responder.addr = 77),
+        // The stranger's key and a valid signature of its own, x's id kept.
+        edited_answer(&ax, |a| {
+            let signed =
+                crate::keys::answer_signed_bytes(&cid, a.ticket, &t, &a.answer, &a.signature, &1u32).unwrap();
+            a.key = stranger.public();
+            a.auth = stranger.sign(&signed);
+        }),
+        // A flipped bit in the signature.
+        edited_answer(&ax, |a| {
+            let mut b = a.auth.to_bytes();
+            b[7] ^= 4;
+            a.auth = crate::keys::Signature::from_bytes(b);
+        }),
+        // A block of the walk changed (the walk is signed too).
+        edited_answer(&ax, |a| a.signature[3].block = BlockId::new([1; 32])),
+    ];
+    for (i, bad) in tampered.iter().enumerate() {
+        let before = c.metrics();
+        c.handle_input(2, Input::Datagram { from: 1, bytes: bad });
+        assert!(c.poll_output().is_none(), "case {i}: no reaction");
+        let after = c.metrics();
+        assert_eq!(
+            after.invalid_signatures,
+            before.invalid_signatures + 1,
+            "case {i}"
+        );
+        assert_eq!(after.contacts, before.contacts, "case {i}");
+        assert_eq!(after.conflicting_answers, 0, "case {i}: no channel blocked");
+    }
+    // The genuine answers still count: the channel of x was not blocked.
+    c.handle_input(3, Input::Datagram { from: 1, bytes: &ax });
+    c.handle_input(3, Input::Datagram { from: 2, bytes: &ay });
+    c.handle_input(3 + quick_config().min_collection_ms, Input::Timer);
+    let mut elected = Vec::new();
+    while let Some(o) = c.poll_output() {
+        if let Output::Event(Event::Elected {
+            winner, cluster_size, ..
+        }) = o
+        {
+            elected.push((winner.id, cluster_size));
+        }
+    }
+    assert_eq!(elected, vec![(xid, 2)], "x is closest in the cluster {{x, y}}");
+    assert_eq!(c.metrics().invalid_signatures, tampered.len() as u64);
+}
+
+/// A datagram of wire version 1 is refused by its version byte and counted.
+#[test]
+fn version_1_datagrams_are_counted_and_ignored() {
+    let mut n = lone(any_key(5), Ledger::A);
+    let mut q = query_bytes(PeerId::new([2; 32]), token(1), PeerId::new([2; 32]), 1, 1);
+    assert_eq!(q[0], crate::wire::PROTOCOL_VERSION);
+    q[0] = 1;
+    n.handle_input(0, Input::Datagram { from: 3, bytes: &q });
+    assert!(sends(&mut n).is_empty());
+    let m = n.metrics();
+    assert_eq!(m.decode_errors_of(crate::wire::DecodeError::UnknownVersion(1)), 1);
+    assert_eq!(m.queries_answered + m.queries_referred + m.queries_forwarded, 0);
+}
+
+/// With a proof-of-work difficulty, a candidate is admitted only if the pong
+/// it answers with carries its key and a proof for it; a bad proof is counted
+/// and the candidate stays out. Each proof is checked once.
+#[test]
+fn proof_of_work_gates_admission_when_asked_for() {
+    let bits = 2;
+    let mut cfg = quick_config();
+    cfg.pow_difficulty = bits;
+    let mut n = Node::new(cfg, any_key(10), 0u32, MemoryStore::new(), [4; 32]).unwrap();
+    n.handle_input(0, Input::Timer);
+    all_sends(&mut n);
+    let good = any_key(11);
+    let nonce = crate::keys::mine_pow(&good.public(), bits, 0, 1_000).unwrap();
+    let good = good.with_pow_nonce(nonce);
+    let bad = any_key(12);
+    let bad_nonce = (0..100)
+        .find(|k| !crate::keys::pow_valid(&bad.public(), *k, bits))
+        .unwrap();
+    let bad = bad.with_pow_nonce(bad_nonce);
+    for (addr, key) in [(5u32, good.clone()), (6, bad.clone())] {
+        let mut peer = Node::new(quick_config(), key.clone(), addr, MemoryStore::new(), [5; 32]).unwrap();
+        // The peer's query makes it a candidate: the node pings it.
+        let q = query_bytes(key.peer_id(), token(2), key.peer_id(), 0, 9);
+        n.handle_input(
+            1,
+            Input::Datagram {
+                from: addr,
+                bytes: &q,
+            },
+        );
+        let ping = all_sends(&mut n)
+            .into_iter()
+            .find(|(to, e)| *to == addr && matches!(e.message, Message::Ping(_)))
+            .map(|(_, e)| encode(&e).unwrap())
+            .expect("a ping to the candidate");
+        peer.handle_input(
+            1,
+            Input::Datagram {
+                from: 0,
+                bytes: &ping,
+            },
+        );
+        let pong = all_sends(&mut peer)
+            .into_iter()
+            .find(|(_, e)| matches!(e.message, Message::Pong(_)))
+            .map(|(_, e)| encode(&e).unwrap())
+            .expect("a pong");
+        n.handle_input(
+            2,
+            Input::Datagram {
+                from: addr,
+                bytes: &pong,
+            },
+        );
+    }
+    let ids: Vec<PeerId> = n.contacts().map(|c| c.id).collect();
+    assert_eq!(ids, vec![good.peer_id()], "only the proven candidate is admitted");
+    assert_eq!(n.metrics().identities_rejected, 1);
 }

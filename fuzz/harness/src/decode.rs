@@ -1,9 +1,12 @@
 //! The `decode` harness, and the structured envelopes ([`EnvelopeSpec`]) the
 //! `node` harness and the replay generator also build datagrams from.
 
-use crate::fixtures::{block_for, forge, store, ContactSel, Forgery, PeerSel, StoreKind, TokenSel};
+use crate::fixtures::{
+    block_for, forge, sign_answer, store, ContactSel, Forgery, PeerSel, StoreKind, TokenSel,
+};
 use arbitrary::{Arbitrary, Unstructured};
 use election_proto::election::MessageTicket;
+use election_proto::keys::Signature;
 use election_proto::proof::{generate_signature, TokenMapping, TokenSignature, SIGNATURE_SIZE};
 use election_proto::wire::MAX_NEIGHBOURS;
 use election_proto::wire::{self, DecodeError, Envelope, Message, MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
@@ -108,6 +111,8 @@ pub enum MessageSpec {
         forgery: Option<Forgery>,
         /// Claimed responder.
         responder: ContactSel,
+        /// Replace the responder's signature with garbage (wire v2).
+        bad_auth: bool,
     },
     /// A [`Message::Referral`].
     Referral {
@@ -126,11 +131,19 @@ pub enum MessageSpec {
         nonce: u64,
         /// The id the ping is for.
         target: PeerSel,
+        /// The pinger's key bytes (wire v2).
+        key: [u8; 32],
+        /// Its proof-of-work nonce.
+        pow: u64,
     },
     /// A [`Message::Pong`].
     Pong {
         /// Nonce (small values pick one the node used).
         nonce: u64,
+        /// The ponger's key: its real one (for the pool and the node) or raw bytes.
+        key: KeySel,
+        /// Its proof-of-work nonce.
+        pow: u64,
     },
     /// A [`Message::FindNeighbours`].
     FindNeighbours {
@@ -172,6 +185,24 @@ pub enum MessageSpec {
     },
 }
 
+/// The public key a message carries (wire v2).
+#[derive(Clone, Copy, Debug, Arbitrary)]
+pub enum KeySel {
+    /// The key of a pool peer (index mod pool size).
+    Pool(u8),
+    /// Any 32 bytes (usually not a valid point, never the right id's).
+    Raw([u8; 32]),
+}
+
+impl KeySel {
+    fn key(self) -> election_proto::PublicKey {
+        match self {
+            KeySel::Pool(i) => crate::fixtures::key_of(&crate::fixtures::pool_peer(i)).public(),
+            KeySel::Raw(b) => election_proto::PublicKey(b),
+        }
+    }
+}
+
 impl MessageSpec {
     pub(crate) fn message(&self, tickets: &[MessageTicket]) -> Message<u32> {
         // Small ticket values pick a ticket the harness has seen, if any.
@@ -198,6 +229,7 @@ impl MessageSpec {
                 store: kind,
                 forgery,
                 responder,
+                bad_auth,
             } => {
                 let token = token.token();
                 let challenger = challenger.peer();
@@ -213,11 +245,22 @@ impl MessageSpec {
                     Some(f) => forge(&honest, *f, &challenger, *kind),
                     None => honest,
                 };
+                let ticket = ticket(*t);
+                let responder = responder.contact();
+                // Signed by the responder's key (a stranger's key for ids outside the pool).
+                let (key, auth) = sign_answer(&challenger, ticket, &token, &sig, &responder);
                 Message::Answer(election_proto::wire::Answer {
-                    ticket: ticket(*t),
+                    ticket,
                     answer: sig.answer,
                     signature: sig.signature,
-                    responder: responder.contact(),
+                    responder,
+                    key: key.public(),
+                    pow: 0,
+                    auth: if *bad_auth {
+                        Signature::from_bytes([0x5a; 64])
+                    } else {
+                        auth
+                    },
                 })
             }
             MessageSpec::Referral {
@@ -231,12 +274,21 @@ impl MessageSpec {
                 high: high.contact(),
                 low: low.contact(),
             }),
-            MessageSpec::Ping { nonce, target } => Message::Ping(election_proto::wire::Ping {
+            MessageSpec::Ping {
+                nonce,
+                target,
+                key,
+                pow,
+            } => Message::Ping(election_proto::wire::Ping {
                 nonce: ticket(*nonce).0,
                 target: target.peer(),
+                key: election_proto::PublicKey(*key),
+                pow: *pow,
             }),
-            MessageSpec::Pong { nonce } => Message::Pong(election_proto::wire::Pong {
+            MessageSpec::Pong { nonce, key, pow } => Message::Pong(election_proto::wire::Pong {
                 nonce: ticket(*nonce).0,
+                key: key.key(),
+                pow: *pow,
             }),
             MessageSpec::FindNeighbours {
                 target,

@@ -3,10 +3,14 @@
 //! pick among them.
 
 use arbitrary::{Arbitrary, Unstructured};
-use election_proto::id::{BlockId, Distance, PeerId, TokenId};
+use election_proto::id::{
+    clockwise_distance, counter_clockwise_distance, BlockId, Distance, PeerId, TokenId,
+};
+use election_proto::keys::{answer_signed_bytes, NodeKey, Signature};
 use election_proto::proof::{generate_signature, TokenSignature, SIGNATURE_SIZE};
 use election_proto::store::MemoryStore;
 use election_proto::wire::Contact;
+use election_proto::MessageTicket;
 use std::sync::OnceLock;
 
 // ---------------------------------------------------------------------------
@@ -45,9 +49,50 @@ pub(crate) struct Fixtures {
     /// Honest mappings around the first center only: what a fuzzed node holds,
     /// so queries for tokens near the second center must be routed.
     pub(crate) node_store: MemoryStore,
+    /// `pool[i]` is `pool_keys[i].peer_id()` (wire v2: ids derive from keys).
     pub(crate) pool: [PeerId; POOL],
+    pub(crate) pool_keys: [NodeKey; POOL],
     /// The challenger of the `election` harness, and the id of the `node` harness's node.
     pub(crate) me: PeerId,
+    pub(crate) me_key: NodeKey,
+}
+
+/// Candidate keys searched for ids near the wanted points of the ring.
+const KEY_CANDIDATES: u64 = 256;
+
+/// The key a contact signs with: its pool key, the node's own, or for any
+/// other id a key that is not the id's (so its answers fail verification).
+pub(crate) fn key_of(id: &PeerId) -> NodeKey {
+    let f = fixtures();
+    if *id == f.me {
+        return f.me_key.clone();
+    }
+    match f.pool.iter().position(|p| p == id) {
+        Some(i) => f.pool_keys[i].clone(),
+        None => NodeKey::from_secret(hash32("stranger key", id.as_bytes())),
+    }
+}
+
+/// The v2 signature `responder` puts on an answer for `challenger`.
+pub(crate) fn sign_answer(
+    challenger: &PeerId,
+    ticket: MessageTicket,
+    token: &TokenId,
+    sig: &TokenSignature,
+    responder: &Contact<u32>,
+) -> (NodeKey, Signature) {
+    let key = key_of(&responder.id);
+    let bytes = answer_signed_bytes(
+        challenger,
+        ticket,
+        token,
+        &sig.answer,
+        &sig.signature,
+        &responder.addr,
+    )
+    .unwrap_or_default();
+    let auth = key.sign(&bytes);
+    (key, auth)
 }
 
 pub(crate) fn hash32(label: &str, data: &[u8]) -> [u8; 32] {
@@ -89,23 +134,45 @@ pub(crate) fn fixtures() -> &'static Fixtures {
         );
         let node_store = MemoryStore::from_mappings(range(&centers[0]).map(|t| (t, block_for(&t, 0))));
         // Peers: six near the first center, four near the second, six anywhere.
-        let pool = core::array::from_fn(|i| {
-            let off = Distance::from_u64((i as u64 + 1) * 1_000_003);
-            let t = match i {
-                0..=2 => centers[0].add(&off),
-                3..=5 => centers[0].sub(&off),
-                6..=7 => centers[1].add(&off),
-                8..=9 => centers[1].sub(&off),
-                _ => TokenId::new(hash32("peer", &[i as u8])),
+        // Ids are BLAKE3 of public keys, so "near" is: the nearest unused
+        // candidate key on that side of the center.
+        let candidates: Vec<NodeKey> = (0..KEY_CANDIDATES)
+            .map(|i| NodeKey::from_secret(hash32("pool key", &i.to_le_bytes())))
+            .collect();
+        let mut used = vec![false; candidates.len()];
+        let pool_keys: [NodeKey; POOL] = core::array::from_fn(|i| {
+            let (center, clockwise) = match i {
+                0..=2 => (centers[0], true),
+                3..=5 => (centers[0], false),
+                6..=7 => (centers[1], true),
+                8..=9 => (centers[1], false),
+                _ => return NodeKey::from_secret(hash32("peer", &[i as u8])),
             };
-            PeerId::new(*t.as_bytes())
+            let c = PeerId::new(*center.as_bytes());
+            let best = (0..candidates.len())
+                .filter(|j| !used[*j])
+                .min_by_key(|j| {
+                    let id = candidates[*j].peer_id();
+                    if clockwise {
+                        clockwise_distance(&c, &id)
+                    } else {
+                        counter_clockwise_distance(&c, &id)
+                    }
+                })
+                .expect("enough candidates");
+            used[best] = true;
+            candidates[best].clone()
         });
+        let pool = core::array::from_fn(|i| pool_keys[i].peer_id());
+        let me_key = NodeKey::from_secret(hash32("me", b""));
         Fixtures {
             centers,
             stores: [honest, stale, forked, sparse],
             node_store,
             pool,
-            me: PeerId::new(hash32("me", b"")),
+            pool_keys,
+            me: me_key.peer_id(),
+            me_key,
         }
     })
 }

@@ -4,7 +4,7 @@
 
 use crate::decode::EnvelopeSpec;
 use crate::fixtures::{
-    fixtures, forge, hash32, pool_index_of_addr, store, ContactSel, Forgery, StoreKind, TokenSel,
+    fixtures, forge, hash32, pool_index_of_addr, sign_answer, store, ContactSel, Forgery, StoreKind, TokenSel,
 };
 use arbitrary::{Arbitrary, Unstructured};
 use election_proto::election::{ElectionConfig, MessageTicket};
@@ -313,8 +313,7 @@ fn node_run(data: &[u8]) -> (NodeStats, Vec<Output<u32>>) {
     };
     let f = fixtures();
     let config = setup.config();
-    let identity = Contact { id: f.me, addr: 0 };
-    let node = match Node::new(config.clone(), identity, &f.node_store, setup.seed) {
+    let node = match Node::new(config.clone(), f.me_key.clone(), 0, &f.node_store, setup.seed) {
         Ok(n) => n,
         Err(e) => panic!("harness built an invalid config ({e}): {config:?}"),
     };
@@ -400,13 +399,18 @@ impl NodeHarness {
                     || PeerId::new(hash32("stranger", &to.to_le_bytes())),
                     |i| f.pool[i],
                 );
+                let responder = Contact { id, addr: to };
+                let (key, auth) = sign_answer(&challenger, ticket, &token, &sig, &responder);
                 let env = Envelope {
                     sender: id,
                     message: Message::Answer(election_proto::wire::Answer {
                         ticket,
                         answer: sig.answer,
                         signature: sig.signature,
-                        responder: Contact { id, addr: to },
+                        responder,
+                        key: key.public(),
+                        pow: 0,
+                        auth,
                     }),
                 };
                 self.stats.replies_fed += 1;

@@ -12,7 +12,7 @@
 #![warn(missing_docs)]
 
 use election_proto::node::{FailureReason, Metrics, Node, NodeConfig};
-use election_proto::wire::{Contact, MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
+use election_proto::wire::{MAX_DATAGRAM_LEN, PROTOCOL_VERSION};
 use election_proto::{MemoryStore, PeerId};
 use rand::RngCore;
 use runtime_std::cluster::{cluster_node_config, Cluster, ClusterOptions, ClusterReport, Progress};
@@ -98,6 +98,8 @@ pub fn garbage_datagrams(me: PeerId) -> Vec<Vec<u8>> {
         sender: me,
         message: election_proto::Message::Pong(election_proto::wire::Pong {
             nonce: rng.next_u64(),
+            key: election_proto::PublicKey([0; 32]),
+            pow: 0,
         }),
     })
     .unwrap_or_default();
@@ -444,13 +446,11 @@ pub fn bootstrap_by_address_only(runtime: &dyn Runtime) -> Result<(), String> {
 pub fn lone_node(n: u64) -> Result<(Node<SocketAddr, MemoryStore>, UdpSocket), String> {
     let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("bind: {e}"))?;
     let identity = Identity::from_u64(n);
-    let me = Contact {
-        id: identity.peer_id(),
-        addr: socket.local_addr().map_err(|e| format!("local_addr: {e}"))?,
-    };
+    let addr = socket.local_addr().map_err(|e| format!("local_addr: {e}"))?;
     let node = Node::new(
         NodeConfig::default(),
-        me,
+        identity.key(),
+        addr,
         MemoryStore::new(),
         identity.derived_rng_seed(0),
     )
@@ -700,7 +700,12 @@ pub fn made_up_sender_flood_is_capped(runtime: &dyn Runtime) -> Result<(), Strin
             {
                 let pong = Envelope::<SocketAddr> {
                     sender: p.target,
-                    message: Message::Pong(Pong { nonce: p.nonce }),
+                    // No difficulty: the pinger checks no key (answers are what is signed).
+                    message: Message::Pong(Pong {
+                        nonce: p.nonce,
+                        key: election_proto::PublicKey([0; 32]),
+                        pow: 0,
+                    }),
                 };
                 if let Ok(b) = wire::encode(&pong) {
                     let _ = answerer.send_to(&b, from);

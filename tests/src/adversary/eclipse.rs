@@ -20,7 +20,7 @@
 use crate::rng::{derive32, SimRng};
 use election_proto::election::MessageTicket;
 use election_proto::wire::{self, Contact, FindNeighbours, Message, Neighbours, Pong, Query};
-use election_proto::{PeerId, TokenId};
+use election_proto::{PeerId, PublicKey, TokenId};
 
 /// Ids each eclipse address presents.
 pub const IDS_PER_ADDRESS: u64 = 64;
@@ -59,7 +59,17 @@ pub fn intercept(
 ) -> Option<Vec<(u32, PeerId, Message<u32>)>> {
     let env = wire::decode::<u32>(bytes).ok()?;
     match env.message {
-        Message::Ping(p) => Some(vec![(from, p.target, Message::Pong(Pong { nonce: p.nonce }))]),
+        // It cannot sign for the target's id, but with no difficulty a pong
+        // needs no key that matches (answers do).
+        Message::Ping(p) => Some(vec![(
+            from,
+            p.target,
+            Message::Pong(Pong {
+                nonce: p.nonce,
+                key: PublicKey([0; 32]),
+                pow: 0,
+            }),
+        )]),
         Message::FindNeighbours(f) => {
             let contacts = (0..8)
                 .map(|_| {
@@ -127,10 +137,26 @@ mod tests {
         let target = PeerId::from_u64(99);
         let ping = wire::encode(&wire::Envelope::<u32> {
             sender: PeerId::from_u64(1),
-            message: Message::Ping(wire::Ping { nonce: 5, target }),
+            message: Message::Ping(wire::Ping {
+                nonce: 5,
+                target,
+                key: PublicKey([0; 32]),
+                pow: 0,
+            }),
         })
         .unwrap();
         let out = intercept(address(0), &[address(0)], 3, &ping, &mut rng).unwrap();
-        assert_eq!(out, vec![(3, target, Message::Pong(Pong { nonce: 5 }))]);
+        assert_eq!(
+            out,
+            vec![(
+                3,
+                target,
+                Message::Pong(Pong {
+                    nonce: 5,
+                    key: PublicKey([0; 32]),
+                    pow: 0
+                })
+            )]
+        );
     }
 }

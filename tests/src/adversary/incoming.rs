@@ -9,9 +9,12 @@
 use super::forge::{colluder_stream, fabricate_signature, garbage_signature};
 use super::NodeKind;
 use crate::rng::SimRng;
+use election_proto::keys::answer_signed_bytes;
 use election_proto::node::Node;
 use election_proto::wire::{self, Contact, Message};
-use election_proto::{ring_distance, Distance, MessageTicket, PeerId, TokenId, TokenSignature, TokenStore};
+use election_proto::{
+    ring_distance, Distance, MessageTicket, NodeKey, PeerId, TokenId, TokenSignature, TokenStore,
+};
 use std::collections::BTreeMap;
 
 /// How long a forwarder remembers a fork.
@@ -108,11 +111,11 @@ pub fn intercept<S: TokenStore>(
                     let mut s = colluder_stream(colluder_secret, &challenger, &token);
                     fabricate_signature(&challenger, &token, &mut s)
                 };
-                replies.push((from, answer(ticket, sig, &me)));
+                replies.push((from, answer(ticket, sig, &me, core.key(), &challenger, &token)));
             }
             NodeKind::Forwarder => {
                 let junk = garbage_signature(&token, rng);
-                replies.push((from, answer(ticket, junk, &me)));
+                replies.push((from, answer(ticket, junk, &me, core.key(), &challenger, &token)));
                 if hops_left > 0 {
                     let targets = closest_contacts(core, &token, 2, |id, addr| {
                         *id != challenger && *id != env.sender && addr != from
@@ -177,13 +180,27 @@ fn closest_contacts<S: TokenStore>(
     best.into_iter().map(|(_, a)| a).collect()
 }
 
-/// An `Answer` carrying `sig`, signed off as coming from `me`.
-fn answer(ticket: MessageTicket, sig: TokenSignature, me: &Contact<u32>) -> Message<u32> {
+/// An `Answer` carrying `sig`, signed (wire v2) with the adversary's own key
+/// as coming from `me`: its invented walk is its own, so the signature is
+/// valid and only the walk checks can reject it.
+fn answer(
+    ticket: MessageTicket,
+    sig: TokenSignature,
+    me: &Contact<u32>,
+    key: &NodeKey,
+    challenger: &PeerId,
+    token: &TokenId,
+) -> Message<u32> {
+    let signed = answer_signed_bytes(challenger, ticket, token, &sig.answer, &sig.signature, &me.addr)
+        .expect("u32 addresses encode");
     Message::Answer(wire::Answer {
         ticket,
         answer: sig.answer,
         signature: sig.signature,
         responder: me.clone(),
+        key: key.public(),
+        pow: key.pow_nonce(),
+        auth: key.sign(&signed),
     })
 }
 
@@ -216,11 +233,12 @@ mod tests {
 
     #[test]
     fn only_forwarders_forgers_and_colluders_intercept_and_only_what_decodes() {
+        let key = NodeKey::from_secret([2; 32]);
         let me = Contact {
-            id: PeerId::new([2; 32]),
+            id: key.peer_id(),
             addr: 0,
         };
-        let core = Node::new(NodeConfig::default(), me.clone(), MemoryStore::new(), [3; 32]).unwrap();
+        let core = Node::new(NodeConfig::default(), key, me.addr, MemoryStore::new(), [3; 32]).unwrap();
         let mut rng = SimRng::new(1, "t");
         let mut forks = Forks::default();
         for kind in NodeKind::ALL {

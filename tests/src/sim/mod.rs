@@ -94,7 +94,6 @@ use crate::ledger::{Ledger, LedgerView};
 use crate::rng::{derive32, SimRng};
 use digest::Digest;
 use election_proto::node::{Command, Event, Input, Metrics, Node, NodeConfigError};
-use election_proto::wire::Contact;
 use election_proto::PeerId;
 use faults::{Fault, Faults};
 use node::SimNode;
@@ -147,10 +146,8 @@ impl Sim {
         for i in 0..world.len() {
             let core = Node::new(
                 cfg.node.clone(),
-                Contact {
-                    id: world.id(i),
-                    addr: world.addr(i),
-                },
+                world.key(i).clone(),
+                world.addr(i),
                 world.view(i).clone(),
                 derive32(seed, "node seed", i as u64),
             )?;
@@ -512,11 +509,14 @@ impl Sim {
         let (world, cfg) = (&self.world, &self.cfg);
         let back = self.nodes[i].rejoin(|incarnation| {
             let seed = derive32(cfg.seed, "node seed", i as u64 | (incarnation << 32));
-            let me = Contact {
-                id: world.id(i),
-                addr: world.addr(i),
-            };
-            Node::new(cfg.node.clone(), me, world.view(i).clone(), seed).ok()
+            Node::new(
+                cfg.node.clone(),
+                world.key(i).clone(),
+                world.addr(i),
+                world.view(i).clone(),
+                seed,
+            )
+            .ok()
         });
         if back {
             self.stats.joined(self.now, i as u32);

@@ -6,7 +6,7 @@ use super::network::Network;
 use crate::adversary::{assign_kinds, ColluderGroups, NodeKind};
 use crate::ledger::{Ledger, LedgerView};
 use crate::rng::{derive32, derive64, SimRng};
-use election_proto::PeerId;
+use election_proto::{NodeKey, PeerId};
 use std::sync::Arc;
 
 /// What every worker may read during a window. It changes only between windows
@@ -15,6 +15,9 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub(super) struct World {
     ledger: Arc<Ledger>,
+    /// Each node's Ed25519 key pair (wire v2), derived from the seed.
+    keys: Vec<NodeKey>,
+    /// `ids[i]` is `keys[i].peer_id()`.
     ids: Vec<PeerId>,
     /// `(id, index)` sorted by id, to find a node by id.
     ring: Vec<(PeerId, u32)>,
@@ -44,9 +47,12 @@ impl World {
         assert!(n <= u32::MAX as usize, "node indices are u32");
         let seed = cfg.seed;
 
-        let ids: Vec<PeerId> = (0..n as u64)
-            .map(|i| PeerId::new(derive32(seed, "node id", i)))
+        // Every node has a real key pair, its secret drawn from the seed; its
+        // id is BLAKE3 of the public key, as on a real network.
+        let keys: Vec<NodeKey> = (0..n as u64)
+            .map(|i| NodeKey::from_secret(derive32(seed, "node key", i)))
             .collect();
+        let ids: Vec<PeerId> = keys.iter().map(NodeKey::peer_id).collect();
         let mut ring: Vec<(PeerId, u32)> = ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
         ring.sort_unstable();
 
@@ -100,6 +106,7 @@ impl World {
             eclipse,
             eclipse_addrs,
             ledger,
+            keys,
             ids,
             ring,
             kinds,
@@ -123,6 +130,11 @@ impl World {
     /// Node `i`'s id.
     pub(super) fn id(&self, i: usize) -> PeerId {
         self.ids[i]
+    }
+
+    /// Node `i`'s key pair (its id is [`World::id`]).
+    pub(super) fn key(&self, i: usize) -> &NodeKey {
+        &self.keys[i]
     }
 
     /// Node `i`'s id, or `None` if there is no node `i`.
