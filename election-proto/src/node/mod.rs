@@ -39,6 +39,7 @@ mod metrics;
 mod peers;
 mod router;
 mod run;
+mod schedule;
 
 pub use config::{NodeConfig, NodeConfigError, SplitBrainPolicy};
 pub use contacts::Reputation;
