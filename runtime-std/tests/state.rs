@@ -24,6 +24,7 @@ fn sample_state(id: PeerId) -> StateFile {
                 last_election: 1200,
                 election_count: 3,
                 challenge_token: TokenId::from_u64(7),
+                health: Default::default(),
             }],
         },
     }

@@ -6,16 +6,24 @@
 
 use super::peers::Recorded;
 use super::run::{Ending, Step, Win};
-use super::{ElectionPurpose, Event, FailureReason, Node};
-use crate::election::PeerElection;
+use super::{ElectionPurpose, Event, EvictionReason, FailureReason, Node};
+use crate::election::{MessageTicket, PeerElection};
 use crate::id::TokenId;
 use crate::proof::generate_signature;
 use crate::store::TokenStore;
 use crate::wire::{Address, Contact, Message, Query};
 
 impl<A: Address, S: TokenStore> Node<A, S> {
-    /// Starts an election; reports failure at once if it cannot run.
-    pub(super) fn start_election(&mut self, now: u64, token: TokenId, purpose: ElectionPurpose) {
+    /// Starts an election; reports failure at once if it cannot run. With
+    /// `direct`, the first channel goes straight to that peer (a direct
+    /// challenge, see [`super::schedule`]) and the others to other first hops.
+    pub(super) fn start_election(
+        &mut self,
+        now: u64,
+        token: TokenId,
+        purpose: ElectionPurpose,
+        direct: Option<Contact<A>>,
+    ) {
         self.metrics.elections_started += 1;
         self.emit(Event::ElectionStarted { token, purpose });
         let reason = if self.elections.contains(&token) {
@@ -48,7 +56,20 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             let _ = election.set_reference(own);
         }
         self.elections.start(now, election);
-        let opened = self.open_channels(now, token, self.config.initial_channels);
+        let mut opened = 0;
+        if let Some(hop) = direct {
+            let peer = hop.id;
+            opened += usize::from(self.open_direct(now, token, hop, true));
+            // The second channel goes straight to another elected peer, the
+            // one closest to the token (likeliest to hold it): a second
+            // direct challenge in the same election, at no extra cost.
+            if let Some(second) = self.second_witness(&token, &peer) {
+                if opened < self.config.initial_channels {
+                    opened += usize::from(self.open_direct(now, token, second, false));
+                }
+            }
+        }
+        opened += self.open_channels(now, token, self.config.initial_channels.saturating_sub(opened));
         if opened == 0 {
             self.fail(token, FailureReason::NoContacts);
         }
@@ -66,7 +87,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             .first_hops(&token, n, |id| *id != me && !run.has_used_hop(id));
         let mut opened = 0;
         for hop in hops {
-            if self.open_channel_to(now, token, hop) {
+            if self.open_channel_to(now, token, hop).is_some() {
                 opened += 1;
             }
         }
@@ -74,10 +95,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     }
 
     /// Opens one channel to `hop` and sends its query. Returns whether it was opened.
-    pub(super) fn open_channel_to(&mut self, now: u64, token: TokenId, hop: Contact<A>) -> bool {
-        let Some(ticket) = self.elections.open_channel(now, token, &hop) else {
-            return false;
-        };
+    pub(super) fn open_channel_to(
+        &mut self,
+        now: u64,
+        token: TokenId,
+        hop: Contact<A>,
+    ) -> Option<MessageTicket> {
+        let ticket = self.elections.open_channel(now, token, &hop)?;
         self.metrics.election_messages_sent += 1;
         let query = Query {
             token,
@@ -86,13 +110,14 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             hops_left: self.config.max_hops,
         };
         self.send(hop.addr, Message::Query(query));
-        true
+        Some(ticket)
     }
 
     /// Does everything that is due: channel timeouts, verdicts, the scheduler.
     pub(super) fn run_due(&mut self, now: u64) {
         self.forward.expire(now);
         self.run_membership(now);
+        self.run_checks(now);
         for token in self.elections.due(now, &self.config) {
             let expiry = self.elections.expire(now, token, &self.config);
             self.metrics.channel_timeouts += expiry.timed_out as u64;
@@ -156,6 +181,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         let Some(run) = self.elections.finish(token) else {
             return;
         };
+        let was_check = self.checks.values().any(|c| c.token == token);
+        self.settle_check(now, &token);
         self.note_outcome(run.saw_split());
         let Win {
             winner,
@@ -192,12 +219,31 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         self.metrics.elections_succeeded += 1;
         self.metrics.record_latency(latency);
         let winner = Contact { id: winner, addr };
-        match self.elected.record(winner.clone(), token, now) {
-            Recorded::Reelected => {}
-            Recorded::Added => self.emit(Event::PeerAdded(winner.clone())),
-            Recorded::AddedEvicting(old) => {
-                self.emit(Event::PeerEvicted(old));
-                self.emit(Event::PeerAdded(winner.clone()));
+        // A peer evicted as misaligned does not come straight back: another
+        // version still wins the odd election (it shares ≥ 1 mapping half the time).
+        // A direct challenge is about its peer: someone else winning it joins
+        // the table only while the table is below its target (discovery fills
+        // the rest), so challenges do not grow the table they have to cover.
+        let incidental = was_check
+            && !self.elected.contains(&winner.id)
+            && self.elected.len() >= self.config.target_elected_peers;
+        if !incidental && !self.is_banned(&winner.id, now) {
+            // A new peer is on probation: its first direct challenge comes soon
+            // (at the next slot once the table is at its target).
+            let due = now.saturating_add(self.config.recheck_ms);
+            match self.elected.record(winner.clone(), token, now, due) {
+                Recorded::Reelected => {}
+                Recorded::Added => {
+                    self.burst_fruitless = 0;
+                    self.emit(Event::PeerAdded(winner.clone()));
+                }
+                Recorded::AddedEvicting(old) => {
+                    self.emit(Event::PeerEvicted {
+                        peer: old,
+                        reason: EvictionReason::Replaced,
+                    });
+                    self.emit(Event::PeerAdded(winner.clone()));
+                }
             }
         }
         self.emit(Event::Elected {
@@ -214,6 +260,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         let Some(run) = self.elections.finish(token) else {
             return;
         };
+        if reason != FailureReason::Shutdown {
+            self.settle_check(self.now_ms, &token);
+        }
         self.note_outcome(run.saw_split());
         self.metrics.record_failure(reason);
         self.emit(Event::ElectionFailed {
