@@ -143,3 +143,36 @@ fn moving_aside_keeps_the_bytes_and_never_overwrites() {
     let e = dir.move_aside_at(&dir.identity_path(), t).unwrap_err();
     assert!(e.to_string().contains("identity"), "{e}");
 }
+
+/// A `peers.json` written before snapshot version 2 (no per-peer evidence)
+/// still loads, and its peers restore on probation, due at once.
+#[test]
+fn a_version_1_snapshot_still_loads_and_restores() {
+    use election_proto::node::{Node, NodeConfig, PeerState};
+    use election_proto::MemoryStore;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = StateDir::open(tmp.path()).unwrap();
+    let fixture = include_bytes!("fixtures/peers-v1.json");
+    std::fs::write(dir.peers_path(), fixture).unwrap();
+    let state = dir.load_peers().unwrap().expect("the old file loads");
+    assert_eq!(state.snapshot.version, 1);
+    assert!(SNAPSHOT_VERSION > 1);
+    assert_eq!(state.snapshot.elected.len(), 1);
+    let old = &state.snapshot.elected[0];
+    assert_eq!(
+        (old.elected_at, old.last_election, old.election_count),
+        (10, 1200, 3)
+    );
+    assert_eq!(old.health, Default::default());
+    let me = election_proto::wire::Contact {
+        id: state.peer_id,
+        addr: "127.0.0.1:1".parse().unwrap(),
+    };
+    let mut node = Node::new(NodeConfig::default(), me, MemoryStore::new(), [1; 32]).unwrap();
+    assert_eq!(node.restore(state.snapshot), 1);
+    let p = node.elected_peers().next().unwrap();
+    assert_eq!(p.health.state, PeerState::Probation);
+    assert_eq!(p.health.due_at, 0, "due at once");
+    // Saved again, it is a current snapshot.
+    assert_eq!(node.snapshot().version, SNAPSHOT_VERSION);
+}
