@@ -515,10 +515,11 @@ impl Sim {
             return;
         }
         let flags = Flags {
+            world: &self.world,
+            nodes: &self.nodes,
             switched: &self.switched,
         };
-        self.tables
-            .sample(self.next_sample_at, &self.world, &self.nodes, flags);
+        self.tables.sample(self.next_sample_at, flags);
     }
 
     /// Takes in what a window (or a single input) produced, in key order.
@@ -527,11 +528,12 @@ impl Sim {
             self.queue.push(k.0, ev);
         }
         let flags = Flags {
+            world: &self.world,
+            nodes: &self.nodes,
             switched: &self.switched,
         };
         for ((time, owner, _), peer, reason) in std::mem::take(&mut out.tally.evictions) {
-            self.tables
-                .evicted(time, owner, &peer, reason, &self.world, &self.nodes, flags);
+            self.tables.evicted(time, owner, &peer, reason, flags);
         }
         self.digest.records(&out.log);
         self.stats.absorb(out.tally);
@@ -573,10 +575,11 @@ impl Sim {
                     self.leave(i);
                     self.departed[i] = true;
                     let flags = Flags {
+                        world: &self.world,
+                        nodes: &self.nodes,
                         switched: &self.switched,
                     };
-                    self.tables
-                        .track(self.now, i as u32, &self.world, &self.nodes, flags);
+                    self.tables.track(self.now, i as u32, flags);
                 }
             }
             Fault::SwitchTick => {
@@ -605,10 +608,11 @@ impl Sim {
                         None => {}
                     }
                     let flags = Flags {
+                        world: &self.world,
+                        nodes: &self.nodes,
                         switched: &self.switched,
                     };
-                    self.tables
-                        .track(self.now, i as u32, &self.world, &self.nodes, flags);
+                    self.tables.track(self.now, i as u32, flags);
                 }
             }
             Fault::Join { node } => self.join(node as usize),

@@ -31,17 +31,20 @@ pub(super) struct TableHealth {
     pub(super) evictions: [u64; EvictionReason::COUNT],
 }
 
-/// Node flags the classification needs.
+/// What the classification reads: the world, the nodes and which switched.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Flags<'a> {
+    pub(super) world: &'a World,
+    pub(super) nodes: &'a [SimNode],
     pub(super) switched: &'a [bool],
 }
 
 impl TableHealth {
     /// Node `node` departed or switched at `now`: follow it until no honest
     /// online table holds it (nothing to follow if none does now).
-    pub(super) fn track(&mut self, now: u64, node: u32, world: &World, nodes: &[SimNode], flags: Flags<'_>) {
-        if held(world, nodes, flags, &world.id(node as usize)) {
+    pub(super) fn track(&mut self, now: u64, node: u32, flags: Flags<'_>) {
+        let world = flags.world;
+        if held(flags, &world.id(node as usize)) {
             self.tracked.insert(node, now);
         }
     }
@@ -53,10 +56,9 @@ impl TableHealth {
         owner: u32,
         peer: &PeerId,
         reason: EvictionReason,
-        world: &World,
-        nodes: &[SimNode],
         flags: Flags<'_>,
     ) {
+        let (world, nodes) = (flags.world, flags.nodes);
         let o = owner as usize;
         if world.kind(o) != NodeKind::Honest || flags.switched[o] {
             return;
@@ -73,13 +75,14 @@ impl TableHealth {
         {
             self.false_evictions += 1;
         }
-        self.settle(now, j as u32, world, nodes, flags);
+        self.settle(now, j as u32, flags);
     }
 
     /// If tracked `node` is in no honest online table any more, it is out.
-    fn settle(&mut self, now: u64, node: u32, world: &World, nodes: &[SimNode], flags: Flags<'_>) {
+    fn settle(&mut self, now: u64, node: u32, flags: Flags<'_>) {
+        let world = flags.world;
         if let Some(since) = self.tracked.get(&node).copied() {
-            if !held(world, nodes, flags, &world.id(node as usize)) {
+            if !held(flags, &world.id(node as usize)) {
                 self.tracked.remove(&node);
                 self.evict_ms.push(now - since);
             }
@@ -87,7 +90,8 @@ impl TableHealth {
     }
 
     /// One sample of every honest online table at `now`.
-    pub(super) fn sample(&mut self, now: u64, world: &World, nodes: &[SimNode], flags: Flags<'_>) {
+    pub(super) fn sample(&mut self, now: u64, flags: Flags<'_>) {
+        let (world, nodes) = (flags.world, flags.nodes);
         let (mut all, mut dead, mut misaligned) = (0u64, 0u64, 0u64);
         for (o, n) in nodes.iter().enumerate() {
             // Switched nodes are no longer honest owners: their tables do not count.
@@ -120,7 +124,7 @@ impl TableHealth {
         // Holders can also disappear by going offline themselves.
         let tracked: Vec<u32> = self.tracked.keys().copied().collect();
         for node in tracked {
-            self.settle(now, node, world, nodes, flags);
+            self.settle(now, node, flags);
         }
     }
 
@@ -132,7 +136,8 @@ impl TableHealth {
 }
 
 /// Whether some honest, unswitched online node's table holds `peer`.
-fn held(world: &World, nodes: &[SimNode], flags: Flags<'_>, peer: &PeerId) -> bool {
+fn held(flags: Flags<'_>, peer: &PeerId) -> bool {
+    let (world, nodes) = (flags.world, flags.nodes);
     nodes.iter().enumerate().any(|(o, n)| {
         world.kind(o) == NodeKind::Honest
             && !flags.switched[o]
