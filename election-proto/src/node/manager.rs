@@ -117,7 +117,6 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     pub(super) fn run_due(&mut self, now: u64) {
         self.forward.expire(now);
         self.run_membership(now);
-        self.run_checks(now);
         for token in self.elections.due(now, &self.config) {
             let expiry = self.elections.expire(now, token, &self.config);
             self.metrics.channel_timeouts += expiry.timed_out as u64;
@@ -130,6 +129,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.schedule_next(now);
             self.scheduled_election(now);
         }
+        // Last: the elections that just ended may have freed a slot for an
+        // overdue challenge (the deadline asked for next must not be past).
+        self.run_checks(now);
     }
 
     /// Looks at an election's verdict and carries out what it asks for.
@@ -219,7 +221,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         self.metrics.elections_succeeded += 1;
         self.metrics.record_latency(latency);
         let winner = Contact { id: winner, addr };
-        // A peer evicted as misaligned does not come straight back: another
+        // A peer evicted as misaligned does not come back for a while: another
         // version still wins the odd election (it shares ≥ 1 mapping half the time).
         // A direct challenge is about its peer: someone else winning it joins
         // the table only while the table is below its target (discovery fills

@@ -367,13 +367,17 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             if self.banned.len() >= BANNED_CAP {
                 self.banned.pop_front();
             }
-            self.banned
-                .push_back((peer, now.saturating_add(self.config.reverify_period_ms)));
+            // Six periods (an hour by default): long enough that a peer that
+            // keeps winning the odd election does not cycle back into the table.
+            self.banned.push_back((
+                peer,
+                now.saturating_add(self.config.reverify_period_ms.saturating_mul(6)),
+            ));
         }
         self.emit(Event::PeerEvicted { peer, reason });
     }
 
-    /// Whether `peer` was evicted as misaligned less than a period ago.
+    /// Whether `peer` was evicted as misaligned less than six periods ago.
     pub(super) fn is_banned(&self, peer: &PeerId, now: u64) -> bool {
         self.banned.iter().any(|(p, until)| p == peer && *until > now)
     }
