@@ -169,8 +169,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// The slot's election. At or above the target: the earliest-due peer's
     /// challenge, due or not (early re-verification costs nothing extra: the
     /// slot runs anyway). Below it: that challenge if it is due before the
-    /// next slot, else discovery aimed at a near contact not yet elected
-    /// (skipped, not failed, while the node knows no contact or is running
+    /// next slot, else discovery, half the time aimed at a near contact not
+    /// yet elected (skipped, not failed, while the node knows no contact or is running
     /// its most elections).
     pub(super) fn scheduled_election(&mut self, now: u64) {
         let horizon = now.saturating_add(self.slot_interval());
@@ -184,10 +184,16 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         if self.elections.len() >= self.config.max_active_elections || self.contacts.len() == 0 {
             return;
         }
-        let token = match self.burst_token() {
-            Some(t) if below => Some(t),
-            _ => self.discovery_token(),
+        // Below the target, half the discoveries aim at a near contact not
+        // elected yet, half go where discovery always goes (the widest gap, a
+        // random distance): midpoints alone keep finding the nodes between
+        // this one and its contacts, never those beyond.
+        let aimed = if below && self.rng.coin() {
+            self.burst_token()
+        } else {
+            None
         };
+        let token = aimed.or_else(|| self.discovery_token());
         if below {
             self.burst_fruitless = self.burst_fruitless.saturating_add(1);
         }
