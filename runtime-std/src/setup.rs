@@ -561,7 +561,9 @@ pub fn log_event(me: &PeerId, event: &NodeEvent) {
             if *spawning_channels { "; opening more channels" } else { "" }
         ),
         Event::PeerAdded(c) => log::info!("[{me}] peer added: {} at {}", short_id(&c.id), c.addr),
-        Event::PeerEvicted(id) => log::info!("[{me}] peer evicted: {}", short_id(id)),
+        Event::PeerEvicted { peer, reason } => {
+            log::info!("[{me}] peer evicted ({}): {}", reason.name(), short_id(peer))
+        }
         Event::PartitionSuspected { split_brains, window } => log::warn!(
             "[{me}] partition suspected: {split_brains} split-brains in the last {window} elections"
         ),

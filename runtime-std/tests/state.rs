@@ -24,6 +24,7 @@ fn sample_state(id: PeerId) -> StateFile {
                 last_election: 1200,
                 election_count: 3,
                 challenge_token: TokenId::from_u64(7),
+                health: Default::default(),
             }],
         },
     }
@@ -162,4 +163,37 @@ fn moving_aside_keeps_the_bytes_and_never_overwrites() {
     // Nothing to move: an error naming the file, not a panic.
     let e = dir.move_aside_at(&dir.identity_path(), t).unwrap_err();
     assert!(e.to_string().contains("identity"), "{e}");
+}
+
+/// A `peers.json` written before snapshot version 2 (no per-peer evidence)
+/// still loads, and its peers restore on probation, due at once.
+#[test]
+fn a_version_1_snapshot_still_loads_and_restores() {
+    use election_proto::node::{Node, NodeConfig, PeerState};
+    use election_proto::MemoryStore;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = StateDir::open(tmp.path()).unwrap();
+    let fixture = include_bytes!("fixtures/peers-v1.json");
+    std::fs::write(dir.peers_path(), fixture).unwrap();
+    let state = dir.load_peers().unwrap().expect("the old file loads");
+    assert_eq!(state.snapshot.version, 1);
+    const { assert!(SNAPSHOT_VERSION > 1) };
+    assert_eq!(state.snapshot.elected.len(), 1);
+    let old = &state.snapshot.elected[0];
+    assert_eq!(
+        (old.elected_at, old.last_election, old.election_count),
+        (10, 1200, 3)
+    );
+    assert_eq!(old.health, Default::default());
+    // The core takes the snapshot whoever saved it (the state directory is
+    // what ties a file to its identity).
+    let key = election_proto::NodeKey::from_secret([7; 32]);
+    let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let mut node = Node::new(NodeConfig::default(), key, addr, MemoryStore::new(), [1; 32]).unwrap();
+    assert_eq!(node.restore(state.snapshot), 1);
+    let p = node.elected_peers().next().unwrap();
+    assert_eq!(p.health.state, PeerState::Probation);
+    assert_eq!(p.health.due_at, 0, "due at once");
+    // Saved again, it is a current snapshot.
+    assert_eq!(node.snapshot().version, SNAPSHOT_VERSION);
 }

@@ -260,6 +260,13 @@ impl LedgerView {
         self.version
     }
 
+    /// Changes what share of its arc this node stores and how much of it is
+    /// stale (a node turning lazy mid-run).
+    pub fn set_quality(&mut self, coverage: f64, stale: f64) {
+        self.miss = threshold(1.0 - coverage);
+        self.stale = threshold(stale);
+    }
+
     /// Moves this node to another ledger version (a fork, or its resolution).
     pub fn set_version(&mut self, version: u32) {
         self.version = version;

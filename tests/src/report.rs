@@ -8,7 +8,7 @@ use crate::adversary::NodeKind;
 use crate::named;
 use crate::sim::{ElectionCounters, Sim, WinnerClass};
 use crate::timeline::Minute;
-use election_proto::node::FailureReason;
+use election_proto::node::{EvictionReason, FailureReason};
 use election_proto::wire::MessageKind;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -89,6 +89,8 @@ pub struct Report {
     pub contacts_rejected: u64,
     /// Per honest node, ms from the start of the run to its first elected peer:
     /// median and 99th percentile (`null`: that share of nodes never got there).
+    /// When the run has late joiners (`--joiners`), over those only and from
+    /// their join: the time a node joining a running network takes.
     pub time_to_first_peer_ms_p50: Option<u64>,
     /// See `time_to_first_peer_ms_p50`.
     pub time_to_first_peer_ms_p99: Option<u64>,
@@ -110,6 +112,40 @@ pub struct Report {
     pub wall_seconds: f64,
     /// Simulator events (deliveries, timers, churn, partitions) per wall second.
     pub events_per_second: f64,
+
+    /// Share of honest table entries whose peer is offline, sampled every
+    /// simulated minute after the first 10: mean over the samples.
+    pub table_dead_share_mean: f64,
+    /// See `table_dead_share_mean`: the largest sample.
+    pub table_dead_share_max: f64,
+    /// Share of honest table entries whose peer is on another ledger version
+    /// than the owner, lazy or switched (sampled as above): mean.
+    pub table_misaligned_share_mean: f64,
+    /// See `table_misaligned_share_mean`: the largest sample.
+    pub table_misaligned_share_max: f64,
+    /// The same over the samples after the partition healed (`null`: no healing).
+    pub table_misaligned_share_after_heal_mean: Option<f64>,
+    /// See `table_misaligned_share_after_heal_mean`: the largest such sample.
+    pub table_misaligned_share_after_heal_max: Option<f64>,
+    /// Per departed or switched node that was in some honest table: ms until
+    /// it was in none; those still in one at the end count with the time so
+    /// far (`null`: none departed or switched).
+    pub evict_ms_p50: Option<u64>,
+    /// See `evict_ms_p50`.
+    pub evict_ms_p99: Option<u64>,
+    /// Departed or switched nodes still in some honest table at the end.
+    pub evict_pending: usize,
+    /// Evictions (departed or misaligned) of honest, online, unswitched peers
+    /// on their evictor's version, by honest evictors, per honest node-hour.
+    pub false_evictions_per_node_hour: f64,
+    /// `now − verified_at` of every honest table entry whose peer is online,
+    /// at every sample: 99th percentile (ms).
+    pub reverify_age_ms_p99: u64,
+    /// Evictions by honest nodes, by reason.
+    pub evictions_by_reason: std::collections::BTreeMap<String, u64>,
+    /// Election traffic only (query + answer + referral datagrams) per node per
+    /// simulated hour; `messages_per_node_hour` adds membership traffic.
+    pub election_messages_per_node_hour: f64,
 
     /// Failed: split-brain not settled by extra channels (policy `Abandon`).
     pub failed_split_brain: u64,
@@ -230,7 +266,12 @@ impl Report {
             }
         }
         let n = sim.len() as f64;
-        let milestones = sim.peer_milestones();
+        let joiners = sim.join_times_to_8_peers();
+        let milestones: Vec<[Option<u64>; 2]> = if joiners.is_empty() {
+            sim.peer_milestones()
+        } else {
+            joiners.iter().map(|t| [None, *t]).collect()
+        };
         let honest_n = milestones.len().max(1) as f64;
         let by_node = |slot: usize, p: f64| -> Option<u64> {
             // Nodes that never got there sort last.
@@ -242,7 +283,60 @@ impl Report {
             let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
             Some(v[rank - 1]).filter(|t| *t != u64::MAX)
         };
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
+        let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+        let dead = sim.table_dead_share();
+        let mis: Vec<f64> = sim.table_misaligned_share().iter().map(|(_, s)| *s).collect();
+        let after_heal: Option<Vec<f64>> = sim.healed_at().map(|h| {
+            sim.table_misaligned_share()
+                .iter()
+                .filter(|(t, _)| *t > h)
+                .map(|(_, s)| *s)
+                .collect()
+        });
+        let mut evict = sim.evict_ms();
+        evict.sort_unstable();
+        let rank = |v: &[u64], p: f64| -> Option<u64> {
+            if v.is_empty() {
+                return None;
+            }
+            Some(v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1])
+        };
+        let mut ages = sim.reverify_ages().to_vec();
+        ages.sort_unstable();
+        let honest_nodes = (0..sim.len())
+            .filter(|i| sim.kind(*i) == NodeKind::Honest)
+            .count()
+            .max(1);
+        let by_reason = sim.evictions_by_reason();
         Self {
+            table_dead_share_mean: mean(dead),
+            table_dead_share_max: max(dead),
+            table_misaligned_share_mean: mean(&mis),
+            table_misaligned_share_max: max(&mis),
+            table_misaligned_share_after_heal_mean: after_heal.as_deref().map(mean),
+            table_misaligned_share_after_heal_max: after_heal.as_deref().map(max),
+            evict_ms_p50: rank(&evict, 0.5),
+            evict_ms_p99: rank(&evict, 0.99),
+            evict_pending: sim.evict_pending(),
+            false_evictions_per_node_hour: sim.false_evictions() as f64 / honest_nodes as f64 / hours,
+            reverify_age_ms_p99: rank(&ages, 0.99).unwrap_or(0),
+            evictions_by_reason: EvictionReason::ALL
+                .iter()
+                .map(|r| (r.name().to_string(), by_reason[r.index()]))
+                .collect(),
+            election_messages_per_node_hour: [MessageKind::Query, MessageKind::Answer, MessageKind::Referral]
+                .iter()
+                .map(|k| by_kind[k.index()])
+                .sum::<u64>() as f64
+                / n
+                / hours,
             bootstrap: cfg.bootstrap_name(),
             contacts_mean: sim.contacts_mean(),
             contacts_admitted: core.contacts_admitted,

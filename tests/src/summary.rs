@@ -191,7 +191,7 @@ mod tests {
         let r = report();
         let text = text(&r);
         let lines: Vec<&str> = text.lines().collect();
-        assert!((12..=20).contains(&lines.len()), "{} lines:\n{text}", lines.len());
+        assert!((12..=28).contains(&lines.len()), "{} lines:\n{text}", lines.len());
         assert!(text.contains("full detail: --json"));
         assert!(text.contains(&r.digest));
         for t in targets::ALL {

@@ -9,6 +9,15 @@
 //! | messages per election | ≤ 12 | issue 4 |
 //! | messages per node-hour | ≤ 500 | the seed's bound |
 //! | winners not honest | 0 | the oracle: every winner must pass |
+//! | table dead share mean / max | ≤ 1 % / ≤ 3 % | issue 11 (`--departures 0.25`) |
+//! | table misaligned share mean | ≤ 1 % | issue 11 (`--switch 0.1:version`, partition after healing) |
+//! | evict p99 | ≤ 300 s | issue 11 (departed; a switched peer: ≤ 600 s) |
+//! | false evictions per node-hour | ≤ 0.05 | issue 11 |
+//! | reverify age p99 | ≤ 1200 s | issue 11: 2 × the default `reverify_period_ms` |
+//! | time to 8 peers p50 / p99 | ≤ 20 s / ≤ 90 s | issue 11, for a node joining a running network |
+//!
+//! A figure the run has nothing to measure for (no departure, no joiner) is
+//! NaN and marked as missed.
 
 use crate::report::Report;
 
@@ -164,14 +173,107 @@ pub const WINNERS_NOT_HONEST: Target = Target {
     measure: |r| r.winners.not_honest as f64,
 };
 
+/// Mean share of honest table entries pointing at offline peers.
+pub const TABLE_DEAD_SHARE_MEAN: Target = Target {
+    label: "table dead share mean",
+    unit: "%",
+    decimals: 2,
+    bound: Bound::AtMost(1.0),
+    source: "issue 11",
+    measure: |r| 100.0 * r.table_dead_share_mean,
+};
+
+/// Largest per-minute share of honest table entries pointing at offline peers.
+pub const TABLE_DEAD_SHARE_MAX: Target = Target {
+    label: "table dead share max",
+    unit: "%",
+    decimals: 2,
+    bound: Bound::AtMost(3.0),
+    source: "issue 11",
+    measure: |r| 100.0 * r.table_dead_share_max,
+};
+
+/// Mean share of honest table entries whose peer is misaligned (after
+/// healing, when the run has a partition).
+pub const TABLE_MISALIGNED_SHARE_MEAN: Target = Target {
+    label: "table misaligned share mean",
+    unit: "%",
+    decimals: 2,
+    bound: Bound::AtMost(1.0),
+    source: "issue 11",
+    measure: |r| {
+        100.0
+            * r.table_misaligned_share_after_heal_mean
+                .unwrap_or(r.table_misaligned_share_mean)
+    },
+};
+
+/// Time until a departed or switched peer is out of every honest table, p99.
+pub const EVICT_P99: Target = Target {
+    label: "evict p99",
+    unit: "s",
+    decimals: 0,
+    bound: Bound::AtMost(300.0),
+    source: "issue 11",
+    measure: |r| r.evict_ms_p99.map_or(f64::NAN, |v| v as f64 / 1000.0),
+};
+
+/// Honest, online, aligned peers evicted per honest node-hour.
+pub const FALSE_EVICTIONS: Target = Target {
+    label: "false evictions per node-hour",
+    unit: "",
+    decimals: 3,
+    bound: Bound::AtMost(0.05),
+    source: "issue 11",
+    measure: |r| r.false_evictions_per_node_hour,
+};
+
+/// Time since alive entries were last verified, p99.
+pub const REVERIFY_AGE_P99: Target = Target {
+    label: "reverify age p99",
+    unit: "s",
+    decimals: 0,
+    bound: Bound::AtMost(1200.0),
+    source: "issue 11",
+    measure: |r| r.reverify_age_ms_p99 as f64 / 1000.0,
+};
+
+/// Time for a joining node to reach 8 elected peers, median.
+pub const TIME_TO_8_PEERS_P50: Target = Target {
+    label: "time to 8 peers p50",
+    unit: "s",
+    decimals: 1,
+    bound: Bound::AtMost(20.0),
+    source: "issue 11",
+    measure: |r| r.time_to_8_peers_ms_p50.map_or(f64::NAN, |v| v as f64 / 1000.0),
+};
+
+/// Time for a joining node to reach 8 elected peers, p99.
+pub const TIME_TO_8_PEERS_P99: Target = Target {
+    label: "time to 8 peers p99",
+    unit: "s",
+    decimals: 1,
+    bound: Bound::AtMost(90.0),
+    source: "issue 11",
+    measure: |r| r.time_to_8_peers_ms_p99.map_or(f64::NAN, |v| v as f64 / 1000.0),
+};
+
 /// Every target, in the order the summary lists them.
-pub const ALL: [&Target; 6] = [
+pub const ALL: [&Target; 14] = [
     &SUCCESS_RATE,
     &LATENCY_P50,
     &LATENCY_P99,
     &MESSAGES_PER_ELECTION,
     &MESSAGES_PER_NODE_HOUR,
     &WINNERS_NOT_HONEST,
+    &TABLE_DEAD_SHARE_MEAN,
+    &TABLE_DEAD_SHARE_MAX,
+    &TABLE_MISALIGNED_SHARE_MEAN,
+    &EVICT_P99,
+    &FALSE_EVICTIONS,
+    &REVERIFY_AGE_P99,
+    &TIME_TO_8_PEERS_P50,
+    &TIME_TO_8_PEERS_P99,
 ];
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ fn peers_are_reelected_and_full_tables_evict() {
         .count();
     assert!(full >= sim.len() * 3 / 4, "{full} of {} tables full", sim.len());
     assert!(h.peers_evicted > 0, "{}", summary(&sim));
-    assert!(count_events(&sim, |e| matches!(e, Event::PeerEvicted(_))) as u64 == h.peers_evicted);
+    assert!(count_events(&sim, |e| matches!(e, Event::PeerEvicted { .. })) as u64 == h.peers_evicted);
     for i in 0..sim.len() {
         assert!(sim.node(i).unwrap().elected_peers().count() <= 4);
     }

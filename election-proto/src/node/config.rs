@@ -102,6 +102,29 @@ pub struct NodeConfig {
     pub refresh_interval_ms: u64,
     /// Most elected peers. Default 50 (the seed's `max_peers`).
     pub max_elected_peers: usize,
+    /// Every elected peer is challenged directly at least this often (a
+    /// re-verification election with a channel straight to it). Default
+    /// 600,000 ms (10 min): with one scheduled election per
+    /// `election_interval_ms` the table settles at about
+    /// `reverify_period_ms / election_interval_ms` = 10 peers (today's table
+    /// size) at today's election rate; a shorter period finds departed and
+    /// switched peers sooner at a proportional cost in traffic (measured in
+    /// the README).
+    pub reverify_period_ms: u64,
+    /// Below this many elected peers the node runs discovery every
+    /// `burst_interval_ms` instead of every `election_interval_ms`. Default 8.
+    pub target_elected_peers: usize,
+    /// The scheduler's interval while the table is below its target (never
+    /// more than `max_active_elections` elections at once). Default 2,000 ms: a
+    /// joining node reaches 8 peers in tens of seconds, and stops bursting then.
+    pub burst_interval_ms: u64,
+    /// A peer whose evidence leans against it, or whose last direct challenge
+    /// was inconclusive (it did not hold the token, or the election ended
+    /// first), is challenged again after this long. Default 15,000 ms.
+    pub recheck_ms: u64,
+    /// This many direct challenges in a row left unanswered evict a peer as
+    /// departed. Default 3 (about 10⁻⁵ for an online peer at 1 % loss each way).
+    pub departed_after_misses: u32,
     /// Split-brains among the last `partition_window` finished elections that raise
     /// [`Event::PartitionSuspected`](super::Event::PartitionSuspected). Default 3.
     pub partition_alert_threshold: usize,
@@ -171,6 +194,11 @@ impl Default for NodeConfig {
             neighbours_per_reply: 8,
             refresh_interval_ms: 1_800_000,
             max_elected_peers: 50,
+            reverify_period_ms: 600_000,
+            target_elected_peers: 8,
+            burst_interval_ms: 2_000,
+            recheck_ms: 15_000,
+            departed_after_misses: 3,
             partition_alert_threshold: 3,
             partition_window: 10,
             max_validated_addresses: 1_024,
@@ -228,7 +256,7 @@ impl NodeConfig {
     /// Checks every field's range.
     pub fn validate(&self) -> Result<(), NodeConfigError> {
         self.election.validate().map_err(NodeConfigError::Election)?;
-        let nonzero: [(&'static str, u64); 26] = [
+        let nonzero: [(&'static str, u64); 30] = [
             ("initial_channels", self.initial_channels as u64),
             ("election_interval_ms", self.election_interval_ms),
             ("channel_timeout_ms", self.channel_timeout_ms),
@@ -255,6 +283,10 @@ impl NodeConfig {
             ("query_rate_burst", u64::from(self.query_rate_burst)),
             ("query_rate_refill_ms", self.query_rate_refill_ms),
             ("max_rate_limited_hosts", self.max_rate_limited_hosts as u64),
+            ("reverify_period_ms", self.reverify_period_ms),
+            ("burst_interval_ms", self.burst_interval_ms),
+            ("recheck_ms", self.recheck_ms),
+            ("departed_after_misses", u64::from(self.departed_after_misses)),
         ];
         if let Some((field, _)) = nonzero.iter().find(|(_, v)| *v == 0) {
             return Err(NodeConfigError::Zero(field));

@@ -80,6 +80,47 @@ impl FailureReason {
     }
 }
 
+/// Why a peer left the elected-peer table (see [`Event::PeerEvicted`]).
+///
+/// New reasons may be added in minor releases; match with a wildcard arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum EvictionReason {
+    /// `departed_after_misses` direct challenges in a row went unanswered.
+    Departed,
+    /// Its answers failed the sequential test: it is not on this node's ledger
+    /// (another version, a thin or stale store, or invented walks).
+    Misaligned,
+    /// The table was full and a new winner took its place.
+    Replaced,
+}
+
+impl EvictionReason {
+    /// Number of reasons; the length of a per-reason counter array.
+    pub const COUNT: usize = 3;
+
+    /// Every reason, in a fixed order. `ALL[r.index()] == r`.
+    pub const ALL: [EvictionReason; Self::COUNT] = [Self::Departed, Self::Misaligned, Self::Replaced];
+
+    /// Position in [`EvictionReason::ALL`].
+    pub const fn index(self) -> usize {
+        match self {
+            Self::Departed => 0,
+            Self::Misaligned => 1,
+            Self::Replaced => 2,
+        }
+    }
+
+    /// Short snake_case name for reports and metric labels.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Departed => "departed",
+            Self::Misaligned => "misaligned",
+            Self::Replaced => "replaced",
+        }
+    }
+}
+
 /// Why an election was started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -147,8 +188,13 @@ pub enum Event<A> {
     },
     /// A peer entered the elected-peer table.
     PeerAdded(Contact<A>),
-    /// A peer left the elected-peer table to make room.
-    PeerEvicted(PeerId),
+    /// A peer left the elected-peer table.
+    PeerEvicted {
+        /// The peer.
+        peer: PeerId,
+        /// Why it left.
+        reason: EvictionReason,
+    },
     /// Split-brain keeps recurring: the network may be partitioned.
     PartitionSuspected {
         /// Split-brains among the last `window` finished elections.

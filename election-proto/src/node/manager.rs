@@ -1,4 +1,4 @@
-//! Election manager and scheduler (docs/PROTOCOL.md §9, seed phases 1–4).
+//! Election manager (docs/PROTOCOL.md §9, seed phases 1–3); the scheduler is in [`super::schedule`].
 //!
 //! The election runs ([`super::run`]) decide; this module carries their
 //! decisions out: it sends the queries, emits the events, keeps the counters
@@ -6,16 +6,24 @@
 
 use super::peers::Recorded;
 use super::run::{Ending, Step, Win};
-use super::{ElectionPurpose, Event, FailureReason, Node};
-use crate::election::PeerElection;
-use crate::id::{Distance, PeerId, TokenId, SUFFIX_SPACE};
+use super::{ElectionPurpose, Event, EvictionReason, FailureReason, Node};
+use crate::election::{MessageTicket, PeerElection};
+use crate::id::TokenId;
 use crate::proof::generate_signature;
 use crate::store::TokenStore;
 use crate::wire::{Address, Contact, Message, Query};
 
 impl<A: Address, S: TokenStore> Node<A, S> {
-    /// Starts an election; reports failure at once if it cannot run.
-    pub(super) fn start_election(&mut self, now: u64, token: TokenId, purpose: ElectionPurpose) {
+    /// Starts an election; reports failure at once if it cannot run. With
+    /// `direct`, the first channel goes straight to that peer (a direct
+    /// challenge, see [`super::schedule`]) and the others to other first hops.
+    pub(super) fn start_election(
+        &mut self,
+        now: u64,
+        token: TokenId,
+        purpose: ElectionPurpose,
+        direct: Option<Contact<A>>,
+    ) {
         self.metrics.elections_started += 1;
         self.emit(Event::ElectionStarted { token, purpose });
         let reason = if self.elections.contains(&token) {
@@ -48,7 +56,20 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             let _ = election.set_reference(own);
         }
         self.elections.start(now, election);
-        let opened = self.open_channels(now, token, self.config.initial_channels);
+        let mut opened = 0;
+        if let Some(hop) = direct {
+            let peer = hop.id;
+            opened += usize::from(self.open_direct(now, token, hop, true));
+            // The second channel goes straight to another elected peer, the
+            // one closest to the token (likeliest to hold it): a second
+            // direct challenge in the same election, at no extra cost.
+            if let Some(second) = self.second_witness(&token, &peer) {
+                if opened < self.config.initial_channels {
+                    opened += usize::from(self.open_direct(now, token, second, false));
+                }
+            }
+        }
+        opened += self.open_channels(now, token, self.config.initial_channels.saturating_sub(opened));
         if opened == 0 {
             self.fail(token, FailureReason::NoContacts);
         }
@@ -66,7 +87,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             .first_hops(&token, n, |id| *id != me && !run.has_used_hop(id));
         let mut opened = 0;
         for hop in hops {
-            if self.open_channel_to(now, token, hop) {
+            if self.open_channel_to(now, token, hop).is_some() {
                 opened += 1;
             }
         }
@@ -74,10 +95,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     }
 
     /// Opens one channel to `hop` and sends its query. Returns whether it was opened.
-    pub(super) fn open_channel_to(&mut self, now: u64, token: TokenId, hop: Contact<A>) -> bool {
-        let Some(ticket) = self.elections.open_channel(now, token, &hop) else {
-            return false;
-        };
+    pub(super) fn open_channel_to(
+        &mut self,
+        now: u64,
+        token: TokenId,
+        hop: Contact<A>,
+    ) -> Option<MessageTicket> {
+        let ticket = self.elections.open_channel(now, token, &hop)?;
         self.metrics.election_messages_sent += 1;
         let query = Query {
             token,
@@ -86,7 +110,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             hops_left: self.config.max_hops,
         };
         self.send(hop.addr, Message::Query(query));
-        true
+        Some(ticket)
     }
 
     /// Does everything that is due: channel timeouts, verdicts, the scheduler.
@@ -106,6 +130,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.schedule_next(now);
             self.scheduled_election(now);
         }
+        // Last: the elections that just ended may have freed a slot for an
+        // overdue challenge (the deadline asked for next must not be past).
+        self.run_checks(now);
     }
 
     /// Looks at an election's verdict and carries out what it asks for.
@@ -157,6 +184,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         let Some(run) = self.elections.finish(token) else {
             return;
         };
+        let was_check = self.checks.values().any(|c| c.token == token);
+        self.settle_check(now, &token);
         self.note_outcome(run.saw_split());
         let Win {
             winner,
@@ -193,12 +222,31 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         self.metrics.elections_succeeded += 1;
         self.metrics.record_latency(latency);
         let winner = Contact { id: winner, addr };
-        match self.elected.record(winner.clone(), token, now) {
-            Recorded::Reelected => {}
-            Recorded::Added => self.emit(Event::PeerAdded(winner.clone())),
-            Recorded::AddedEvicting(old) => {
-                self.emit(Event::PeerEvicted(old));
-                self.emit(Event::PeerAdded(winner.clone()));
+        // A peer evicted as misaligned does not come back for a while: another
+        // version still wins the odd election (it shares ≥ 1 mapping half the time).
+        // A direct challenge is about its peer: someone else winning it joins
+        // the table only while the table is below its target (discovery fills
+        // the rest), so challenges do not grow the table they have to cover.
+        let incidental = was_check
+            && !self.elected.contains(&winner.id)
+            && self.elected.len() >= self.config.target_elected_peers;
+        if !incidental && !self.is_banned(&winner.id, now) {
+            // A new peer is on probation: its first direct challenge comes soon
+            // (at the next slot once the table is at its target).
+            let due = now.saturating_add(self.config.recheck_ms);
+            match self.elected.record(winner.clone(), token, now, due) {
+                Recorded::Reelected => {}
+                Recorded::Added => {
+                    self.burst_fruitless = 0;
+                    self.emit(Event::PeerAdded(winner.clone()));
+                }
+                Recorded::AddedEvicting(old) => {
+                    self.emit(Event::PeerEvicted {
+                        peer: old,
+                        reason: EvictionReason::Replaced,
+                    });
+                    self.emit(Event::PeerAdded(winner.clone()));
+                }
             }
         }
         self.emit(Event::Elected {
@@ -215,6 +263,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         let Some(run) = self.elections.finish(token) else {
             return;
         };
+        if reason != FailureReason::Shutdown {
+            self.settle_check(self.now_ms, &token);
+        }
         self.note_outcome(run.saw_split());
         self.metrics.record_failure(reason);
         self.emit(Event::ElectionFailed {
@@ -241,118 +292,4 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             });
         }
     }
-
-    fn schedule_next(&mut self, now: u64) {
-        let base = self.config.election_interval_ms;
-        let spread = base.saturating_mul(u64::from(self.config.election_jitter_percent)) / 100;
-        let low = base.saturating_sub(spread).max(1);
-        let wait = low.saturating_add(self.rng.below(spread.saturating_mul(2).saturating_add(1)));
-        self.next_election_at = Some(now.saturating_add(wait));
-    }
-
-    /// Alternates re-verification of the stalest elected peer with discovery.
-    fn scheduled_election(&mut self, now: u64) {
-        let reverify = self.reverify_next;
-        self.reverify_next = !self.reverify_next;
-        let (token, purpose) = match self.elected.stalest().map(|p| p.contact.id) {
-            Some(peer) if reverify => (self.token_near(&peer), ElectionPurpose::Reverify(peer)),
-            _ => (self.discovery_token(), ElectionPurpose::Discover),
-        };
-        match token {
-            Some(t) => self.start_election(now, t, purpose),
-            None => {
-                self.metrics.elections_started += 1;
-                self.metrics.record_failure(FailureReason::NoToken);
-                self.emit(Event::ElectionFailed {
-                    token: TokenId::ZERO,
-                    reason: FailureReason::NoToken,
-                    responses: 0,
-                });
-            }
-        }
-    }
-
-    /// A stored token near `point`, with a random suffix so repeated challenges
-    /// around one peer use different tokens (a cached answer is no use).
-    fn token_near(&mut self, point: &PeerId) -> Option<TokenId> {
-        let from = TokenId::new(*point.as_bytes());
-        let s = self.rng.below(SUFFIX_SPACE as u64) as u16;
-        let m = if self.rng.coin() {
-            self.store.next_with_suffix(&from, s)
-        } else {
-            self.store.prev_with_suffix(&from, s)
-        };
-        m.map(|m| m.id)
-    }
-
-    /// A stored token for discovery: half the time inside the widest arc between
-    /// elected peers (the worst-covered area), otherwise at a random distance from
-    /// this node (log-uniform, so near and far are both explored). The search
-    /// walks from that point toward this node, so it lands in the part of the
-    /// ledger this node holds.
-    fn discovery_token(&mut self) -> Option<TokenId> {
-        let me = TokenId::new(*self.me.id.as_bytes());
-        let gap = if self.rng.coin() {
-            self.elected.largest_gap()
-        } else {
-            None
-        };
-        let point = match gap {
-            Some((start, len)) => {
-                let mut d = [0u8; 32];
-                self.rng.fill(&mut d);
-                let off = scale(&d, &len);
-                TokenId::new(*start.as_bytes()).add(&off)
-            }
-            None => {
-                let bits = self.rng.below(256) as usize;
-                let mut d = [0u8; 32];
-                self.rng.fill(&mut d);
-                mask_to_bits(&mut d, bits);
-                let off = Distance(d);
-                if self.rng.coin() {
-                    me.add(&off)
-                } else {
-                    me.sub(&off)
-                }
-            }
-        };
-        let s = self.rng.below(SUFFIX_SPACE as u64) as u16;
-        let toward_me_ccw =
-            crate::id::clockwise_distance(&me, &point) <= crate::id::counter_clockwise_distance(&me, &point);
-        let m = if toward_me_ccw {
-            self.store.prev_with_suffix(&point, s)
-        } else {
-            self.store.next_with_suffix(&point, s)
-        };
-        m.map(|m| m.id)
-            .or_else(|| self.store.lookup(&point).map(|_| point))
-    }
-}
-
-/// Keeps only the low `bits` bits of a big-endian value.
-fn mask_to_bits(d: &mut [u8; 32], bits: usize) {
-    for (i, b) in d.iter_mut().enumerate() {
-        let bit_lo = (31 - i) * 8; // value of this byte's lowest bit position
-        if bit_lo >= bits {
-            *b = 0;
-        } else if bit_lo + 8 > bits {
-            *b &= (1u16 << (bits - bit_lo)) as u8 - 1;
-        }
-    }
-}
-
-/// Roughly `random * len / 2^256`: a uniform-ish offset inside an arc, using the
-/// top 64 bits of each (precision is irrelevant for picking a point).
-fn scale(random: &[u8; 32], len: &Distance) -> Distance {
-    let mut r = [0u8; 8];
-    r.copy_from_slice(&random[..8]);
-    let r = u128::from(u64::from_be_bytes(r));
-    let l = u128::from(len.high_u64());
-    let hi = ((r * l) >> 64) as u64;
-    let mut out = [0u8; 32];
-    out[..8].copy_from_slice(&hi.to_be_bytes());
-    out[8..].copy_from_slice(&random[8..]);
-    // hi < len's top word, so any low bits keep the offset inside the arc.
-    Distance(out)
 }

@@ -30,6 +30,7 @@ fn node_with(cfg: NodeConfig) -> Node<u32, MemoryStore> {
 fn node() -> Node<u32, MemoryStore> {
     let mut c = NodeConfig::default();
     c.election_interval_ms = 10_000_000;
+    c.target_elected_peers = 0; // no startup burst either
     node_with(c)
 }
 
@@ -327,6 +328,7 @@ fn a_seed_address_is_admitted_by_its_reply_and_named_contacts_are_only_asked() {
 fn a_full_table_evicts_only_a_contact_that_fails_its_liveness_check() {
     let mut c = NodeConfig::default();
     c.election_interval_ms = 10_000_000;
+    c.target_elected_peers = 0;
     c.max_contacts = 2;
     c.contact_stale_ms = 1_000;
     let mut n = node_with(c);

@@ -35,6 +35,7 @@ mod crowds;
 mod discovery;
 mod event;
 mod forward;
+mod health;
 mod manager;
 mod membership;
 mod metrics;
@@ -43,10 +44,14 @@ mod proven;
 mod router;
 mod run;
 mod validation;
+mod schedule;
 
 pub use config::{NodeConfig, NodeConfigError, SplitBrainPolicy};
 pub use contacts::Reputation;
-pub use event::{ElectionPurpose, Event, FailureReason};
+pub use event::{ElectionPurpose, Event, EvictionReason, FailureReason};
+pub use health::{
+    Observation, PeerHealth, PeerState, LLR_AGAINST, LLR_CONFIRMED, LLR_MISALIGNED, LLR_PARTIAL, LLR_STRONG,
+};
 pub use metrics::{KindCounters, Metrics, LATENCY_BUCKETS_MS, LATENCY_SLOTS, LATENCY_SLOT_NAMES};
 pub use peers::{ElectedPeer, PeerSnapshot, SNAPSHOT_VERSION};
 
@@ -62,7 +67,8 @@ use forward::ForwardTable;
 use peers::ElectedPeers;
 use proven::ProvenIdentities;
 use run::Elections;
-use std::collections::VecDeque;
+use schedule::DirectCheck;
+use std::collections::{BTreeMap, VecDeque};
 use validation::{Cookies, RateLimits, Validated};
 
 /// Something that happened to the node.
@@ -154,7 +160,14 @@ pub struct Node<A, S> {
     started: bool,
     stopped: bool,
     next_election_at: Option<u64>,
-    reverify_next: bool,
+    /// Burst discoveries since the table last gained a peer (the burst stops
+    /// after [`schedule::BURST_FRUITLESS_FACTOR`] × target of them).
+    burst_fruitless: u32,
+    /// Running direct challenges of elected peers, by channel ticket.
+    checks: BTreeMap<crate::election::MessageTicket, DirectCheck<A>>,
+    /// Peers evicted as misaligned and until when they may not re-enter (at
+    /// most [`schedule::BANNED_CAP`], oldest dropped first).
+    banned: VecDeque<(PeerId, u64)>,
     recent_splits: VecDeque<bool>,
     /// Cookies for the address-validation round trip (keyed from the seed).
     cookies: Cookies,
@@ -229,7 +242,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             started: false,
             stopped: false,
             next_election_at: None,
-            reverify_next: false,
+            checks: BTreeMap::new(),
+            burst_fruitless: 0,
+            banned: VecDeque::new(),
             recent_splits: VecDeque::new(),
         })
     }
@@ -282,7 +297,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         m
     }
 
-    /// Elected peers, in id order.
+    /// Elected peers, in id order. Each carries its [`PeerHealth`]: state
+    /// (probation or confirmed), the evidence so far and when it is next challenged.
     pub fn elected_peers(&self) -> impl Iterator<Item = &ElectedPeer<A>> {
         self.elected.iter()
     }
@@ -325,16 +341,21 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// Timestamps (`elected_at`, `last_election`) are kept as saved, so the host
     /// must continue the same monotonic timeline across restarts (e.g. start its
     /// clock at the time the snapshot was taken) for eviction order to stay meaningful.
+    ///
+    /// Restored peers keep their evidence but start on probation
+    /// ([`PeerState::Probation`]) and due now, so they are re-verified before
+    /// anything else is scheduled. Snapshots of version 1 (no evidence) load too.
     pub fn restore(&mut self, snapshot: PeerSnapshot<A>) -> usize {
         let now = self.now_ms;
         for c in snapshot.contacts {
             self.vouch(c, now);
         }
         let mut restored = 0;
-        for p in snapshot.elected {
+        for mut p in snapshot.elected {
             if p.contact.id == self.me.id {
                 continue;
             }
+            p.health.restored(now);
             self.vouch(p.contact.clone(), now);
             if self.elected.restore(p) {
                 restored += 1;
@@ -370,16 +391,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         self.now_ms = now;
         if !self.started {
             self.started = true;
-            // First scheduled election somewhere in the first interval, so nodes
-            // started together do not all elect at once.
-            let first = self.rng.below(self.config.election_interval_ms.max(1));
-            self.next_election_at = Some(now.saturating_add(first));
+            self.first_slot(now);
         }
         match input {
             Input::Datagram { from, bytes } => self.on_datagram(now, from, bytes),
             Input::Timer => {}
             Input::Command(Command::StartElection(token)) => {
-                self.start_election(now, token, ElectionPurpose::Requested);
+                self.start_election(now, token, ElectionPurpose::Requested, None);
             }
             Input::Command(Command::AddContacts(list)) => {
                 for c in list {
@@ -477,6 +495,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             .chain(self.admission.next_deadline())
             .chain(self.discovery.next_deadline())
             .chain(self.next_refresh_at)
+            .chain(self.next_check_due())
             .min()
     }
 
@@ -487,6 +506,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
         self.stopped = true;
         self.next_election_at = None;
+        self.checks.clear();
     }
 }
 

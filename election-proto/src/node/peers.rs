@@ -1,5 +1,7 @@
-//! The elected-peer table: winners of this node's elections, bounded, with eviction.
+//! The elected-peer table: winners of this node's elections, bounded, with
+//! eviction, and the evidence about each (see [`super::health`]).
 
+use super::health::PeerHealth;
 use crate::id::{clockwise_distance, Distance, PeerId, TokenId};
 use crate::wire::{Address, Contact};
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,10 @@ pub struct ElectedPeer<A> {
     pub election_count: u32,
     /// The token of its most recent winning election.
     pub challenge_token: TokenId,
+    /// Evidence about it, its state and when it is next challenged. Snapshots
+    /// of version 1 have none: such peers load on probation with no evidence.
+    #[serde(default)]
+    pub health: PeerHealth,
 }
 
 /// Outcome of recording a winner.
@@ -33,10 +39,10 @@ pub(crate) enum Recorded {
 
 /// Bounded table of elected peers.
 ///
-/// Eviction policy when full: drop the peer verified longest ago (smallest
-/// `last_election`), then the one with fewer wins, then the larger id. A peer
-/// that keeps winning re-verification stays; one that stops answering or
-/// stops agreeing ages out.
+/// Eviction policy when full (the new winner *replaces* someone): drop the
+/// peer verified longest ago (smallest `last_election`), then the one with
+/// fewer wins, then the larger id. Peers that stop answering or stop agreeing
+/// are evicted by their evidence long before that (see [`super::health`]).
 #[derive(Clone, Debug)]
 pub(crate) struct ElectedPeers<A> {
     map: BTreeMap<PeerId, ElectedPeer<A>>,
@@ -63,7 +69,20 @@ impl<A: Address> ElectedPeers<A> {
         self.map.values()
     }
 
-    pub fn record(&mut self, winner: Contact<A>, token: TokenId, now_ms: u64) -> Recorded {
+    pub fn get_mut(&mut self, id: &PeerId) -> Option<&mut ElectedPeer<A>> {
+        self.map.get_mut(id)
+    }
+
+    pub fn contains(&self, id: &PeerId) -> bool {
+        self.map.contains_key(id)
+    }
+
+    pub fn remove(&mut self, id: &PeerId) -> Option<ElectedPeer<A>> {
+        self.map.remove(id)
+    }
+
+    /// Records a winner at `now_ms`; a new entry is first challenged at `due_at`.
+    pub fn record(&mut self, winner: Contact<A>, token: TokenId, now_ms: u64, due_at: u64) -> Recorded {
         if let Some(p) = self.map.get_mut(&winner.id) {
             p.contact.addr = winner.addr;
             p.last_election = now_ms;
@@ -96,6 +115,7 @@ impl<A: Address> ElectedPeers<A> {
                 last_election: now_ms,
                 election_count: 1,
                 challenge_token: token,
+                health: PeerHealth::new(now_ms, due_at),
             },
         );
         match evicted {
@@ -104,9 +124,14 @@ impl<A: Address> ElectedPeers<A> {
         }
     }
 
-    /// The peer verified longest ago (ties: smaller id).
-    pub fn stalest(&self) -> Option<&ElectedPeer<A>> {
-        self.map.values().min_by_key(|p| (p.last_election, p.contact.id))
+    /// The peer whose direct challenge is due first among those `eligible`
+    /// (ties: smaller id): the scheduler's one order, so every peer gets its
+    /// turn whatever the others do.
+    pub fn earliest_due(&self, eligible: impl Fn(&PeerId) -> bool) -> Option<&ElectedPeer<A>> {
+        self.map
+            .values()
+            .filter(|p| eligible(&p.contact.id))
+            .min_by_key(|p| (p.health.due_at, p.contact.id))
     }
 
     /// The largest arc between consecutive elected peers (clockwise), as
@@ -144,8 +169,9 @@ pub struct PeerSnapshot<A> {
     pub elected: Vec<ElectedPeer<A>>,
 }
 
-/// Current [`PeerSnapshot::version`].
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// Current [`PeerSnapshot::version`]: 2 adds [`ElectedPeer::health`]. Version 1
+/// snapshots still load (their peers start on probation with no evidence).
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 #[cfg(test)]
 mod tests {
@@ -161,15 +187,15 @@ mod tests {
     #[test]
     fn eviction_keeps_cap_and_drops_stalest() {
         let mut t = ElectedPeers::new(3);
-        assert_eq!(t.record(c(1), TokenId::from_u64(1), 10), Recorded::Added);
-        assert_eq!(t.record(c(2), TokenId::from_u64(2), 20), Recorded::Added);
-        assert_eq!(t.record(c(3), TokenId::from_u64(3), 30), Recorded::Added);
+        assert_eq!(t.record(c(1), TokenId::from_u64(1), 10, 0), Recorded::Added);
+        assert_eq!(t.record(c(2), TokenId::from_u64(2), 20, 0), Recorded::Added);
+        assert_eq!(t.record(c(3), TokenId::from_u64(3), 30, 0), Recorded::Added);
         // Re-verify peer 1: now peer 2 is stalest.
-        assert_eq!(t.record(c(1), TokenId::from_u64(9), 40), Recorded::Reelected);
+        assert_eq!(t.record(c(1), TokenId::from_u64(9), 40, 0), Recorded::Reelected);
         assert_eq!(t.get(&PeerId::from_u64(1)).unwrap().election_count, 2);
         assert_eq!(t.get(&PeerId::from_u64(1)).unwrap().elected_at, 10);
         assert_eq!(
-            t.record(c(4), TokenId::from_u64(4), 50),
+            t.record(c(4), TokenId::from_u64(4), 50, 0),
             Recorded::AddedEvicting(PeerId::from_u64(2))
         );
         assert_eq!(t.len(), 3);
@@ -180,15 +206,30 @@ mod tests {
     fn largest_gap_finds_widest_arc_including_wrap() {
         let mut t = ElectedPeers::new(8);
         for n in [10u64, 20, 100] {
-            t.record(c(n), TokenId::ZERO, 0);
+            t.record(c(n), TokenId::ZERO, 0, 0);
         }
         // Gaps: 10→20 = 10, 20→100 = 80, 100→10 wraps (huge).
         let (start, len) = t.largest_gap().unwrap();
         assert_eq!(start, PeerId::from_u64(100));
         assert!(len > Distance::from_u64(80));
         let mut u = ElectedPeers::new(8);
-        u.record(c(0), TokenId::ZERO, 0);
+        u.record(c(0), TokenId::ZERO, 0, 0);
         assert!(u.largest_gap().is_some());
         assert!(ElectedPeers::<u32>::new(1).largest_gap().is_none());
+    }
+
+    #[test]
+    fn earliest_due_is_the_schedule_order() {
+        let mut t = ElectedPeers::new(8);
+        t.record(c(1), TokenId::ZERO, 0, 300);
+        t.record(c(2), TokenId::ZERO, 0, 100);
+        t.record(c(3), TokenId::ZERO, 0, 100);
+        let first = |t: &ElectedPeers<u32>| {
+            t.earliest_due(|id| *id != PeerId::from_u64(2))
+                .map(|p| p.contact.id)
+        };
+        assert_eq!(first(&t), Some(PeerId::from_u64(3)));
+        t.get_mut(&PeerId::from_u64(3)).unwrap().health.due_at = 400;
+        assert_eq!(first(&t), Some(PeerId::from_u64(1)));
     }
 }

@@ -192,8 +192,22 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         }
         self.admit_first_hop(now, &answer.ticket, sender, &from);
+        self.note_direct_reply(&answer.ticket, &sender, &from);
+        // Evidence about an elected peer: only its own answer to a direct
+        // challenge, from the address we asked (see `health`).
+        let witness = self.is_direct_channel(&answer.ticket, &sender, &from) && answer.responder.id == sender;
         match self.elections.on_answer(&answer) {
             AnswerOutcome::Counted => {
+                if witness {
+                    let shared = self
+                        .elections
+                        .get(&token)
+                        .and_then(|run| run.shared_with_reference(&answer.ticket));
+                    // Without a reference (a store too sparse to walk) there is nothing to compare.
+                    if let Some(shared) = shared {
+                        self.observe(now, &answer.ticket, sender, Some(shared));
+                    }
+                }
                 // A relayed responder is only a candidate.
                 let responder = answer.responder;
                 if responder.id != sender {
@@ -204,11 +218,17 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             AnswerOutcome::Redelivery => self.metrics.duplicate_answers += 1,
             AnswerOutcome::Conflict => {
                 self.metrics.conflicting_answers += 1;
+                if witness {
+                    self.observe(now, &answer.ticket, sender, None);
+                }
                 self.strike(&answer.responder.id, &sender);
                 self.evaluate(now, token);
             }
             AnswerOutcome::Forged => {
                 self.metrics.invalid_signatures += 1;
+                if witness {
+                    self.observe(now, &answer.ticket, sender, None);
+                }
                 self.strike(&answer.responder.id, &sender);
             }
             AnswerOutcome::Unmatched => self.metrics.unmatched_replies += 1,
@@ -267,6 +287,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         };
         self.admit_first_hop(now, &referral.ticket, sender, &from);
+        self.note_direct_reply(&referral.ticket, &sender, &from);
         // Either way the referred channel is closed: follow the suggestion if
         // there is a fresh one, else open a replacement to another first hop.
         let next = match self.elections.on_referral(&referral, sender) {
@@ -281,7 +302,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         // whose ticket its direct reply must carry, which is what admits it
         // (see `admit_first_hop`). Channels opened from the table use admitted
         // contacts only.
-        if !next.is_some_and(|hop| self.open_channel_to(now, token, hop)) {
+        if !next.is_some_and(|hop| self.open_channel_to(now, token, hop).is_some()) {
             self.open_channels(now, token, 1);
         }
         self.evaluate(now, token);

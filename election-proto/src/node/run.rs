@@ -386,6 +386,18 @@ impl<A: Clone> ElectionRun<A> {
         self.election.has_used_hop(peer)
     }
 
+    /// How many mappings the answer counted on `ticket` shares with this
+    /// node's own walk (0–10), if the run has a reference and the channel an answer.
+    pub(super) fn shared_with_reference(&self, ticket: &MessageTicket) -> Option<usize> {
+        let reference = self.election.reference()?;
+        match self.election.channel_state(*ticket)? {
+            crate::election::ChannelState::Responded { signature, .. } => {
+                Some(crate::proof::agreement(reference, signature))
+            }
+            _ => None,
+        }
+    }
+
     /// The address `peer` gave with its latest counted answer.
     pub(super) fn responder_addr(&self, peer: &PeerId) -> Option<&A> {
         self.responders.get(peer)

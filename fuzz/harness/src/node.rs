@@ -529,6 +529,7 @@ impl NodeHarness {
                             last_election: now.saturating_sub(u64::from(back) / 2),
                             election_count: u32::from(wins),
                             challenge_token: t.token(),
+                            health: Default::default(),
                         })
                         .collect(),
                 };
@@ -651,7 +652,7 @@ impl NodeHarness {
                     Event::ElectionStarted { .. } => self.stats.started += 1,
                     Event::ElectionFailed { .. } => self.stats.failed += 1,
                     Event::PeerAdded(c) => assert!(c.id != me, "the node added itself as a peer"),
-                    Event::PeerEvicted(_) => self.stats.evicted += 1,
+                    Event::PeerEvicted { .. } => self.stats.evicted += 1,
                     _ => {}
                 },
             }

@@ -8,6 +8,13 @@
 //! distinct nodes whose arcs hold the token sign it, and tabulates the agreement
 //! (shared `(token, block)` pairs out of 10) and `P(agreement ≥ t)`. This is the
 //! probability that two honest answers form a cluster under `consensus_threshold = t`.
+//!
+//! `agreement -- SAMPLES --peers` instead measures what the elected-peer
+//! table's sequential test sees: the agreement of a responder's answer with an
+//! honest challenger's own walk (coverage 0.9, stale 0.01), for an honest
+//! responder, one on another ledger version (fork share 0.5, the simulator's
+//! partition default) and a lazy one (coverage 0.6, stale 0.3), with
+//! `P(agreement ≥ t)` and how often the responder cannot answer at all.
 
 use election_proto::{agreement, generate_signature, PeerId, TokenId, TokenStore};
 use election_tests::ledger::{Ledger, LedgerView};
@@ -22,6 +29,9 @@ fn main() {
     let nodes = 1000usize;
     let replication = 12.0;
     let arc_depth = 256u64;
+    if std::env::args().any(|a| a == "--peers") {
+        return peers(samples, nodes, replication, arc_depth);
+    }
     let ledger = Arc::new(Ledger::new(99, arc_depth * nodes as u64 / 12, 0.0));
     let half = (replication / nodes as f64 / 2.0 * 18_446_744_073_709_551_616.0) as u64;
     println!("coverage stale | mean  | P(>=5) P(>=6) P(>=7) P(>=8) P(>=9) P(=10) | no answer");
@@ -99,6 +109,83 @@ fn main() {
             at_least(9),
             at_least(10),
             unanswerable as f64 / (unanswerable + pairs) as f64
+        );
+    }
+}
+
+/// Challenger's own walk against one responder of each kind (see the module docs).
+fn peers(samples: usize, nodes: usize, replication: f64, arc_depth: u64) {
+    let ledger = Arc::new(Ledger::new(99, arc_depth * nodes as u64 / 12, 0.5));
+    let half = (replication / nodes as f64 / 2.0 * 18_446_744_073_709_551_616.0) as u64;
+    println!("responder      | mean  | P(>=1) P(>=2) P(>=3) P(>=4) P(>=5) P(>=6) | no answer");
+    // (name, coverage, stale, ledger version)
+    for (name, coverage, stale, version) in [
+        ("honest", 0.9, 0.01, 0u32),
+        ("other version", 0.9, 0.01, 1),
+        ("lazy", 0.6, 0.3, 0),
+    ] {
+        let mut rng = SimRng::new(7, "agreement peers");
+        let mut hist = [0u64; 11];
+        let (mut pairs, mut unanswerable) = (0u64, 0u64);
+        while pairs < samples as u64 && unanswerable < 10 * samples as u64 {
+            let t0 = TokenId::new(rng.bytes32());
+            let probe = LedgerView::new(
+                ledger.clone(),
+                &PeerId::new(*t0.as_bytes()),
+                u64::MAX / 2,
+                0,
+                1.0,
+                0.0,
+            );
+            let token = probe
+                .next_with_suffix(&t0, (rng.next_u64() % 1024) as u16)
+                .unwrap()
+                .id;
+            let top = election_tests::ledger::top64(token.as_bytes());
+            let mut holder = |coverage: f64, stale: f64| {
+                let off = rng.below(2 * half) as i128 - half as i128;
+                let mut b = [0u8; 32];
+                b[..8].copy_from_slice(&((top as i128 + off) as u64).to_be_bytes());
+                LedgerView::new(
+                    ledger.clone(),
+                    &PeerId::new(b),
+                    half,
+                    rng.next_u64(),
+                    coverage,
+                    stale,
+                )
+            };
+            let me = holder(0.9, 0.01);
+            let mut other = holder(coverage, stale);
+            other.set_version(version);
+            let challenger = PeerId::new(rng.bytes32());
+            let Some(own) = generate_signature(&me, &token, &challenger) else {
+                continue;
+            };
+            let Some(theirs) = generate_signature(&other, &token, &challenger) else {
+                unanswerable += 1;
+                continue;
+            };
+            hist[agreement(&own, &theirs)] += 1;
+            pairs += 1;
+        }
+        let n = pairs.max(1) as f64;
+        let at_least = |t: usize| hist[t..].iter().sum::<u64>() as f64 / n;
+        let mean = hist
+            .iter()
+            .enumerate()
+            .map(|(k, c)| k as f64 * *c as f64)
+            .sum::<f64>()
+            / n;
+        println!(
+            "{name:<14} | {mean:.2}  | {:.3}  {:.3}  {:.3}  {:.3}  {:.3}  {:.3} | {:.3}",
+            at_least(1),
+            at_least(2),
+            at_least(3),
+            at_least(4),
+            at_least(5),
+            at_least(6),
+            unanswerable as f64 / (unanswerable + pairs).max(1) as f64
         );
     }
 }

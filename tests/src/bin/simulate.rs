@@ -19,7 +19,7 @@ use clap::Parser;
 use election_tests::adversary::parse_adversaries;
 use election_tests::output::PendingFile;
 use election_tests::report::Report;
-use election_tests::sim::{Churn, Partition, Sim, SimConfig};
+use election_tests::sim::{Churn, Departures, Joiners, Partition, Sim, SimConfig, Switch, SwitchKind};
 use election_tests::timeline::Timeline;
 use election_tests::{html, summary};
 use std::ffi::OsString;
@@ -60,6 +60,21 @@ struct Args {
     /// Heal the partition at this minute.
     #[arg(long, requires = "partition_at")]
     heal_at: Option<f64>,
+    /// Nodes leaving for good: expected share of the nodes per hour, from minute 10.
+    #[arg(long, default_value_t = 0.0)]
+    departures: f64,
+    /// Honest nodes switching for good, from minute 10: RATE:KIND, RATE the
+    /// expected share of the nodes per hour, KIND `version` (another ledger
+    /// version, `--fork-share` of blocks differ) or `lazy` (a thin, stale store).
+    #[arg(long, value_parser = parse_switch)]
+    switch: Option<(f64, SwitchKind)>,
+    /// Honest nodes that join the running network, evenly spread from minute
+    /// 10 to 5 minutes before the end; `time_to_*` keys are measured over them.
+    #[arg(long, default_value_t = 20)]
+    joiners: usize,
+    /// Override NodeConfig: reverify_period_ms, in seconds.
+    #[arg(long)]
+    reverify_s: Option<u64>,
     /// Print the full report as one JSON object instead of the summary.
     #[arg(long)]
     json: bool,
@@ -147,6 +162,23 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
     Ok((lo, hi))
 }
 
+fn parse_switch(s: &str) -> Result<(f64, SwitchKind), String> {
+    let (rate, kind) = s.split_once(':').ok_or("expected RATE:KIND, e.g. 0.1:version")?;
+    let rate: f64 = rate
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{rate}` is not a number"))?;
+    if !(0.0..=60.0).contains(&rate) {
+        return Err("RATE must be between 0 and 60 per hour".into());
+    }
+    let kind = match kind.trim() {
+        "version" => SwitchKind::Version,
+        "lazy" => SwitchKind::Lazy,
+        other => return Err(format!("unknown KIND `{other}` (version, lazy)")),
+    };
+    Ok((rate, kind))
+}
+
 fn ms(minutes: f64) -> u64 {
     (minutes.max(0.0) * 60_000.0).round() as u64
 }
@@ -190,6 +222,30 @@ fn main() {
             downtime_ms: (60_000, 600_000),
             start_ms: 60_000,
         });
+    }
+    if args.departures > 0.0 {
+        cfg.departures = Some(Departures {
+            per_hour: args.departures,
+            start_ms: ms(10.0),
+        });
+    }
+    if let Some((per_hour, kind)) = args.switch {
+        cfg.switch = Some(Switch {
+            per_hour,
+            kind,
+            start_ms: ms(10.0),
+        });
+        cfg.switch_fork_share = args.fork_share;
+    }
+    if args.joiners > 0 && args.minutes > 15.0 {
+        cfg.joiners = Some(Joiners {
+            count: args.joiners,
+            from_ms: ms(10.0),
+            until_ms: ms(args.minutes - 5.0),
+        });
+    }
+    if let Some(s) = args.reverify_s {
+        cfg.node.reverify_period_ms = s * 1000;
     }
     if let Some(t) = args.threshold {
         cfg.node.election.consensus_threshold = t;

@@ -40,6 +40,53 @@ pub struct Churn {
     pub start_ms: u64,
 }
 
+/// Nodes leaving for good: from `start_ms` on, every simulated minute each
+/// online node leaves with probability `per_hour / 60` (drawn as a count,
+/// like churn) and never comes back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Departures {
+    /// Expected share of the nodes that leave per simulated hour.
+    pub per_hour: f64,
+    /// No departures before this time.
+    pub start_ms: u64,
+}
+
+/// What a switching node turns into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SwitchKind {
+    /// It moves to another ledger version (a share `fork_share` of blocks differ).
+    Version,
+    /// Its store becomes thin and stale (`lazy_coverage`, `lazy_stale`).
+    Lazy,
+}
+
+/// Honest nodes that change mid-run: from `start_ms` on, every simulated
+/// minute `per_hour × nodes / 60` honest nodes that have not switched yet are
+/// drawn and switch for good.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Switch {
+    /// Expected share of the nodes that switch per simulated hour.
+    pub per_hour: f64,
+    /// What they turn into.
+    pub kind: SwitchKind,
+    /// No switches before this time.
+    pub start_ms: u64,
+}
+
+/// Nodes that join a running network: `count` honest nodes (drawn from the
+/// seed) are offline from the start and join at evenly spaced times from
+/// `from_ms` to `until_ms`, each with its bootstrap seeds. Their time to 8
+/// peers is measured from their join.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Joiners {
+    /// How many.
+    pub count: usize,
+    /// The first joins then.
+    pub from_ms: u64,
+    /// The last joins then.
+    pub until_ms: u64,
+}
+
 /// Everything a run depends on.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -93,6 +140,15 @@ pub struct SimConfig {
     pub partition: Option<Partition>,
     /// Optional churn.
     pub churn: Option<Churn>,
+    /// Optional departures for good.
+    pub departures: Option<Departures>,
+    /// Optional honest nodes switching version or turning lazy.
+    pub switch: Option<Switch>,
+    /// Share of blocks another version changes for `switch` nodes (the
+    /// partition uses its own). Default 0.5.
+    pub switch_fork_share: f64,
+    /// Optional late joiners.
+    pub joiners: Option<Joiners>,
     /// Keep every node event and every classified win (for tests; costs memory).
     pub record_events: bool,
     /// Worker threads. Results do not depend on it (see [`Sim::run_until`](super::Sim::run_until)). Default 1.
@@ -155,6 +211,10 @@ impl SimConfig {
             colluder_group_size: 0,
             partition: None,
             churn: None,
+            departures: None,
+            switch: None,
+            switch_fork_share: 0.5,
+            joiners: None,
             record_events: false,
             threads: 1,
             parallel_min_events: 24,

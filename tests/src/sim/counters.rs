@@ -141,7 +141,7 @@ impl ElectionCounters {
                 self.split_brain_elections += u64::from(first_split_brain);
             }
             Event::PeerAdded(_) => self.peers_added += 1,
-            Event::PeerEvicted(_) => self.peers_evicted += 1,
+            Event::PeerEvicted { .. } => self.peers_evicted += 1,
             Event::PartitionSuspected { .. } => self.partition_alerts += 1,
             _ => {}
         }

@@ -155,9 +155,10 @@ fn encode_event<'a>(e: &Event<u32>, buf: &'a mut [u8; 256]) -> &'a [u8] {
             w.put(c.id.as_bytes());
             w.put(&c.addr.to_le_bytes());
         }
-        Event::PeerEvicted(p) => {
+        Event::PeerEvicted { peer, reason } => {
             w.put(&[5]);
-            w.put(p.as_bytes());
+            w.put(peer.as_bytes());
+            w.put(&[reason.index() as u8]);
         }
         Event::PartitionSuspected { split_brains, window } => {
             w.put(&[6]);

@@ -5,7 +5,7 @@
 //! which nodes are online. This module only schedules and decides; the simulator
 //! carries the decisions out.
 
-use super::config::{Churn, Partition, SimConfig};
+use super::config::{Churn, Departures, Joiners, Partition, SimConfig, Switch};
 use super::queue::Queue;
 use crate::rng::SimRng;
 
@@ -25,6 +25,12 @@ pub(super) enum Fault {
     PartitionHeal,
     /// The second half's ledger reconciles.
     Resync,
+    /// Time for this minute's departures for good.
+    DepartureTick,
+    /// Time for this minute's switches.
+    SwitchTick,
+    /// A late joiner starts.
+    Join { node: u32 },
 }
 
 /// The fault schedule and the churn stream.
@@ -35,6 +41,11 @@ pub(super) struct Faults {
     partition: Option<Partition>,
     /// Which nodes leave and for how long; no other draws use it.
     rng: SimRng,
+    departures: Option<Departures>,
+    switch: Option<Switch>,
+    /// Which nodes depart for good and which switch (its own stream, so adding
+    /// either leaves churn's draws alone).
+    rng2: SimRng,
 }
 
 impl Faults {
@@ -52,12 +63,63 @@ impl Faults {
                 queue.push(c.start_ms, Fault::ChurnTick);
             }
         }
+        if let Some(d) = &cfg.departures {
+            if d.per_hour > 0.0 {
+                queue.push(d.start_ms, Fault::DepartureTick);
+            }
+        }
+        if let Some(w) = &cfg.switch {
+            if w.per_hour > 0.0 {
+                queue.push(w.start_ms, Fault::SwitchTick);
+            }
+        }
+        for (k, node) in joiners(cfg).into_iter().enumerate() {
+            let j = cfg.joiners.as_ref().map_or(0, |j| j.count.max(2) as u64 - 1);
+            let (from, until) = cfg
+                .joiners
+                .as_ref()
+                .map_or((0, 0), |j| (j.from_ms, j.until_ms.max(j.from_ms)));
+            let at = from + (until - from) * k as u64 / j.max(1);
+            queue.push(at, Fault::Join { node });
+        }
         Self {
             queue,
             churn: cfg.churn.clone(),
             partition: cfg.partition.clone(),
             rng: SimRng::new(cfg.seed, "churn"),
+            departures: cfg.departures.clone(),
+            switch: cfg.switch.clone(),
+            rng2: SimRng::new(cfg.seed, "departures and switches"),
         }
+    }
+
+    /// This minute's departures for good: like churn, `per_hour × n / 60`
+    /// expected draws among the nodes `eligible` (online, not joining later).
+    /// Schedules the next tick.
+    pub(super) fn departure_tick(
+        &mut self,
+        now: u64,
+        n: usize,
+        eligible: impl Fn(usize) -> bool,
+    ) -> Vec<usize> {
+        let Some(d) = &self.departures else {
+            return Vec::new();
+        };
+        let per_hour = d.per_hour;
+        let out = draw(&mut self.rng2, per_hour, n, &eligible);
+        self.queue.push(now + CHURN_TICK_MS, Fault::DepartureTick);
+        out
+    }
+
+    /// This minute's switches, drawn as departures are, among the nodes `eligible`.
+    pub(super) fn switch_tick(&mut self, now: u64, n: usize, eligible: impl Fn(usize) -> bool) -> Vec<usize> {
+        let Some(w) = &self.switch else {
+            return Vec::new();
+        };
+        let per_hour = w.per_hour;
+        let out = draw(&mut self.rng2, per_hour, n, &eligible);
+        self.queue.push(now + CHURN_TICK_MS, Fault::SwitchTick);
+        out
     }
 
     /// Time of the next fault event.
@@ -102,6 +164,43 @@ impl Faults {
         self.queue.push(now + CHURN_TICK_MS, Fault::ChurnTick);
         leaving
     }
+}
+
+/// `per_hour × n / 60` expected uniform draws (the fraction drawn as a
+/// chance), keeping the distinct ones that are `eligible`.
+fn draw(rng: &mut SimRng, per_hour: f64, n: usize, eligible: &impl Fn(usize) -> bool) -> Vec<usize> {
+    let expect = per_hour * n as f64 / 60.0;
+    let mut k = expect.floor() as u64;
+    if rng.chance(expect - expect.floor()) {
+        k += 1;
+    }
+    let mut out = Vec::new();
+    for _ in 0..k {
+        let i = rng.below(n as u64) as usize;
+        if eligible(i) && !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// The late joiners of `cfg`, in join order: `count` distinct nodes drawn
+/// from the seed (their own stream).
+pub(super) fn joiners(cfg: &SimConfig) -> Vec<u32> {
+    let Some(Joiners { count, .. }) = cfg.joiners else {
+        return Vec::new();
+    };
+    let n = cfg.nodes.max(1);
+    let mut rng = SimRng::new(cfg.seed, "joiners");
+    let mut out: Vec<u32> = Vec::new();
+    let want = count.min(n.saturating_sub(1));
+    while out.len() < want {
+        let i = rng.below(n as u64) as u32;
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -80,11 +80,12 @@ mod node;
 mod oracle;
 mod queue;
 mod stats;
+mod tables;
 mod window;
 mod worker;
 mod world;
 
-pub use config::{Churn, Partition, SimConfig};
+pub use config::{Churn, Departures, Joiners, Partition, SimConfig, Switch, SwitchKind};
 pub use counters::{ElectionCounters, NetCounters};
 pub use node::SimNodeCore;
 pub use oracle::{WinRecord, WinnerClass};
@@ -94,12 +95,14 @@ use crate::ledger::{Ledger, LedgerView};
 use crate::rng::{derive32, SimRng};
 use digest::Digest;
 use election_proto::node::{Command, Event, Input, Metrics, Node, NodeConfigError};
+use election_proto::wire::Contact;
 use election_proto::PeerId;
 use faults::{Fault, Faults};
 use node::SimNode;
 use queue::{NodeEvent, Queue};
 use stats::Stats;
 use std::sync::Arc;
+use tables::{Flags, TableHealth};
 use window::Window;
 use worker::{Worker, WorkerOutput};
 use world::World;
@@ -134,6 +137,16 @@ pub struct Sim {
     /// Samples (node, minute) with more than a tenth eclipse ids, and the
     /// last minute that had one.
     eclipse_over_tenth: (u64, u64),
+    /// Nodes that left for good.
+    departed: Vec<bool>,
+    /// Nodes that switched version or turned lazy.
+    switched: Vec<bool>,
+    /// Late joiners not yet joined, with the contacts they will bootstrap from.
+    joining: Vec<Option<Vec<Contact<u32>>>>,
+    /// The elected-peer tables' health (issue 11).
+    tables: TableHealth,
+    /// When the partition healed, if it did.
+    healed_at: Option<u64>,
 }
 
 impl Sim {
@@ -142,7 +155,8 @@ impl Sim {
         cfg.node.validate()?;
         let seed = cfg.seed;
         let world = World::new(&cfg);
-        let mut nodes = Vec::with_capacity(world.len());
+        let n = world.len();
+        let mut nodes = Vec::with_capacity(n);
         for i in 0..world.len() {
             let core = Node::new(
                 cfg.node.clone(),
@@ -168,8 +182,14 @@ impl Sim {
             next_sample_at: 60_000,
             eclipse_share_max: 0.0,
             eclipse_over_tenth: (0, 0),
+            departed: vec![false; n],
+            switched: vec![false; n],
+            joining: vec![None; n],
+            tables: TableHealth::default(),
+            healed_at: None,
             cfg,
         };
+        let late = faults::joiners(&sim.cfg);
         let start = bootstrap::contacts(
             &sim.world,
             sim.cfg.bootstrap_neighbours,
@@ -178,6 +198,12 @@ impl Sim {
             seed,
         );
         for (i, contacts) in start {
+            if late.contains(&(i as u32)) {
+                // Offline until its join; it bootstraps from these then.
+                sim.nodes[i].leave();
+                sim.joining[i] = Some(contacts);
+                continue;
+            }
             let cmd = if sim.cfg.seeds_by_address {
                 Command::AddSeeds(contacts.into_iter().map(|c| c.addr).collect())
             } else {
@@ -334,6 +360,7 @@ impl Sim {
             }
             while self.next_sample_at <= t0 {
                 self.sample_contacts();
+                self.sample_tables();
                 self.next_sample_at += 60_000;
             }
             // A fault due now runs before the node events at the same time.
@@ -396,6 +423,65 @@ impl Sim {
             .collect()
     }
 
+    /// For every honest late joiner that joined, how long after its join its
+    /// eighth elected peer arrived (`None`: not yet).
+    pub fn join_times_to_8_peers(&self) -> Vec<Option<u64>> {
+        (0..self.nodes.len())
+            .filter(|i| self.world.kind(*i) == NodeKind::Honest)
+            .filter_map(|i| {
+                let at = self.nodes[i].joined_at()?;
+                Some(self.nodes[i].peer_milestones()[1].map(|t| t - at))
+            })
+            .collect()
+    }
+
+    /// Per-minute samples (after the first 10) of the share of honest table
+    /// entries pointing at offline peers.
+    pub fn table_dead_share(&self) -> &[f64] {
+        &self.tables.dead_share
+    }
+
+    /// Per-minute samples `(time, share)` of honest table entries whose peer is
+    /// on another ledger version than the owner, lazy, or switched.
+    pub fn table_misaligned_share(&self) -> &[(u64, f64)] {
+        &self.tables.misaligned_share
+    }
+
+    /// When the partition healed, if it did.
+    pub fn healed_at(&self) -> Option<u64> {
+        self.healed_at
+    }
+
+    /// For every departed or switched node that was in some honest table,
+    /// the time until it was in none (ms); those still in one at the end
+    /// count with the time so far.
+    pub fn evict_ms(&self) -> Vec<u64> {
+        let mut v = self.tables.evict_ms.clone();
+        v.extend(self.tables.pending(self.now));
+        v
+    }
+
+    /// Departed or switched nodes still in some honest table now.
+    pub fn evict_pending(&self) -> usize {
+        self.tables.pending(self.now).len()
+    }
+
+    /// Evictions by honest nodes, by [`EvictionReason::index`](election_proto::node::EvictionReason::index).
+    pub fn evictions_by_reason(&self) -> [u64; election_proto::node::EvictionReason::COUNT] {
+        self.tables.evictions
+    }
+
+    /// Evictions (departed or misaligned) of honest, online, unswitched peers
+    /// on the evictor's version, by honest evictors.
+    pub fn false_evictions(&self) -> u64 {
+        self.tables.false_evictions
+    }
+
+    /// `now - verified_at` of every alive entry of every honest table, every sample.
+    pub fn reverify_ages(&self) -> &[u64] {
+        &self.tables.reverify_ages
+    }
+
     /// Mean contact-table size over the honest nodes online.
     pub fn contacts_mean(&self) -> f64 {
         let sizes: Vec<usize> = (0..self.nodes.len())
@@ -435,10 +521,31 @@ impl Sim {
         }
     }
 
+    /// Samples the elected-peer tables, every minute after the first 10.
+    fn sample_tables(&mut self) {
+        if self.next_sample_at <= 600_000 {
+            return;
+        }
+        let flags = Flags {
+            world: &self.world,
+            nodes: &self.nodes,
+            switched: &self.switched,
+        };
+        self.tables.sample(self.next_sample_at, flags);
+    }
+
     /// Takes in what a window (or a single input) produced, in key order.
-    fn absorb(&mut self, out: WorkerOutput) {
+    fn absorb(&mut self, mut out: WorkerOutput) {
         for (k, ev) in out.outbox {
             self.queue.push(k.0, ev);
+        }
+        let flags = Flags {
+            world: &self.world,
+            nodes: &self.nodes,
+            switched: &self.switched,
+        };
+        for ((time, owner, _), peer, reason) in std::mem::take(&mut out.tally.evictions) {
+            self.tables.evicted(time, owner, &peer, reason, flags);
         }
         self.digest.records(&out.log);
         self.stats.absorb(out.tally);
@@ -465,7 +572,62 @@ impl Sim {
                     self.leave(i);
                 }
             }
-            Fault::Rejoin { node } => self.rejoin(node as usize),
+            Fault::Rejoin { node } => {
+                if !self.departed[node as usize] {
+                    self.rejoin(node as usize)
+                }
+            }
+            Fault::DepartureTick => {
+                let (nodes, joining) = (&self.nodes, &self.joining);
+                let leaving = self.faults.departure_tick(self.now, nodes.len(), |i| {
+                    nodes[i].is_online() && joining[i].is_none()
+                });
+                for i in leaving {
+                    self.digest.node_marker(b"depart", i as u32);
+                    self.leave(i);
+                    self.departed[i] = true;
+                    let flags = Flags {
+                        world: &self.world,
+                        nodes: &self.nodes,
+                        switched: &self.switched,
+                    };
+                    self.tables.track(self.now, i as u32, flags);
+                }
+            }
+            Fault::SwitchTick => {
+                let (nodes, switched, world) = (&self.nodes, &self.switched, &self.world);
+                let turning = self.faults.switch_tick(self.now, nodes.len(), |i| {
+                    nodes[i].is_online() && !switched[i] && world.kind(i) == NodeKind::Honest
+                });
+                let kind = self.cfg.switch.as_ref().map(|s| s.kind);
+                for i in turning {
+                    self.digest.node_marker(b"switch", i as u32);
+                    self.switched[i] = true;
+                    match kind {
+                        Some(SwitchKind::Version) => {
+                            self.world.set_version(i, 1);
+                            if let Some(c) = self.nodes[i].core_mut() {
+                                c.store_mut().set_version(1);
+                            }
+                        }
+                        Some(SwitchKind::Lazy) => {
+                            let (cov, stale) = (self.cfg.lazy_coverage, self.cfg.lazy_stale);
+                            self.world.set_quality(i, cov, stale);
+                            if let Some(c) = self.nodes[i].core_mut() {
+                                c.store_mut().set_quality(cov, stale);
+                            }
+                        }
+                        None => {}
+                    }
+                    let flags = Flags {
+                        world: &self.world,
+                        nodes: &self.nodes,
+                        switched: &self.switched,
+                    };
+                    self.tables.track(self.now, i as u32, flags);
+                }
+            }
+            Fault::Join { node } => self.join(node as usize),
             Fault::PartitionOpen => {
                 self.digest.marker(b"partition");
                 self.world.network_mut().set_cut(true);
@@ -475,6 +637,7 @@ impl Sim {
                 self.digest.marker(b"heal");
                 self.world.network_mut().set_cut(false);
                 self.faults.healed(self.now);
+                self.healed_at = Some(self.now);
             }
             Fault::Resync => {
                 self.digest.marker(b"resync");
@@ -502,6 +665,21 @@ impl Sim {
         let metrics = self.nodes[i].leave();
         self.stats.left(self.now, i as u32, metrics.as_ref());
         self.digest.node_marker(b"leave", i as u32);
+    }
+
+    /// Late joiner `i` starts now and bootstraps from its seeds.
+    fn join(&mut self, i: usize) {
+        let Some(contacts) = self.joining[i].take() else {
+            return;
+        };
+        self.rejoin(i);
+        self.nodes[i].set_joined(self.now);
+        let cmd = if self.cfg.seeds_by_address {
+            Command::AddSeeds(contacts.into_iter().map(|c| c.addr).collect())
+        } else {
+            Command::AddContacts(contacts)
+        };
+        self.serial_feed(i, Input::Command(cmd));
     }
 
     /// Node `i` comes back as a fresh core (new seed) restored from its snapshot.

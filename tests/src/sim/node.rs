@@ -36,6 +36,8 @@ pub(super) struct SimNode {
     peers_added: u32,
     /// When the first and the eighth peer entered it (ms from the start of the run).
     peer_milestones: [Option<u64>; 2],
+    /// When a late joiner joined (ms from the start of the run).
+    joined_at: Option<u64>,
 }
 
 /// Whether a node's next timer needs a new queue entry.
@@ -57,6 +59,16 @@ impl SimNode {
             8 => self.peer_milestones[1] = Some(now),
             _ => {}
         }
+    }
+
+    /// A late joiner joined at `now`.
+    pub(super) fn set_joined(&mut self, now: u64) {
+        self.joined_at = Some(now);
+    }
+
+    /// When a late joiner joined.
+    pub(super) fn joined_at(&self) -> Option<u64> {
+        self.joined_at
     }
 
     /// When the first and the eighth elected peer arrived, if they did.
@@ -86,6 +98,7 @@ impl SimNode {
             next_flood_at: 0,
             peers_added: 0,
             peer_milestones: [None; 2],
+            joined_at: None,
             rng,
             counter: 0,
         }

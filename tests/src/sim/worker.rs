@@ -15,7 +15,7 @@ use super::oracle::{self, Win, WinRecord};
 use super::queue::{Entry, Key, NodeEvent};
 use super::world::World;
 use crate::adversary::{self, eclipse, NodeKind, Outgoing, Receiver};
-use election_proto::node::{Event, Input, Output};
+use election_proto::node::{Event, EvictionReason, Input, Output};
 use election_proto::wire::{self, Contact, Envelope, Message};
 use election_proto::PeerId;
 use std::collections::BinaryHeap;
@@ -43,6 +43,8 @@ pub(super) struct Tally {
     pub(super) wins: Vec<(Key, WinRecord)>,
     /// Every node event (when recording).
     pub(super) events: Vec<(Key, Event<u32>)>,
+    /// Every eviction: its key (time, evicting node, counter), the peer and why.
+    pub(super) evictions: Vec<(Key, PeerId, EvictionReason)>,
 }
 
 impl Tally {
@@ -55,6 +57,7 @@ impl Tally {
         self.latencies.extend(o.latencies);
         self.wins.extend(o.wins);
         self.events.extend(o.events);
+        self.evictions.extend(o.evictions);
     }
 
     /// Puts the records in key order.
@@ -62,6 +65,7 @@ impl Tally {
         self.latencies.sort_unstable_by_key(|(k, _)| *k);
         self.wins.sort_unstable_by_key(|(k, _)| *k);
         self.events.sort_unstable_by_key(|(k, _)| *k);
+        self.evictions.sort_unstable_by_key(|(k, _, _)| *k);
     }
 }
 
@@ -359,6 +363,10 @@ impl<'a> Worker<'a> {
         if matches!(e, Event::PeerAdded(_)) {
             let now = self.now;
             self.node(i).peer_added(now);
+        }
+        if let Event::PeerEvicted { peer, reason } = &e {
+            let key = self.key(i, self.now);
+            self.out.tally.evictions.push((key, *peer, *reason));
         }
         let tally = &mut self.out.tally;
         let counters = if honest {

@@ -59,7 +59,11 @@ impl World {
         let kinds = assign_kinds(n, &cfg.adversaries, seed);
         let colluders = ColluderGroups::new(&kinds, cfg.colluder_group_size, seed);
 
-        let fork_share = cfg.partition.as_ref().map_or(0.0, |p| p.fork_share);
+        let fork_share = match (&cfg.partition, &cfg.switch) {
+            (Some(p), _) => p.fork_share,
+            (None, Some(_)) => cfg.switch_fork_share,
+            (None, None) => 0.0,
+        };
         let replication = cfg.replication.max(1.0);
         let cells = ((cfg.arc_depth.max(1) as f64) * n as f64 / replication).ceil() as u64;
         let ledger = Arc::new(Ledger::new(derive64(seed, "ledger", 0), cells, fork_share));
@@ -161,6 +165,11 @@ impl World {
     /// the node's core alike).
     pub(super) fn set_version(&mut self, i: usize, version: u32) {
         self.views[i].set_version(version);
+    }
+
+    /// Node `i` turns lazy: its view thins (the caller changes the core's store alike).
+    pub(super) fn set_quality(&mut self, i: usize, coverage: f64, stale: f64) {
+        self.views[i].set_quality(coverage, stale);
     }
 
     /// The network model.
