@@ -186,4 +186,3 @@ fn mangled_responder_ids_never_win() {
     let sim = run(NodeKind::Mangler, 35);
     assert_eq!(sim.honest().winners(WinnerClass::Phantom), 0);
 }
-

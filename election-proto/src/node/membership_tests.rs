@@ -444,11 +444,14 @@ fn a_crowded_subnet_gets_a_tenth_of_the_table_and_loses_the_rest() {
         &mut n,
         2,
         a,
-        &datagram(id(1), Message::Pong(Pong {
-            nonce: p.nonce,
-            key: PublicKey([0; 32]),
-            pow: 0,
-        })),
+        &datagram(
+            id(1),
+            Message::Pong(Pong {
+                nonce: p.nonce,
+                key: PublicKey([0; 32]),
+                pow: 0,
+            }),
+        ),
     );
     assert!(n.contacts().any(|c| c.addr == a));
     // Traffic from three honest subnets: four subnets seen, enough to judge.

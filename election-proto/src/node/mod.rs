@@ -43,8 +43,8 @@ mod peers;
 mod proven;
 mod router;
 mod run;
-mod validation;
 mod schedule;
+mod validation;
 
 pub use config::{NodeConfig, NodeConfigError, SplitBrainPolicy};
 pub use contacts::Reputation;

@@ -1238,7 +1238,10 @@ fn rewritten_or_unsigned_answers_are_counted_and_change_nothing() {
     );
     // x and y know c, so its address counts as validated (no Retry round trip).
     for n in [&mut x, &mut y] {
-        n.handle_input(0, Input::Command(Command::AddContacts(vec![Contact { id: cid, addr: 0 }])));
+        n.handle_input(
+            0,
+            Input::Command(Command::AddContacts(vec![Contact { id: cid, addr: 0 }])),
+        );
         all_sends(n);
     }
     c.handle_input(0, Input::Command(Command::StartElection(t)));
