@@ -426,16 +426,22 @@ fn a_full_table_evicts_only_a_contact_that_fails_its_liveness_check() {
     assert_eq!(n.metrics().contacts, 2);
 }
 
-#[test]
-fn a_crowded_subnet_gets_a_tenth_of_the_table_and_loses_the_rest() {
-    let mut n = node();
-    let honest: Vec<Contact<u32>> = (100..105u32)
+/// Vouches for one contact per address in `addrs` (each its own subnet).
+fn vouch_for(n: &mut Node<u32, MemoryStore>, addrs: std::ops::Range<u32>) -> Vec<Contact<u32>> {
+    let list: Vec<Contact<u32>> = addrs
         .map(|i| Contact {
             id: id(u64::from(i)),
             addr: i,
         })
         .collect();
-    n.handle_input(0, Input::Command(Command::AddContacts(honest.clone())));
+    n.handle_input(0, Input::Command(Command::AddContacts(list.clone())));
+    list
+}
+
+#[test]
+fn a_crowded_subnet_gets_a_tenth_of_the_table_and_loses_the_rest() {
+    let mut n = node();
+    let honest = vouch_for(&mut n, 100..105u32);
     sent(&mut n);
     // Host 1 of "subnet" 9 gets in: nothing is known against its subnet yet.
     let (a, b) = (9u32 | 1 << 24, 9u32 | 2 << 24);
@@ -473,13 +479,7 @@ fn a_crowded_subnet_gets_a_tenth_of_the_table_and_loses_the_rest() {
 #[test]
 fn a_replier_naming_its_own_subnet_crowds_it_before_it_is_admitted() {
     let mut n = node();
-    let honest: Vec<Contact<u32>> = (100..104u32)
-        .map(|i| Contact {
-            id: id(u64::from(i)),
-            addr: i,
-        })
-        .collect();
-    n.handle_input(0, Input::Command(Command::AddContacts(honest.clone())));
+    let honest = vouch_for(&mut n, 100..104u32);
     for c in &honest {
         query_from(&mut n, 1, c.id, c.addr);
     }
