@@ -35,6 +35,16 @@ struct Lookup<A> {
     replied: Vec<Distance>,
 }
 
+/// A lookup that ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Finished<A> {
+    /// What it looked up.
+    pub target: PeerId,
+    /// Candidates repliers named that it never asked, nearest the target
+    /// first (at most `max_queries`): hearsay, to be proven before use.
+    pub unasked: Vec<Contact<A>>,
+}
+
 /// A request in flight.
 #[derive(Clone, Debug)]
 struct InFlight<A> {
@@ -134,12 +144,8 @@ impl<A: Address> Discovery<A> {
             // target than the farthest of the `alpha` nearest repliers can teach
             // us anything; the lookup stops rather than ask farther nodes. In a
             // settled network a refresh ends after one round.
-            if l.replied.len() >= alpha {
-                let bound = l.replied[alpha - 1];
-                match l.todo.first_key_value() {
-                    Some(((Some(d), _), ())) if *d >= bound => l.todo.clear(),
-                    _ => {}
-                }
+            if l.converged(alpha) {
+                break;
             }
             let Some(((_, hop), ())) = l.todo.pop_first() else {
                 break;
@@ -229,14 +235,31 @@ impl<A: Address> Discovery<A> {
             .collect()
     }
 
-    /// Ends lookups with nothing in flight and nothing left to ask. Returns
-    /// how many ended.
-    pub fn finish_idle(&mut self) -> usize {
+    /// Ends lookups with nothing in flight and nothing left to ask (or
+    /// converged, or out of requests), and returns them.
+    pub fn finish_idle(&mut self) -> Vec<Finished<A>> {
         let busy: BTreeSet<u64> = self.inflight.values().map(|f| f.lookup).collect();
-        let before = self.lookups.len();
-        self.lookups
-            .retain(|id, l| busy.contains(id) || (l.sent < l.max_queries && !l.todo.is_empty()));
-        before - self.lookups.len()
+        let alpha = self.alpha;
+        let done: Vec<u64> = self
+            .lookups
+            .iter()
+            .filter(|(id, l)| {
+                !busy.contains(id) && (l.converged(alpha) || l.sent >= l.max_queries || l.todo.is_empty())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        done.into_iter()
+            .filter_map(|id| self.lookups.remove(&id))
+            .map(|l| Finished {
+                target: l.target,
+                unasked: l
+                    .todo
+                    .into_keys()
+                    .filter_map(|(_, hop)| hop.id.map(|id| Contact { id, addr: hop.addr }))
+                    .take(l.max_queries)
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Number of running lookups.
@@ -254,6 +277,18 @@ impl<A: Address> Discovery<A> {
 }
 
 impl<A: Address> Lookup<A> {
+    /// Whether `alpha` nodes replied and none left to ask is nearer the
+    /// target than the farthest of the `alpha` nearest of them: asking
+    /// farther nodes would teach us nothing (a later reply naming someone
+    /// nearer makes it go on).
+    fn converged(&self, alpha: usize) -> bool {
+        if alpha == 0 || self.replied.len() < alpha {
+            return false;
+        }
+        let bound = self.replied[alpha - 1];
+        matches!(self.todo.first_key_value(), Some(((Some(d), _), ())) if *d >= bound)
+    }
+
     /// Queues `hop` unless seen; keeps the `cap` nearest.
     fn queue(&mut self, hop: Hop<A>, cap: usize) {
         if self.seen_addrs.contains(&hop.addr) || hop.id.is_some_and(|id| self.seen_ids.contains(&id)) {
@@ -320,9 +355,9 @@ mod tests {
         assert_eq!(next[0].1, hop(51, 4));
         d.sent(5, l, next[0].1.clone(), 10);
         assert!(d.due(l).is_empty(), "max_queries reached");
-        assert_eq!(d.finish_idle(), 0, "requests in flight");
+        assert!(d.finish_idle().is_empty(), "requests in flight");
         assert_eq!(d.expire(110), BTreeSet::from([l]));
-        assert_eq!(d.finish_idle(), 1);
+        assert_eq!(d.finish_idle().len(), 1);
         assert!(d.lookups.is_empty());
     }
 
@@ -377,7 +412,14 @@ mod tests {
             d.due(l).is_empty(),
             "converged: nobody left nearer than the repliers"
         );
-        assert_eq!(d.finish_idle(), 1);
+        let done = d.finish_idle();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].target, PeerId::from_u64(50));
+        assert_eq!(
+            done[0].unasked,
+            vec![contact(30, 3), contact(70, 4), contact(20, 6), contact(80, 7), contact(90, 5)],
+            "the candidates never asked, nearest the target first"
+        );
     }
 
     #[test]

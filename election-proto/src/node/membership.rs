@@ -351,7 +351,19 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.advance_lookup(now, l);
         }
         let ended = self.discovery.finish_idle();
-        if ended > 0 && !self.far_lookup_done {
+        let me = self.me.id;
+        for f in ended.iter().filter(|f| f.target == me) {
+            // The nearest names a lookup of our own id heard but never asked
+            // are our likeliest neighbours (a converged lookup asks only a few
+            // of them): prove them with a ping each, as asked-for names, not
+            // from the unsolicited allowance. Without this a joiner knows a
+            // third of the nodes its store overlaps and its burst keeps
+            // re-electing the same few.
+            for c in f.unasked.iter().take(self.config.neighbours_per_reply) {
+                self.offer_with(now, c.id, c.addr.clone(), false);
+            }
+        }
+        if !ended.is_empty() && !self.far_lookup_done {
             // After the first lookup (our own id), short lookups at distances
             // 2^255, 2^253, ... down to a few times the nearest neighbour's, on
             // alternate sides: the table then spans the ring at every scale,

@@ -184,15 +184,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         if self.elections.len() >= self.config.max_active_elections || self.contacts.len() == 0 {
             return;
         }
-        // Below the target, half the discoveries aim at a near contact not
-        // elected yet, half go where discovery always goes (the widest gap, a
-        // random distance): midpoints alone keep finding the nodes between
-        // this one and its contacts, never those beyond.
-        let aimed = if below && self.rng.coin() {
-            self.burst_token()
-        } else {
-            None
-        };
+        // Below the target, discovery aims at a near contact not elected yet
+        // while one qualifies, then goes where discovery always goes (the
+        // widest gap, a random distance).
+        let aimed = if below { self.burst_token() } else { None };
         let token = aimed.or_else(|| self.discovery_token());
         if below {
             self.burst_fruitless = self.burst_fruitless.saturating_add(1);
@@ -203,23 +198,36 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
     }
 
-    /// A token halfway to one of the contacts nearest this node that is not
-    /// elected yet (drawn at random among twice the target): the winner is
-    /// likely that contact or its neighbour, a new peer, where a random point
-    /// mostly lands on the edge of this node's arc and re-elects the same few.
+    /// A token just on this node's side of a near contact not elected yet,
+    /// where that contact would be the responder nearest the token (so it is
+    /// the likely winner, a new peer). Candidates are the `2 × target`
+    /// contacts nearest this node, tried in random order; one whose token
+    /// lies nearer an elected peer (the contact is beyond the arc this node
+    /// stores, so the walk back lands at the arc's edge and re-elects whoever
+    /// sits there) is skipped. `None` if no candidate qualifies.
     fn burst_token(&mut self) -> Option<TokenId> {
         let me = self.me.id;
         let elected = &self.elected;
-        let near = self.contacts.first_hops(
+        let mut near = self.contacts.first_hops(
             &me,
             self.config.target_elected_peers.saturating_mul(2).max(1),
             |id| *id != me && !elected.contains(id),
         );
-        if near.is_empty() {
-            return None;
+        while !near.is_empty() {
+            let pick = near.swap_remove(self.rng.below(near.len() as u64) as usize).id;
+            let Some(token) = self.token_toward(&pick, Aim::AtPeer) else {
+                continue;
+            };
+            let d = crate::id::ring_distance(&token, &pick);
+            let nearer_peer = self
+                .elected
+                .iter()
+                .any(|p| crate::id::ring_distance(&token, &p.contact.id) < d);
+            if !nearer_peer {
+                return Some(token);
+            }
         }
-        let pick = near[self.rng.below(near.len() as u64) as usize].id;
-        self.token_near(&pick)
+        None
     }
 
     fn no_token(&mut self) {
@@ -394,17 +402,29 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// node, with a random suffix so repeated challenges use different tokens
     /// (a cached answer is no use).
     fn token_near(&mut self, peer: &PeerId) -> Option<TokenId> {
+        self.token_toward(peer, Aim::Midpoint)
+    }
+
+    /// A stored token on the way from `peer` to this node, found walking
+    /// toward this node from `aim`'s point, with a random suffix.
+    fn token_toward(&mut self, peer: &PeerId, aim: Aim) -> Option<TokenId> {
         let me = TokenId::new(*self.me.id.as_bytes());
         let them = TokenId::new(*peer.as_bytes());
         let s = self.rng.below(SUFFIX_SPACE as u64) as u16;
         let cw = crate::id::clockwise_distance(&me, &them);
         let ccw = crate::id::counter_clockwise_distance(&me, &them);
         let m = if cw <= ccw {
-            let mid = me.add(&half(&cw));
-            self.store.prev_with_suffix(&mid, s)
+            let from = match aim {
+                Aim::Midpoint => me.add(&half(&cw)),
+                Aim::AtPeer => them,
+            };
+            self.store.prev_with_suffix(&from, s)
         } else {
-            let mid = me.sub(&half(&ccw));
-            self.store.next_with_suffix(&mid, s)
+            let from = match aim {
+                Aim::Midpoint => me.sub(&half(&ccw)),
+                Aim::AtPeer => them,
+            };
+            self.store.next_with_suffix(&from, s)
         };
         m.map(|m| m.id)
     }
@@ -452,6 +472,17 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         m.map(|m| m.id)
             .or_else(|| self.store.lookup(&point).map(|_| point))
     }
+}
+
+/// Where on the arc between this node and a peer a token is sought.
+#[derive(Clone, Copy)]
+enum Aim {
+    /// Halfway: both stores hold their arc around their own id, so both
+    /// walks stay inside them (direct challenges).
+    Midpoint,
+    /// Just on this node's side of the peer: the peer is then the responder
+    /// nearest the token, the likely winner (discovery aimed at a contact).
+    AtPeer,
 }
 
 /// Half a distance (rounded down).
