@@ -160,8 +160,8 @@ pub struct Node<A, S> {
     started: bool,
     stopped: bool,
     next_election_at: Option<u64>,
-    /// Burst discoveries since the table last gained a peer (the burst stops
-    /// after [`schedule::BURST_FRUITLESS_FACTOR`] × target of them).
+    /// Burst discoveries since the table last gained a peer (each doubles the
+    /// burst interval, see `schedule::slot_interval`).
     burst_fruitless: u32,
     /// Running direct challenges of elected peers, by channel ticket.
     checks: BTreeMap<crate::election::MessageTicket, DirectCheck<A>>,

@@ -36,11 +36,9 @@ use crate::wire::{Address, Contact};
 /// Most direct challenges running at once outside the slots.
 pub(super) const MAX_CHECKS: usize = 2;
 
-/// A burst gives up (the node settles to the interval until its table gains a
-/// peer) after this many discoveries per target peer without a new peer: a
-/// node that cannot fill its table (it is on a minority ledger version, or
-/// the network is tiny) does not elect every two seconds forever.
-pub(super) const BURST_FRUITLESS_FACTOR: u32 = 4;
+/// Longest doubling of the burst interval counted (far beyond any
+/// `election_interval_ms / burst_interval_ms` in use).
+const MAX_BURST_DOUBLINGS: u32 = 16;
 
 /// Score from which a peer is challenged again at once rather than at the
 /// next slot: two answers against it in a row (1 % of honest pairs).
@@ -70,19 +68,24 @@ pub(super) struct DirectCheck<A> {
 }
 
 impl<A: Address, S: TokenStore> Node<A, S> {
-    /// The interval of the slot that follows now: shorter while the table is
-    /// below its target.
+    /// The interval of the slot that follows now: `burst_interval_ms` while
+    /// the table is below its target, doubled for each burst discovery since
+    /// the last new peer (the one just started aside), never beyond
+    /// `election_interval_ms`. A joiner that knows its neighbours fills its
+    /// table at the burst rate; a node whose discoveries keep re-electing
+    /// the peers it has (a whole network starting at once, a minority ledger
+    /// version, a tiny network) settles to the interval within a few slots
+    /// instead of electing every two seconds for nothing.
     fn slot_interval(&self) -> u64 {
-        let target = self.config.target_elected_peers;
-        let fruitless_limit =
-            BURST_FRUITLESS_FACTOR.saturating_mul(u32::try_from(target).unwrap_or(u32::MAX));
-        if self.elected.len() < target && self.burst_fruitless < fruitless_limit {
-            self.config
-                .burst_interval_ms
-                .min(self.config.election_interval_ms)
-        } else {
-            self.config.election_interval_ms
+        let interval = self.config.election_interval_ms;
+        if self.elected.len() >= self.config.target_elected_peers {
+            return interval;
         }
+        let doublings = self.burst_fruitless.saturating_sub(1).min(MAX_BURST_DOUBLINGS);
+        self.config
+            .burst_interval_ms
+            .saturating_mul(1u64 << doublings)
+            .min(interval)
     }
 
     /// The first slot after start: somewhere within the first interval, so

@@ -1558,3 +1558,30 @@ fn the_burst_stops_at_the_target() {
         "{settled} elections in 4 minutes at the target"
     );
 }
+
+#[test]
+fn a_burst_that_finds_nobody_new_backs_off_to_the_interval() {
+    // A target the 12-node mesh cannot meet (11 others): once every node
+    // is elected, each further burst discovery is fruitless and doubles the
+    // wait, so the node settles to the interval instead of electing every
+    // second for good.
+    let cfg = NodeConfig {
+        election_interval_ms: 60_000,
+        burst_interval_ms: 1_000,
+        target_elected_peers: 30,
+        ..quick_config()
+    };
+    let mut net = full_mesh(12, cfg);
+    net.input(0, Input::Timer);
+    net.run_until(120_000);
+    let peers = net.nodes[0].elected_peers().count();
+    assert!(peers < 30, "{peers} peers: the target is out of reach");
+    let before = net.nodes[0].metrics().elections_started;
+    net.run_until(360_000);
+    let later = net.nodes[0].metrics().elections_started - before;
+    // 4 minutes at the interval: at most 5 slots (60 s − 20 %), each slot
+    // and re-verification aside; the same 4 minutes at the burst interval
+    // would be 240.
+    assert!(later <= 12, "{later} elections in 4 minutes after the table stopped growing");
+    assert!(later >= 3, "{later}: the node still elects at the interval");
+}
