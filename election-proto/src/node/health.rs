@@ -15,33 +15,45 @@
 //!
 //! # The decision
 //!
-//! Each answer is put in one of three bins and adds the bin's log-likelihood
-//! ratio *misaligned : aligned* to the peer's score. The bin probabilities are
-//! measured with `cargo run --release -p election-tests --bin agreement --
-//! 20000 --peers` (challenger and honest responder at 90 % coverage, 1 % stale;
-//! another ledger version with half its blocks different, the simulator's
-//! partition default; a lazy responder at 60 % coverage, 30 % stale):
+//! Each answer adds the log-likelihood ratio *misaligned : aligned* of the
+//! number of mappings it shares with our walk to the peer's score. The
+//! probabilities are measured with `cargo run --release -p election-tests
+//! --bin agreement -- 20000 --peers` (challenger and honest responder at 90 %
+//! coverage, 1 % stale; another ledger version with half its blocks
+//! different, the simulator's partition default; a lazy responder at 60 %
+//! coverage, 30 % stale):
 //!
-//! | shared with own walk | honest | other version | lazy  | ln(misaligned / aligned) |
-//! |----------------------|--------|---------------|-------|--------------------------|
-//! | 6–10 ([`Observation::Strong`])  | 0.706 | 0.056 | 0.040 | −2.53 |
-//! | 4–5 ([`Observation::Partial`])  | 0.194 | 0.174 | 0.151 | −0.11 |
-//! | 0–3 ([`Observation::Against`])  | 0.100 | 0.770 | 0.809 | +2.04 |
+//! | shared | honest | other version | lazy   | ln(other / honest) |
+//! |--------|--------|---------------|--------|--------------------|
+//! | 0      | 0.0232 | 0.5192        | 0.3871 | +3.11 |
+//! | 1      | 0.0124 | 0.0517        | 0.1389 | +1.43 |
+//! | 2      | 0.0231 | 0.0921        | 0.1498 | +1.38 |
+//! | 3      | 0.0408 | 0.1071        | 0.1330 | +0.97 |
+//! | 4      | 0.0738 | 0.1031        | 0.0969 | +0.33 |
+//! | 5      | 0.1210 | 0.0712        | 0.0548 | −0.53 |
+//! | 6      | 0.1323 | 0.0374        | 0.0264 | −1.26 |
+//! | 7      | 0.1514 | 0.0135        | 0.0095 | −2.42 |
+//! | 8      | 0.1631 | 0.0040        | 0.0027 | −3.71 |
+//! | 9      | 0.1585 | 0.0008        | 0.0008 | −5.29 |
+//! | 10     | 0.1004 | < 0.0001      | 0.0001 | −6.00 (bounded) |
 //!
-//! (the misaligned column is the other-version one; lazy peers look the same.)
+//! (the misaligned column is the other-version one; lazy peers look much the
+//! same.) An answer that does not verify, or contradicts an earlier one on
+//! its channel, counts as sharing nothing. Each count keeps its own ratio:
+//! grouping them (6–10, 4–5, 0–3, as this module first did) threw away most
+//! of what an answer says. Per answer a switched peer now adds +1.81 on
+//! average (grouped: +1.41) and an aligned one −3.06 (grouped: −1.59).
 //!
 //! A peer on probation runs Wald's SPRT with error rates α = 10⁻³ (evicting an
 //! aligned peer) and β = 10⁻² (confirming a misaligned one): it is evicted when
 //! the score reaches ln((1 − β) / α) = 6.90 and confirmed when it falls to
-//! ln(β / (1 − α)) = −4.60, i.e. after two strong answers. A confirmed peer is
-//! watched by Page's CUSUM on the same increments (the repeated SPRT whose
-//! lower boundary is 0: the score never goes below 0, so old good behaviour
-//! cannot hide a later switch), evicted at the same upper boundary. A switched
-//! peer adds +1.41 per answer on average, so it is out after about five answers;
-//! an aligned one drifts down by −1.59 per answer, and needs four Against
-//! answers with nothing strong in between (about 10⁻⁴ per start) to be
-//! evicted. Scores are kept in thousandths of a nat, as integers, so the
-//! decision is exact and the snapshot stores it as is.
+//! ln(β / (1 − α)) = −4.60 (one answer sharing 9 or 10, two sharing 7 or
+//! more). A confirmed peer is watched by Page's CUSUM on the same increments
+//! (the repeated SPRT whose lower boundary is 0: the score never goes below
+//! 0, so old good behaviour cannot hide a later switch), evicted at the same
+//! upper boundary: a switched peer is out after about four answers. Scores
+//! are kept in thousandths of a nat, as integers, so the decision is exact
+//! and the snapshot stores it as is.
 //!
 //! `departed_after_misses` consecutive unanswered direct challenges evict the
 //! peer as departed. With 1 % loss each way a challenge goes unanswered about
@@ -50,12 +62,14 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Log-likelihood ratio of a strong answer (6–10 mappings shared), in thousandths of a nat.
-pub const LLR_STRONG: i32 = -2_530;
-/// Log-likelihood ratio of a partial answer (4–5 shared).
-pub const LLR_PARTIAL: i32 = -110;
-/// Log-likelihood ratio of an answer against us (0–3 shared, unverifiable, conflicting).
-pub const LLR_AGAINST: i32 = 2_040;
+/// Log-likelihood ratio *misaligned : aligned* of an answer sharing `k`
+/// mappings with our own walk (index `k`), in thousandths of a nat (see the
+/// module docs for the measurement). The last entry is bounded: no
+/// misaligned answer in 20,000 shared all ten.
+pub const LLR_BY_SHARED: [i32; 11] = [3_110, 1_430, 1_380, 970, 330, -530, -1_260, -2_420, -3_710, -5_290, -6_000];
+/// Log-likelihood ratio of an answer that does not verify or contradicts
+/// itself: as bad as sharing nothing.
+pub const LLR_INVALID: i32 = LLR_BY_SHARED[0];
 /// Score at which a peer is judged misaligned: ln((1 − β) / α), α = 10⁻³, β = 10⁻².
 pub const LLR_MISALIGNED: i32 = 6_900;
 /// Score at which a peer on probation is confirmed: ln(β / (1 − α)).
@@ -75,30 +89,27 @@ pub enum PeerState {
 /// One piece of evidence: what a peer's own answer shared with this node's walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Observation {
-    /// 6–10 mappings shared.
-    Strong,
-    /// 4–5 shared.
-    Partial,
-    /// 0–3 shared, or an answer that does not verify or contradicts itself.
-    Against,
+    /// It verified and shares this many mappings (at most
+    /// [`SIGNATURE_SIZE`](crate::proof::SIGNATURE_SIZE); more counts as that).
+    Shared(usize),
+    /// It does not verify, or contradicts an earlier answer on its channel.
+    Invalid,
 }
 
 impl Observation {
-    /// The bin of an answer sharing `shared` mappings with our own walk.
-    pub fn from_shared(shared: usize) -> Self {
-        match shared {
-            6.. => Self::Strong,
-            4 | 5 => Self::Partial,
-            _ => Self::Against,
-        }
-    }
-
     /// Its log-likelihood ratio, misaligned : aligned, in thousandths of a nat.
     pub fn llr(self) -> i32 {
         match self {
-            Self::Strong => LLR_STRONG,
-            Self::Partial => LLR_PARTIAL,
-            Self::Against => LLR_AGAINST,
+            Self::Shared(k) => LLR_BY_SHARED[k.min(LLR_BY_SHARED.len() - 1)],
+            Self::Invalid => LLR_INVALID,
+        }
+    }
+
+    /// Whether it counts as an answer against the peer (0–3 shared, or invalid).
+    pub fn is_against(self) -> bool {
+        match self {
+            Self::Shared(k) => k <= 3,
+            Self::Invalid => true,
         }
     }
 }
@@ -128,7 +139,7 @@ pub struct PeerHealth {
     pub score_milli: i32,
     /// Answers taken as evidence.
     pub answers: u32,
-    /// Of these, how many were [`Observation::Against`].
+    /// Of these, how many were against it ([`Observation::is_against`]).
     pub against: u32,
     /// Direct challenges sent (channels straight to the peer).
     pub challenged: u32,
@@ -155,7 +166,7 @@ impl PeerHealth {
     /// Takes one answer as evidence.
     pub fn observe(&mut self, obs: Observation) -> Verdict {
         self.answers = self.answers.saturating_add(1);
-        if obs == Observation::Against {
+        if obs.is_against() {
             self.against = self.against.saturating_add(1);
         }
         let floor = match self.state {
@@ -220,51 +231,66 @@ mod tests {
     use super::*;
 
     #[test]
-    fn two_strong_answers_confirm_and_against_answers_evict() {
+    fn strong_answers_confirm_and_answers_against_evict() {
         let mut h = PeerHealth::new(0, 0);
-        assert_eq!(h.observe(Observation::Strong), Verdict::Undecided);
-        assert_eq!(h.observe(Observation::Strong), Verdict::Confirmed);
+        assert_eq!(h.observe(Observation::Shared(7)), Verdict::Undecided);
+        assert_eq!(h.observe(Observation::Shared(7)), Verdict::Confirmed, "two sharing 7 confirm");
         assert_eq!((h.state, h.score_milli), (PeerState::Confirmed, 0));
+        let mut fresh = PeerHealth::new(0, 0);
+        assert_eq!(fresh.observe(Observation::Shared(9)), Verdict::Confirmed, "one sharing 9 confirms");
         // A confirmed peer's score never goes below 0, so its good past does
         // not delay the verdict once it switches.
         for _ in 0..20 {
-            h.observe(Observation::Strong);
+            h.observe(Observation::Shared(10));
         }
         assert_eq!(h.score_milli, 0);
         let mut n = 0;
-        while h.observe(Observation::Against) != Verdict::Misaligned {
+        while h.observe(Observation::Shared(0)) != Verdict::Misaligned {
             n += 1;
             assert!(n < 10);
         }
-        assert_eq!(n + 1, 4, "four answers against evict a confirmed peer");
+        assert_eq!(n + 1, 3, "three answers sharing nothing evict a confirmed peer");
+        assert_eq!(h.against, 3);
+        let mut g = PeerHealth::new(0, 0);
+        assert_eq!(g.observe(Observation::Invalid), Verdict::Undecided);
+        assert_eq!(g.score_milli, LLR_BY_SHARED[0], "an invalid answer counts as sharing nothing");
+        assert_eq!(Observation::Shared(25).llr(), LLR_BY_SHARED[10], "beyond the signature size counts as ten");
+    }
+
+    #[test]
+    fn the_other_version_mix_is_evicted_in_a_few_answers() {
+        // Answers as the other-version histogram gives them (half share
+        // nothing, the rest mostly 2–5): a switched peer drifts up by ~1.8
+        // per answer, from 0 once confirmed.
+        let mut h = PeerHealth::new(0, 0);
+        h.observe(Observation::Shared(9));
+        assert_eq!(h.state, PeerState::Confirmed);
+        let mix = [0, 4, 0, 3, 5, 0, 2];
+        let n = mix
+            .iter()
+            .position(|k| h.observe(Observation::Shared(*k)) == Verdict::Misaligned)
+            .map(|i| i + 1);
+        // 3.11 + 0.33 + 3.11 + 0.97 = 7.52 ≥ 6.90.
+        assert_eq!(n, Some(4), "evicted on the fourth answer of the mix");
     }
 
     #[test]
     fn ordinary_honest_gaps_do_not_evict() {
-        // The honest mix at 90 % coverage, 7 strong : 2 partial : 1 against,
-        // with the against answers in the worst places allowed by that mix.
+        // Rounds of 20 answers with twice the honest share of weak ones (one
+        // each sharing 0, 1, 2, 3 and 4: 25 %, the histogram gives 17 %),
+        // spread as they come, not bunched.
+        let round = [9, 0, 8, 7, 4, 10, 6, 5, 8, 3, 9, 7, 2, 10, 8, 5, 6, 9, 1, 7];
         let mut h = PeerHealth::new(0, 0);
-        let round = [
-            Observation::Against,
-            Observation::Partial,
-            Observation::Partial,
-            Observation::Strong,
-            Observation::Strong,
-            Observation::Strong,
-            Observation::Strong,
-            Observation::Strong,
-            Observation::Strong,
-            Observation::Strong,
-        ];
         for _ in 0..100 {
-            for o in round {
-                assert_ne!(h.observe(o), Verdict::Misaligned);
+            for k in round {
+                assert_ne!(h.observe(Observation::Shared(k)), Verdict::Misaligned);
             }
         }
         assert_eq!(h.state, PeerState::Confirmed);
-        // Two against in a row (1 % of pairs for an honest peer) still leave room.
-        assert_ne!(h.observe(Observation::Against), Verdict::Misaligned);
-        assert_ne!(h.observe(Observation::Against), Verdict::Misaligned);
+        assert!(h.score_milli < 1_500, "the score stays near 0: {}", h.score_milli);
+        // Two sharing nothing in a row (about 1 in 2,000 pairs) still leave room.
+        assert_ne!(h.observe(Observation::Shared(0)), Verdict::Misaligned);
+        assert_ne!(h.observe(Observation::Shared(0)), Verdict::Misaligned);
         assert!(h.suspect());
     }
 
@@ -282,8 +308,7 @@ mod tests {
     #[test]
     fn restored_peers_start_on_probation_and_due_now() {
         let mut h = PeerHealth::new(0, 1_000);
-        h.observe(Observation::Strong);
-        h.observe(Observation::Strong);
+        h.observe(Observation::Shared(9));
         h.restored(500);
         assert_eq!((h.state, h.due_at), (PeerState::Probation, 500));
     }

@@ -14,15 +14,17 @@ use crate::store::TokenStore;
 use crate::wire::{Address, Contact, Message, Query};
 
 impl<A: Address, S: TokenStore> Node<A, S> {
-    /// Starts an election; reports failure at once if it cannot run. With
-    /// `direct`, the first channel goes straight to that peer (a direct
-    /// challenge, see [`super::schedule`]) and the others to other first hops.
+    /// Starts an election; reports failure at once if it cannot run. The
+    /// first channels go straight to the peers in `direct` (direct
+    /// challenges, see [`super::schedule`]; the first is the one the
+    /// election is for), up to `initial_channels`, the others to other first
+    /// hops.
     pub(super) fn start_election(
         &mut self,
         now: u64,
         token: TokenId,
         purpose: ElectionPurpose,
-        direct: Option<Contact<A>>,
+        direct: Vec<Contact<A>>,
     ) {
         self.metrics.elections_started += 1;
         self.emit(Event::ElectionStarted { token, purpose });
@@ -57,17 +59,11 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
         self.elections.start(now, election);
         let mut opened = 0;
-        if let Some(hop) = direct {
-            let peer = hop.id;
-            opened += usize::from(self.open_direct(now, token, hop, true));
-            // The second channel goes straight to another elected peer, the
-            // one closest to the token (likeliest to hold it): a second
-            // direct challenge in the same election, at no extra cost.
-            if let Some(second) = self.second_witness(&token, &peer) {
-                if opened < self.config.initial_channels {
-                    opened += usize::from(self.open_direct(now, token, second, false));
-                }
+        for (i, hop) in direct.into_iter().enumerate() {
+            if opened >= self.config.initial_channels {
+                break;
             }
+            opened += usize::from(self.open_direct(now, token, hop, i == 0));
         }
         opened += self.open_channels(now, token, self.config.initial_channels.saturating_sub(opened));
         if opened == 0 {

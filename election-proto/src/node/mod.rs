@@ -50,7 +50,7 @@ pub use config::{NodeConfig, NodeConfigError, SplitBrainPolicy};
 pub use contacts::Reputation;
 pub use event::{ElectionPurpose, Event, EvictionReason, FailureReason};
 pub use health::{
-    Observation, PeerHealth, PeerState, LLR_AGAINST, LLR_CONFIRMED, LLR_MISALIGNED, LLR_PARTIAL, LLR_STRONG,
+    Observation, PeerHealth, PeerState, LLR_BY_SHARED, LLR_CONFIRMED, LLR_INVALID, LLR_MISALIGNED,
 };
 pub use metrics::{KindCounters, Metrics, LATENCY_BUCKETS_MS, LATENCY_SLOTS, LATENCY_SLOT_NAMES};
 pub use peers::{ElectedPeer, PeerSnapshot, SNAPSHOT_VERSION};
@@ -397,7 +397,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             Input::Datagram { from, bytes } => self.on_datagram(now, from, bytes),
             Input::Timer => {}
             Input::Command(Command::StartElection(token)) => {
-                self.start_election(now, token, ElectionPurpose::Requested, None);
+                self.start_election(now, token, ElectionPurpose::Requested, Vec::new());
             }
             Input::Command(Command::AddContacts(list)) => {
                 for c in list {

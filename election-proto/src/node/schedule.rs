@@ -41,8 +41,9 @@ pub(super) const MAX_CHECKS: usize = 2;
 const MAX_BURST_DOUBLINGS: u32 = 16;
 
 /// Score from which a peer is challenged again at once rather than at the
-/// next slot: two answers against it in a row (1 % of honest pairs).
-const URGENT_SCORE: i32 = 2 * super::health::LLR_AGAINST - 100;
+/// next slot: an answer sharing nothing, or two sharing 1–3 (about 3 % of
+/// honest answers leave a confirmed peer there).
+const URGENT_SCORE: i32 = super::health::LLR_BY_SHARED[0] - 100;
 
 /// Most peers remembered as evicted for misalignment.
 pub(super) const BANNED_CAP: usize = 32;
@@ -139,14 +140,16 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         self.checks.values().filter(|c| c.primary).count()
     }
 
-    /// The elected peer closest to `token` other than `peer` and not being
-    /// challenged already: the second direct challenge of `peer`'s election.
-    pub(super) fn second_witness(&self, token: &TokenId, peer: &PeerId) -> Option<Contact<A>> {
+    /// The elected peer due first other than `peer` and not being challenged
+    /// already: the second direct challenge of `peer`'s election. Taking the
+    /// next due (rather than whoever is nearest the token) makes each slot
+    /// advance two peers' schedules, so every peer is asked about every
+    /// `2 × table / slots` (4 minutes for 8 peers at one slot a minute),
+    /// which is what bounds how long a departed peer stays.
+    fn second_witness(&self, peer: &PeerId) -> Option<Contact<A>> {
         let checks = &self.checks;
         self.elected
-            .iter()
-            .filter(|p| p.contact.id != *peer && !checks.values().any(|c| c.peer == p.contact.id))
-            .min_by_key(|p| (crate::id::ring_distance(&p.contact.id, token), p.contact.id))
+            .earliest_due(|id| id != peer && !checks.values().any(|c| c.peer == *id))
             .map(|p| p.contact.clone())
     }
 
@@ -196,7 +199,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.burst_fruitless = self.burst_fruitless.saturating_add(1);
         }
         match token {
-            Some(t) => self.start_election(now, t, ElectionPurpose::Discover, None),
+            Some(t) => self.start_election(now, t, ElectionPurpose::Discover, Vec::new()),
             None => self.no_token(),
         }
     }
@@ -253,8 +256,15 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         if let Some(p) = self.elected.get_mut(&peer) {
             p.health.due_at = now.saturating_add(self.config.recheck_ms);
         }
-        match self.token_near(&peer) {
-            Some(t) => self.start_election(now, t, ElectionPurpose::Reverify(peer), Some(contact)),
+        let second = self.second_witness(&peer);
+        // A token both challenged peers (and this node) store: halfway
+        // between the two, or between this node and the peer alone.
+        let token = self.token_near(&peer);
+        match token {
+            Some(t) => {
+                let direct = std::iter::once(contact).chain(second).collect();
+                self.start_election(now, t, ElectionPurpose::Reverify(peer), direct);
+            }
             None => self.no_token(),
         }
     }
@@ -306,7 +316,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// first hop: evidence. `shared` is what the answer shares with our own
     /// walk (`None`: it does not verify, or contradicts an earlier answer).
     pub(super) fn observe(&mut self, now: u64, ticket: &MessageTicket, peer: PeerId, shared: Option<usize>) {
-        let obs = shared.map_or(Observation::Against, Observation::from_shared);
+        let obs = shared.map_or(Observation::Invalid, Observation::Shared);
         if let Some(c) = self.checks.get_mut(ticket) {
             if c.peer == peer {
                 c.answered = true;
@@ -408,28 +418,39 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         self.token_toward(peer, Aim::Midpoint)
     }
 
+    /// A stored token at or next to `point` on this node's side, with a
+    /// random suffix.
+    fn token_from(&mut self, point: &TokenId) -> Option<TokenId> {
+        let me = TokenId::new(*self.me.id.as_bytes());
+        let s = self.rng.below(SUFFIX_SPACE as u64) as u16;
+        let toward_me_ccw =
+            crate::id::clockwise_distance(&me, point) <= crate::id::counter_clockwise_distance(&me, point);
+        let m = if toward_me_ccw {
+            self.store.prev_with_suffix(point, s)
+        } else {
+            self.store.next_with_suffix(point, s)
+        };
+        m.map(|m| m.id)
+    }
+
     /// A stored token on the way from `peer` to this node, found walking
     /// toward this node from `aim`'s point, with a random suffix.
     fn token_toward(&mut self, peer: &PeerId, aim: Aim) -> Option<TokenId> {
         let me = TokenId::new(*self.me.id.as_bytes());
         let them = TokenId::new(*peer.as_bytes());
-        let s = self.rng.below(SUFFIX_SPACE as u64) as u16;
-        let cw = crate::id::clockwise_distance(&me, &them);
-        let ccw = crate::id::counter_clockwise_distance(&me, &them);
-        let m = if cw <= ccw {
-            let from = match aim {
-                Aim::Midpoint => me.add(&half(&cw)),
-                Aim::AtPeer => them,
-            };
-            self.store.prev_with_suffix(&from, s)
-        } else {
-            let from = match aim {
-                Aim::Midpoint => me.sub(&half(&ccw)),
-                Aim::AtPeer => them,
-            };
-            self.store.next_with_suffix(&from, s)
+        let point = match aim {
+            Aim::AtPeer => them,
+            Aim::Midpoint => {
+                let cw = crate::id::clockwise_distance(&me, &them);
+                let ccw = crate::id::counter_clockwise_distance(&me, &them);
+                if cw <= ccw {
+                    me.add(&half(&cw))
+                } else {
+                    me.sub(&half(&ccw))
+                }
+            }
         };
-        m.map(|m| m.id)
+        self.token_from(&point)
     }
 
     /// A stored token for discovery: half the time inside the widest arc between
@@ -464,15 +485,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 }
             }
         };
-        let s = self.rng.below(SUFFIX_SPACE as u64) as u16;
-        let toward_me_ccw =
-            crate::id::clockwise_distance(&me, &point) <= crate::id::counter_clockwise_distance(&me, &point);
-        let m = if toward_me_ccw {
-            self.store.prev_with_suffix(&point, s)
-        } else {
-            self.store.next_with_suffix(&point, s)
-        };
-        m.map(|m| m.id)
+        self.token_from(&point)
             .or_else(|| self.store.lookup(&point).map(|_| point))
     }
 }

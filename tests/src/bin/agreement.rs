@@ -187,5 +187,7 @@ fn peers(samples: usize, nodes: usize, replication: f64, arc_depth: u64) {
             at_least(6),
             unanswerable as f64 / (unanswerable + pairs).max(1) as f64
         );
+        let exact: Vec<String> = hist.iter().map(|c| format!("{:.4}", *c as f64 / n)).collect();
+        println!("{:<14} | P(=0..=10) {}", "", exact.join(" "));
     }
 }
