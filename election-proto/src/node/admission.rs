@@ -21,6 +21,9 @@ pub(crate) enum Purpose<A> {
         /// The proven contact waiting for the slot.
         newcomer: Contact<A>,
     },
+    /// The probed contact is an elected peer not heard from for a while
+    /// (see [`super::liveness`]).
+    Elected,
 }
 
 /// One ping waiting for its pong.

@@ -122,8 +122,14 @@ pub struct NodeConfig {
     /// was inconclusive (it did not hold the token, or the election ended
     /// first), is challenged again after this long. Default 15,000 ms.
     pub recheck_ms: u64,
-    /// This many direct challenges in a row left unanswered evict a peer as
-    /// departed. Default 3 (about 10⁻⁵ for an online peer at 1 % loss each way).
+    /// An elected peer not contacted directly (challenge or ping) for this
+    /// long is pinged, and pinged again `recheck_ms` after a miss: what bounds
+    /// how long a departed peer stays in the table (this plus about
+    /// `departed_after_misses × recheck_ms`). Default 240,000 ms (4 min; see
+    /// the README for the measured trade against traffic).
+    pub liveness_interval_ms: u64,
+    /// This many direct challenges or liveness pings in a row left
+    /// unanswered evict a peer as departed. Default 3 (about 10⁻⁵ for an online peer at 1 % loss each way).
     pub departed_after_misses: u32,
     /// Split-brains among the last `partition_window` finished elections that raise
     /// [`Event::PartitionSuspected`](super::Event::PartitionSuspected). Default 3.
@@ -198,6 +204,7 @@ impl Default for NodeConfig {
             target_elected_peers: 8,
             burst_interval_ms: 2_000,
             recheck_ms: 15_000,
+            liveness_interval_ms: 240_000,
             departed_after_misses: 3,
             partition_alert_threshold: 3,
             partition_window: 10,
@@ -256,7 +263,7 @@ impl NodeConfig {
     /// Checks every field's range.
     pub fn validate(&self) -> Result<(), NodeConfigError> {
         self.election.validate().map_err(NodeConfigError::Election)?;
-        let nonzero: [(&'static str, u64); 30] = [
+        let nonzero: [(&'static str, u64); 31] = [
             ("initial_channels", self.initial_channels as u64),
             ("election_interval_ms", self.election_interval_ms),
             ("channel_timeout_ms", self.channel_timeout_ms),
@@ -286,6 +293,7 @@ impl NodeConfig {
             ("reverify_period_ms", self.reverify_period_ms),
             ("burst_interval_ms", self.burst_interval_ms),
             ("recheck_ms", self.recheck_ms),
+            ("liveness_interval_ms", self.liveness_interval_ms),
             ("departed_after_misses", u64::from(self.departed_after_misses)),
         ];
         if let Some((field, _)) = nonzero.iter().find(|(_, v)| *v == 0) {

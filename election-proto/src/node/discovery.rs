@@ -417,7 +417,13 @@ mod tests {
         assert_eq!(done[0].target, PeerId::from_u64(50));
         assert_eq!(
             done[0].unasked,
-            vec![contact(30, 3), contact(70, 4), contact(20, 6), contact(80, 7), contact(90, 5)],
+            vec![
+                contact(30, 3),
+                contact(70, 4),
+                contact(20, 6),
+                contact(80, 7),
+                contact(90, 5)
+            ],
             "the candidates never asked, nearest the target first"
         );
     }

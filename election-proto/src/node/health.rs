@@ -66,7 +66,9 @@ use serde::{Deserialize, Serialize};
 /// mappings with our own walk (index `k`), in thousandths of a nat (see the
 /// module docs for the measurement). The last entry is bounded: no
 /// misaligned answer in 20,000 shared all ten.
-pub const LLR_BY_SHARED: [i32; 11] = [3_110, 1_430, 1_380, 970, 330, -530, -1_260, -2_420, -3_710, -5_290, -6_000];
+pub const LLR_BY_SHARED: [i32; 11] = [
+    3_110, 1_430, 1_380, 970, 330, -530, -1_260, -2_420, -3_710, -5_290, -6_000,
+];
 /// Log-likelihood ratio of an answer that does not verify or contradicts
 /// itself: as bad as sharing nothing.
 pub const LLR_INVALID: i32 = LLR_BY_SHARED[0];
@@ -151,6 +153,16 @@ pub struct PeerHealth {
     pub verified_at: u64,
     /// When its next direct challenge is due.
     pub due_at: u64,
+    /// When a direct challenge or a liveness ping last went to it (0 in a
+    /// snapshot written before this field existed).
+    #[serde(default)]
+    pub contacted_at: u64,
+    /// Liveness pings sent to it, and how many it answered.
+    #[serde(default)]
+    pub pinged: u32,
+    /// Of these, the pongs.
+    #[serde(default)]
+    pub ponged: u32,
 }
 
 impl PeerHealth {
@@ -195,9 +207,29 @@ impl PeerHealth {
         self.score_milli > 0 || self.missed_in_row > 0
     }
 
-    /// A direct challenge was sent.
-    pub(crate) fn challenged(&mut self) {
+    /// A direct challenge was sent at `now`.
+    pub(crate) fn challenged(&mut self, now: u64) {
         self.challenged = self.challenged.saturating_add(1);
+        self.contacted_at = now;
+    }
+
+    /// A liveness ping was sent at `now`.
+    pub(crate) fn pinged(&mut self, now: u64) {
+        self.pinged = self.pinged.saturating_add(1);
+        self.contacted_at = now;
+    }
+
+    /// It answered a liveness ping.
+    pub(crate) fn ponged(&mut self) {
+        self.ponged = self.ponged.saturating_add(1);
+        self.missed_in_row = 0;
+    }
+
+    /// When it should next be pinged: `interval` after the last direct
+    /// contact, `recheck` after it if that went unanswered.
+    pub fn ping_due(&self, interval: u64, recheck: u64) -> u64 {
+        let wait = if self.missed_in_row > 0 { recheck } else { interval };
+        self.contacted_at.saturating_add(wait)
     }
 
     /// The peer replied to a direct challenge (answer, relayed answer or referral).
@@ -206,7 +238,8 @@ impl PeerHealth {
         self.missed_in_row = 0;
     }
 
-    /// A direct challenge went unanswered; `limit` misses in a row mean departed.
+    /// A direct challenge or a liveness ping went unanswered; `limit` misses
+    /// in a row mean departed.
     pub(crate) fn missed(&mut self, limit: u32) -> Verdict {
         self.missed_in_row = self.missed_in_row.saturating_add(1);
         if self.missed_in_row >= limit {
@@ -234,10 +267,18 @@ mod tests {
     fn strong_answers_confirm_and_answers_against_evict() {
         let mut h = PeerHealth::new(0, 0);
         assert_eq!(h.observe(Observation::Shared(7)), Verdict::Undecided);
-        assert_eq!(h.observe(Observation::Shared(7)), Verdict::Confirmed, "two sharing 7 confirm");
+        assert_eq!(
+            h.observe(Observation::Shared(7)),
+            Verdict::Confirmed,
+            "two sharing 7 confirm"
+        );
         assert_eq!((h.state, h.score_milli), (PeerState::Confirmed, 0));
         let mut fresh = PeerHealth::new(0, 0);
-        assert_eq!(fresh.observe(Observation::Shared(9)), Verdict::Confirmed, "one sharing 9 confirms");
+        assert_eq!(
+            fresh.observe(Observation::Shared(9)),
+            Verdict::Confirmed,
+            "one sharing 9 confirms"
+        );
         // A confirmed peer's score never goes below 0, so its good past does
         // not delay the verdict once it switches.
         for _ in 0..20 {
@@ -253,8 +294,15 @@ mod tests {
         assert_eq!(h.against, 3);
         let mut g = PeerHealth::new(0, 0);
         assert_eq!(g.observe(Observation::Invalid), Verdict::Undecided);
-        assert_eq!(g.score_milli, LLR_BY_SHARED[0], "an invalid answer counts as sharing nothing");
-        assert_eq!(Observation::Shared(25).llr(), LLR_BY_SHARED[10], "beyond the signature size counts as ten");
+        assert_eq!(
+            g.score_milli, LLR_BY_SHARED[0],
+            "an invalid answer counts as sharing nothing"
+        );
+        assert_eq!(
+            Observation::Shared(25).llr(),
+            LLR_BY_SHARED[10],
+            "beyond the signature size counts as ten"
+        );
     }
 
     #[test]

@@ -127,8 +127,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.scheduled_election(now);
         }
         // Last: the elections that just ended may have freed a slot for an
-        // overdue challenge (the deadline asked for next must not be past).
+        // overdue challenge (the deadline asked for next must not be past),
+        // and peers just challenged need no ping.
         self.run_checks(now);
+        self.run_pings(now);
     }
 
     /// Looks at an election's verdict and carries out what it asks for.

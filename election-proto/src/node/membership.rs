@@ -73,6 +73,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             Purpose::Admit => self.admit(now, probe.contact),
             // The stale contact is alive: it keeps its slot, the newcomer waits.
             Purpose::Liveness { .. } => self.contacts.touch(&sender, &from, now),
+            Purpose::Elected => {
+                self.contacts.touch(&sender, &from, now);
+                self.peer_ponged(&sender);
+            }
         }
     }
 
@@ -186,10 +190,11 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.metrics.candidates_dropped += 1;
             return;
         }
-        self.probe(now, Contact { id, addr }, Purpose::Admit);
+        let _ = self.probe(now, Contact { id, addr }, Purpose::Admit);
     }
 
-    fn probe(&mut self, now: u64, contact: Contact<A>, purpose: Purpose<A>) {
+    /// Sends a ping to `contact` for `purpose`. Returns whether it went out.
+    pub(super) fn probe(&mut self, now: u64, contact: Contact<A>, purpose: Purpose<A>) -> bool {
         let nonce = self.rng.next_u64();
         let to = contact.addr.clone();
         let target = contact.id;
@@ -205,6 +210,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                     pow,
                 }),
             );
+            true
+        } else {
+            false
         }
     }
 
@@ -239,7 +247,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 {
                     self.metrics.contacts_rejected += 1;
                 } else {
-                    self.probe(now, victim, Purpose::Liveness { newcomer: c });
+                    let _ = self.probe(now, victim, Purpose::Liveness { newcomer: c });
                 }
             }
         }
@@ -250,11 +258,15 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     pub(super) fn expire_probes(&mut self, now: u64) {
         for p in self.admission.expire(now) {
             self.metrics.probes_timed_out += 1;
-            if let Purpose::Liveness { newcomer } = p.purpose {
-                if self.contacts.remove(&p.contact.id) {
-                    self.metrics.contacts_evicted += 1;
+            match p.purpose {
+                Purpose::Liveness { newcomer } => {
+                    if self.contacts.remove(&p.contact.id) {
+                        self.metrics.contacts_evicted += 1;
+                    }
+                    self.admit(now, newcomer);
                 }
-                self.admit(now, newcomer);
+                Purpose::Elected => self.peer_ping_lost(now, &p.contact.id),
+                Purpose::Admit => {}
             }
         }
     }

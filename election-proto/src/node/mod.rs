@@ -36,6 +36,7 @@ mod discovery;
 mod event;
 mod forward;
 mod health;
+mod liveness;
 mod manager;
 mod membership;
 mod metrics;
@@ -496,6 +497,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             .chain(self.discovery.next_deadline())
             .chain(self.next_refresh_at)
             .chain(self.next_check_due())
+            .chain(self.next_ping_due())
             .min()
     }
 

@@ -124,7 +124,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             .iter()
             .filter(|p| !checks.values().any(|c| c.peer == p.contact.id))
             .map(|p| {
-                let at = if p.health.missed_in_row > 0 || p.health.score_milli >= URGENT_SCORE {
+                let at = if p.health.score_milli >= URGENT_SCORE {
                     p.health.due_at
                 } else {
                     p.health.due_at.saturating_add(grace)
@@ -148,8 +148,12 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// which is what bounds how long a departed peer stays.
     fn second_witness(&self, peer: &PeerId) -> Option<Contact<A>> {
         let checks = &self.checks;
+        let (interval, recheck) = (self.config.liveness_interval_ms, self.config.recheck_ms);
         self.elected
-            .earliest_due(|id| id != peer && !checks.values().any(|c| c.peer == *id))
+            .iter()
+            .filter(|p| p.contact.id != *peer && !checks.values().any(|c| c.peer == p.contact.id))
+            .filter(|p| !self.admission.is_probing(&p.contact.id))
+            .min_by_key(|p| (p.health.ping_due(interval, recheck), p.contact.id))
             .map(|p| p.contact.clone())
     }
 
@@ -276,7 +280,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return false;
         };
         if let Some(p) = self.elected.get_mut(&hop.id) {
-            p.health.challenged();
+            p.health.challenged(now);
         }
         self.checks.insert(
             ticket,
@@ -370,10 +374,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             verdict = h.missed(limit);
         }
         // A full period after a clean answer; soon when the evidence leans
-        // against it or it was silent (another token: a random suffix each
-        // time); half a period when it replied without answering itself (it
-        // did not hold the token: no evidence either way).
-        h.due_at = if h.suspect() || !c.replied {
+        // against it (another token: a random suffix each time); half a
+        // period when it told nothing (it did not hold the token, or was
+        // silent: whether it is still there is for the liveness pings).
+        h.due_at = if h.score_milli > 0 {
             now.saturating_add(recheck)
         } else if c.answered {
             now.saturating_add(period)

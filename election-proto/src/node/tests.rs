@@ -1582,6 +1582,98 @@ fn a_burst_that_finds_nobody_new_backs_off_to_the_interval() {
     // 4 minutes at the interval: at most 5 slots (60 s − 20 %), each slot
     // and re-verification aside; the same 4 minutes at the burst interval
     // would be 240.
-    assert!(later <= 12, "{later} elections in 4 minutes after the table stopped growing");
+    assert!(
+        later <= 12,
+        "{later} elections in 4 minutes after the table stopped growing"
+    );
     assert!(later >= 3, "{later}: the node still elects at the interval");
+}
+
+/// Node 0 of a 12-node mesh whose table of 4 is full and whose elections
+/// are rare (one per 10 min, a 30 min period): between them only the
+/// liveness pings, every 20 s, watch the peers.
+fn quiet_mesh() -> Net {
+    let cfg = NodeConfig {
+        election_interval_ms: 600_000,
+        burst_interval_ms: 500,
+        target_elected_peers: 4,
+        reverify_period_ms: 1_800_000,
+        recheck_ms: 2_000,
+        liveness_interval_ms: 20_000,
+        ..quick_config()
+    };
+    let mut net = full_mesh(12, cfg);
+    net.input(0, Input::Timer);
+    net.run_until(30_000);
+    assert!(net.nodes[0].elected_peers().count() >= 4, "the table filled");
+    net
+}
+
+fn elections_started(net: &Net, idx: u32) -> usize {
+    net.events_of(idx)
+        .into_iter()
+        .filter(|e| matches!(e, Event::ElectionStarted { .. }))
+        .count()
+}
+
+#[test]
+fn liveness_pings_find_a_departed_peer_between_elections() {
+    let mut net = quiet_mesh();
+    let elections = elections_started(&net, 0);
+    let gone = some_peer(&net);
+    let id = net.nodes[gone as usize].id();
+    net.dead.push(gone);
+    // At most 20 s until its next ping, then two rechecks 2 s apart, each
+    // unanswered after the 2 s probe timeout: out within about 30 s.
+    net.run_until(net.now + 35_000);
+    assert!(net.nodes[0].elected_peer(&id).is_none(), "the departed peer left");
+    assert_eq!(evictions(&net, 0), vec![(id, EvictionReason::Departed)]);
+    assert_eq!(elections_started(&net, 0), elections, "no election was needed");
+}
+
+#[test]
+fn liveness_pings_keep_to_their_interval_and_fill_only_the_gaps() {
+    // Rare elections: each peer is pinged once per 20 s, answers, stays.
+    let mut net = quiet_mesh();
+    let start = net.now;
+    let before: Vec<(PeerId, u32)> = net.nodes[0]
+        .elected_peers()
+        .map(|p| (p.contact.id, p.health.pinged))
+        .collect();
+    net.run_until(start + 100_000);
+    assert!(evictions(&net, 0).is_empty());
+    for (id, pinged) in &before {
+        let h = &net.nodes[0].elected_peer(id).expect("still elected").health;
+        let sent = h.pinged - pinged;
+        assert!((4..=6).contains(&sent), "{sent} pings in 100 s at one per 20 s");
+        assert_eq!(h.missed_in_row, 0);
+        assert!(h.ponged >= h.pinged - 1, "{h:?}");
+    }
+    // Frequent elections (every 2 s, each challenging two peers directly),
+    // same liveness interval: the challenges keep every peer heard from, so
+    // pings are rare.
+    let cfg = NodeConfig {
+        election_interval_ms: 2_000,
+        liveness_interval_ms: 20_000,
+        ..net.nodes[0].config().clone()
+    };
+    let mut busy = full_mesh(12, cfg);
+    busy.input(0, Input::Timer);
+    busy.run_until(30_000);
+    let start = busy.now;
+    let sum = |net: &Net| -> (u32, u32) {
+        net.nodes[0]
+            .elected_peers()
+            .fold((0, 0), |(p, c), e| (p + e.health.pinged, c + e.health.challenged))
+    };
+    let (p0, c0) = sum(&busy);
+    busy.run_until(start + 100_000);
+    let (p1, c1) = sum(&busy);
+    assert!(c1 - c0 >= 40, "{} direct challenges", c1 - c0);
+    assert!(
+        p1 - p0 <= (c1 - c0) / 10,
+        "{} pings beside {} challenges",
+        p1 - p0,
+        c1 - c0
+    );
 }

@@ -75,6 +75,9 @@ struct Args {
     /// Override NodeConfig: reverify_period_ms, in seconds.
     #[arg(long)]
     reverify_s: Option<u64>,
+    /// Override NodeConfig: liveness_interval_ms, in seconds.
+    #[arg(long)]
+    liveness_s: Option<u64>,
     /// Print the full report as one JSON object instead of the summary.
     #[arg(long)]
     json: bool,
@@ -246,6 +249,9 @@ fn main() {
     }
     if let Some(s) = args.reverify_s {
         cfg.node.reverify_period_ms = s * 1000;
+    }
+    if let Some(s) = args.liveness_s {
+        cfg.node.liveness_interval_ms = s * 1000;
     }
     if let Some(t) = args.threshold {
         cfg.node.election.consensus_threshold = t;
