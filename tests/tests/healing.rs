@@ -67,8 +67,13 @@ fn switched_nodes_leave_every_honest_table_and_honest_peers_stay() {
     // their way out; most switched peers have left every honest table.
     let last = sim.table_misaligned_share().last().unwrap().1;
     assert!(last < 0.05, "{:?}", sim.table_misaligned_share());
-    // Evictions of honest, aligned, online peers stay rare.
-    assert!(sim.false_evictions() <= 2, "{}", sim.false_evictions());
+    // Evictions of honest, aligned, online peers stay within the issue's
+    // bound, 0.05 per node-hour at the default one-minute interval. Every
+    // answer is a chance of a false verdict, and at this test's 10 s interval
+    // each node sees six times as many: 80 nodes × 25 min × 0.05 × 6 = 10.
+    // (Measured: 7 with one ratio per shared count; 2 with the three bins it
+    // replaced, which let switched peers stay longer.)
+    assert!(sim.false_evictions() <= 10, "{}", sim.false_evictions());
 }
 
 #[test]
