@@ -197,3 +197,22 @@ fn a_version_1_snapshot_still_loads_and_restores() {
     // Saved again, it is a current snapshot.
     assert_eq!(node.snapshot().version, SNAPSHOT_VERSION);
 }
+
+/// A version-2 `peers.json` written before the liveness fields existed
+/// (`contacted_at`, `pinged`, `ponged`) still loads with its evidence, the
+/// new fields at 0.
+#[test]
+fn a_version_2_snapshot_without_liveness_fields_still_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = StateDir::open(tmp.path()).unwrap();
+    let fixture = include_bytes!("fixtures/peers-v2-before-liveness.json");
+    std::fs::write(dir.peers_path(), fixture).unwrap();
+    let state = dir.load_peers().unwrap().expect("the file loads");
+    assert_eq!(state.snapshot.version, 2);
+    let h = &state.snapshot.elected[0].health;
+    assert_eq!(
+        (h.answers, h.challenged, h.replied, h.verified_at, h.due_at),
+        (3, 4, 4, 1100, 1700)
+    );
+    assert_eq!((h.contacted_at, h.pinged, h.ponged), (0, 0, 0));
+}
