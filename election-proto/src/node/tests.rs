@@ -1400,6 +1400,11 @@ fn healing_mesh() -> Net {
         recheck_ms: 2_000,
         ..quick_config()
     };
+    filled_mesh(cfg)
+}
+
+/// A 12-node mesh on `cfg` after node 0 has had 30 s to fill its table of 4.
+fn filled_mesh(cfg: NodeConfig) -> Net {
     let mut net = full_mesh(12, cfg);
     net.input(0, Input::Timer);
     net.run_until(30_000);
@@ -1602,11 +1607,7 @@ fn quiet_mesh() -> Net {
         liveness_interval_ms: 20_000,
         ..quick_config()
     };
-    let mut net = full_mesh(12, cfg);
-    net.input(0, Input::Timer);
-    net.run_until(30_000);
-    assert!(net.nodes[0].elected_peers().count() >= 4, "the table filled");
-    net
+    filled_mesh(cfg)
 }
 
 fn elections_started(net: &Net, idx: u32) -> usize {
@@ -1657,9 +1658,7 @@ fn liveness_pings_keep_to_their_interval_and_fill_only_the_gaps() {
         liveness_interval_ms: 20_000,
         ..net.nodes[0].config().clone()
     };
-    let mut busy = full_mesh(12, cfg);
-    busy.input(0, Input::Timer);
-    busy.run_until(30_000);
+    let mut busy = filled_mesh(cfg);
     let start = busy.now;
     let sum = |net: &Net| -> (u32, u32) {
         net.nodes[0]
