@@ -104,19 +104,19 @@ pub struct NodeConfig {
     pub max_elected_peers: usize,
     /// Every elected peer is challenged directly at least this often (a
     /// re-verification election with a channel straight to it). Default
-    /// 600,000 ms (10 min): with one scheduled election per
-    /// `election_interval_ms` the table settles at about
-    /// `reverify_period_ms / election_interval_ms` = 10 peers (today's table
-    /// size) at today's election rate; a shorter period finds departed and
-    /// switched peers sooner at a proportional cost in traffic (measured in
-    /// the README).
+    /// 600,000 ms (10 min); at the target table size the one-a-minute slots
+    /// challenge two peers each, so each peer is in practice asked every few
+    /// minutes and this is the bound, not the rate. Whether a peer is still
+    /// there is watched by `liveness_interval_ms`.
     pub reverify_period_ms: u64,
     /// Below this many elected peers the node runs discovery every
     /// `burst_interval_ms` instead of every `election_interval_ms`. Default 8.
     pub target_elected_peers: usize,
     /// The scheduler's interval while the table is below its target (never
-    /// more than `max_active_elections` elections at once). Default 2,000 ms: a
-    /// joining node reaches 8 peers in tens of seconds, and stops bursting then.
+    /// more than `max_active_elections` elections at once), doubled for each
+    /// burst discovery since the table last gained a peer and never beyond
+    /// `election_interval_ms`. Default 2,000 ms: a joining node reaches 8
+    /// peers in about 20 s; a node that finds nobody new settles within a few slots.
     pub burst_interval_ms: u64,
     /// A peer whose evidence leans against it, or whose last direct challenge
     /// was inconclusive (it did not hold the token, or the election ended
