@@ -31,10 +31,18 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         if self.admission.len() >= self.config.max_pending_probes {
             return None;
         }
+        self.least_recently_contacted(None)
+    }
+
+    /// The elected peer whose ping is due first (contacted longest ago),
+    /// other than `except`, and not being pinged or challenged now: when its
+    /// ping is due, and its id (ties: smaller id).
+    pub(super) fn least_recently_contacted(&self, except: Option<&PeerId>) -> Option<(u64, PeerId)> {
         let (interval, recheck) = (self.config.liveness_interval_ms, self.config.recheck_ms);
         let checks = &self.checks;
         self.elected
             .iter()
+            .filter(|p| except != Some(&p.contact.id))
             .filter(|p| !self.admission.is_probing(&p.contact.id))
             .filter(|p| !checks.values().any(|c| c.peer == p.contact.id))
             .map(|p| (p.health.ping_due(interval, recheck), p.contact.id))

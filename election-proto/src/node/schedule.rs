@@ -140,21 +140,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         self.checks.values().filter(|c| c.primary).count()
     }
 
-    /// The elected peer due first other than `peer` and not being challenged
-    /// already: the second direct challenge of `peer`'s election. Taking the
-    /// next due (rather than whoever is nearest the token) makes each slot
-    /// advance two peers' schedules, so every peer is asked about every
-    /// `2 × table / slots` (4 minutes for 8 peers at one slot a minute),
-    /// which is what bounds how long a departed peer stays.
+    /// The second direct challenge of `peer`'s election: the elected peer
+    /// contacted longest ago (see [`super::liveness`]). A challenge is also
+    /// a liveness contact, so taking the peer whose ping is due first spares
+    /// that ping, and each slot advances two peers' contact schedules.
     fn second_witness(&self, peer: &PeerId) -> Option<Contact<A>> {
-        let checks = &self.checks;
-        let (interval, recheck) = (self.config.liveness_interval_ms, self.config.recheck_ms);
-        self.elected
-            .iter()
-            .filter(|p| p.contact.id != *peer && !checks.values().any(|c| c.peer == p.contact.id))
-            .filter(|p| !self.admission.is_probing(&p.contact.id))
-            .min_by_key(|p| (p.health.ping_due(interval, recheck), p.contact.id))
-            .map(|p| p.contact.clone())
+        let (_, id) = self.least_recently_contacted(Some(peer))?;
+        self.elected.get(&id).map(|p| p.contact.clone())
     }
 
     /// When an overdue peer's challenge can next start outside the slots, if

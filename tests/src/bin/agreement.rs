@@ -92,14 +92,7 @@ fn main() {
             hist[agreement(&sa, &sb)] += 1;
             pairs += 1;
         }
-        let n = pairs.max(1) as f64;
-        let at_least = |t: usize| hist[t..].iter().sum::<u64>() as f64 / n;
-        let mean = hist
-            .iter()
-            .enumerate()
-            .map(|(k, c)| k as f64 * *c as f64)
-            .sum::<f64>()
-            / n;
+        let (_, mean, at_least) = summary(&hist, pairs);
         println!(
             "{coverage:>8} {stale:>5} | {mean:.2} | {:.3}  {:.3}  {:.3}  {:.3}  {:.3}  {:.3} | {:.3}",
             at_least(5),
@@ -169,14 +162,7 @@ fn peers(samples: usize, nodes: usize, replication: f64, arc_depth: u64) {
             hist[agreement(&own, &theirs)] += 1;
             pairs += 1;
         }
-        let n = pairs.max(1) as f64;
-        let at_least = |t: usize| hist[t..].iter().sum::<u64>() as f64 / n;
-        let mean = hist
-            .iter()
-            .enumerate()
-            .map(|(k, c)| k as f64 * *c as f64)
-            .sum::<f64>()
-            / n;
+        let (n, mean, at_least) = summary(&hist, pairs);
         println!(
             "{name:<14} | {mean:.2}  | {:.3}  {:.3}  {:.3}  {:.3}  {:.3}  {:.3} | {:.3}",
             at_least(1),
@@ -190,4 +176,17 @@ fn peers(samples: usize, nodes: usize, replication: f64, arc_depth: u64) {
         let exact: Vec<String> = hist.iter().map(|c| format!("{:.4}", *c as f64 / n)).collect();
         println!("{:<14} | P(=0..=10) {}", "", exact.join(" "));
     }
+}
+
+/// Of a histogram of shared mappings over `pairs` samples: the sample count
+/// as a float (at least 1), the mean, and the share sharing at least `t`.
+fn summary(hist: &[u64; 11], pairs: u64) -> (f64, f64, impl Fn(usize) -> f64 + '_) {
+    let n = pairs.max(1) as f64;
+    let mean = hist
+        .iter()
+        .enumerate()
+        .map(|(k, c)| k as f64 * *c as f64)
+        .sum::<f64>()
+        / n;
+    (n, mean, move |t: usize| hist[t..].iter().sum::<u64>() as f64 / n)
 }
