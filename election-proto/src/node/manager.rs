@@ -1,14 +1,16 @@
-//! Election manager (docs/PROTOCOL.md §9, seed phases 1–3); the scheduler is in [`super::schedule`].
+//! Election manager (docs/PROTOCOL.md §9, seed phases 1–3): starts elections,
+//! opens their channels and carries out their verdicts.
 //!
-//! The election runs ([`super::run`]) decide; this module carries their
-//! decisions out: it sends the queries, emits the events, keeps the counters
-//! and updates the contact and elected-peer tables.
+//! The election runs ([`super::elections`]) decide; the health subsystem
+//! ([`super::health`]) says which peer a challenge is for and records what
+//! came of it; this module sends the queries, emits the events and hands
+//! each subsystem its part of an outcome.
 
-use super::peers::Recorded;
-use super::run::{Ending, Step, Win};
+use super::elections::{Ending, Step, Win};
+use super::health::{Check, Recorded};
 use super::{ElectionPurpose, Event, EvictionReason, FailureReason, Node};
 use crate::election::{MessageTicket, PeerElection};
-use crate::id::TokenId;
+use crate::id::{PeerId, TokenId};
 use crate::proof::generate_signature;
 use crate::store::TokenStore;
 use crate::wire::{Address, Contact, Message, Query};
@@ -16,7 +18,7 @@ use crate::wire::{Address, Contact, Message, Query};
 impl<A: Address, S: TokenStore> Node<A, S> {
     /// Starts an election; reports failure at once if it cannot run. The
     /// first channels go straight to the peers in `direct` (direct
-    /// challenges, see [`super::schedule`]; the first is the one the
+    /// challenges, see [`super::health`]; the first is the one the
     /// election is for), up to `initial_channels`, the others to other first
     /// hops.
     pub(super) fn start_election(
@@ -26,22 +28,22 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         purpose: ElectionPurpose,
         direct: Vec<Contact<A>>,
     ) {
-        self.metrics.elections_started += 1;
-        self.emit(Event::ElectionStarted { token, purpose });
+        self.out.metrics.elections_started += 1;
+        self.out.emit(Event::ElectionStarted { token, purpose });
         let reason = if self.elections.contains(&token) {
             Some(FailureReason::AlreadyRunning)
         } else if self.elections.len() >= self.config.max_active_elections {
             Some(FailureReason::Busy)
         } else if self.store.lookup(&token).is_none() {
             Some(FailureReason::NoToken)
-        } else if self.contacts.len() == 0 {
+        } else if self.membership.contacts().len() == 0 {
             Some(FailureReason::NoContacts)
         } else {
             None
         };
         if let Some(reason) = reason {
-            self.metrics.record_failure(reason);
-            self.emit(Event::ElectionFailed {
+            self.out.metrics.record_failure(reason);
+            self.out.emit(Event::ElectionFailed {
                 token,
                 reason,
                 responses: 0,
@@ -71,6 +73,31 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         }
     }
 
+    /// A scheduled election with no token to challenge: reported as a failure.
+    pub(super) fn no_token(&mut self) {
+        self.out.metrics.elections_started += 1;
+        self.out.metrics.record_failure(FailureReason::NoToken);
+        self.out.emit(Event::ElectionFailed {
+            token: TokenId::ZERO,
+            reason: FailureReason::NoToken,
+            responses: 0,
+        });
+    }
+
+    /// Starts a re-verification election of `peer` (see [`super::health`]).
+    pub(super) fn start_check(&mut self, now: u64, peer: PeerId) {
+        match self
+            .health
+            .plan_check(&mut cx!(self), &self.store, &self.membership, now, peer)
+        {
+            Check::Start { token, direct } => {
+                self.start_election(now, token, ElectionPurpose::Reverify(peer), direct);
+            }
+            Check::NoToken => self.no_token(),
+            Check::Gone => {}
+        }
+    }
+
     /// Opens up to `n` channels to fresh first hops near the token on both sides.
     /// Returns how many were opened.
     pub(super) fn open_channels(&mut self, now: u64, token: TokenId, n: usize) -> usize {
@@ -79,7 +106,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         };
         let me = self.me.id;
         let hops = self
-            .contacts
+            .membership
+            .contacts()
             .first_hops(&token, n, |id| *id != me && !run.has_used_hop(id));
         let mut opened = 0;
         for hop in hops {
@@ -90,7 +118,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         opened
     }
 
-    /// Opens one channel to `hop` and sends its query. Returns whether it was opened.
+    /// Opens one channel to `hop` and sends its query. Returns its ticket if it was opened.
     pub(super) fn open_channel_to(
         &mut self,
         now: u64,
@@ -98,39 +126,36 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         hop: Contact<A>,
     ) -> Option<MessageTicket> {
         let ticket = self.elections.open_channel(now, token, &hop)?;
-        self.metrics.election_messages_sent += 1;
+        self.out.metrics.election_messages_sent += 1;
         let query = Query {
             token,
             ticket,
             challenger: self.me.id,
             hops_left: self.config.max_hops,
         };
-        self.send(hop.addr, Message::Query(query));
+        self.out.send(hop.addr, Message::Query(query));
         Some(ticket)
     }
 
-    /// Does everything that is due: channel timeouts, verdicts, the scheduler.
-    pub(super) fn run_due(&mut self, now: u64) {
-        self.forward.expire(now);
-        self.validated.expire(now);
-        self.run_membership(now);
-        for token in self.elections.due(now, &self.config) {
-            let expiry = self.elections.expire(now, token, &self.config);
-            self.metrics.channel_timeouts += expiry.timed_out as u64;
-            if expiry.replace > 0 {
-                self.open_channels(now, token, expiry.replace);
-            }
-            self.evaluate(now, token);
+    /// Opens the channel straight to `hop` of `token`'s election and records
+    /// the challenge. Returns whether it was opened.
+    fn open_direct(&mut self, now: u64, token: TokenId, hop: Contact<A>, primary: bool) -> bool {
+        let Some(ticket) = self.open_channel_to(now, token, hop.clone()) else {
+            return false;
+        };
+        self.health.challenge_sent(now, ticket, token, hop, primary);
+        true
+    }
+
+    /// `peer`, an elected peer, answered one of our channels itself as its
+    /// first hop: evidence for the health subsystem (see [`super::health`]).
+    pub(super) fn observe(&mut self, now: u64, ticket: &MessageTicket, peer: PeerId, shared: Option<usize>) {
+        if self.health.observe(&self.config, now, ticket, peer, shared) {
+            self.out.emit(Event::PeerEvicted {
+                peer,
+                reason: EvictionReason::Misaligned,
+            });
         }
-        if self.next_election_at.is_some_and(|at| at <= now) {
-            self.schedule_next(now);
-            self.scheduled_election(now);
-        }
-        // Last: the elections that just ended may have freed a slot for an
-        // overdue challenge (the deadline asked for next must not be past),
-        // and peers just challenged need no ping.
-        self.run_checks(now);
-        self.run_pings(now);
     }
 
     /// Looks at an election's verdict and carries out what it asks for.
@@ -149,14 +174,14 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 otherwise,
             } => {
                 if report.first {
-                    self.metrics.split_brains += 1;
+                    self.out.metrics.split_brains += 1;
                 }
                 let opened = if channels > 0 {
                     self.open_channels(now, token, channels)
                 } else {
                     0
                 };
-                self.emit(Event::SplitBrain {
+                self.out.emit(Event::SplitBrain {
                     token,
                     winner1: report.winner1,
                     size1: report.size1,
@@ -182,8 +207,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         let Some(run) = self.elections.finish(token) else {
             return;
         };
-        let was_check = self.checks.values().any(|c| c.token == token);
-        self.settle_check(now, &token);
+        let was_check = self.health.has_check(&token);
+        self.settle_checks(now, &token);
         self.note_outcome(run.saw_split());
         let Win {
             winner,
@@ -195,59 +220,37 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         let Some(addr) = run
             .responder_addr(&winner)
             .cloned()
-            .or_else(|| self.contacts.addr_of(&winner))
+            .or_else(|| self.membership.contacts().addr_of(&winner))
         else {
             // Cannot happen: every stored answer recorded its responder's address.
-            self.metrics.record_failure(FailureReason::NoConsensus);
-            self.emit(Event::ElectionFailed {
+            self.out.metrics.record_failure(FailureReason::NoConsensus);
+            self.out.emit(Event::ElectionFailed {
                 token,
                 reason: FailureReason::NoConsensus,
                 responses,
             });
             return;
         };
-        for m in &cluster.members {
-            if let Some(r) = self.contacts.reputation_mut(m) {
-                r.participated = r.participated.saturating_add(1);
-                r.agreement_tenths = r
-                    .agreement_tenths
-                    .saturating_add((cluster.avg_agreement * 10.0).round() as u32);
-                if *m == winner {
-                    r.won = r.won.saturating_add(1);
-                }
-            }
-        }
-        self.metrics.elections_succeeded += 1;
-        self.metrics.record_latency(latency);
+        self.membership
+            .credit_cluster(&cluster.members, &winner, cluster.avg_agreement);
+        self.out.metrics.elections_succeeded += 1;
+        self.out.metrics.record_latency(latency);
         let winner = Contact { id: winner, addr };
-        // A peer evicted as misaligned does not come back for a while: another
-        // version still wins the odd election (it shares ≥ 1 mapping half the time).
-        // A direct challenge is about its peer: someone else winning it joins
-        // the table only while the table is below its target (discovery fills
-        // the rest), so challenges do not grow the table they have to cover.
-        let incidental = was_check
-            && !self.elected.contains(&winner.id)
-            && self.elected.len() >= self.config.target_elected_peers;
-        if !incidental && !self.is_banned(&winner.id, now) {
-            // A new peer is on probation: its first direct challenge comes soon
-            // (at the next slot once the table is at its target).
-            let due = now.saturating_add(self.config.recheck_ms);
-            match self.elected.record(winner.clone(), token, now, due) {
-                Recorded::Reelected => {}
-                Recorded::Added => {
-                    self.burst_fruitless = 0;
-                    self.emit(Event::PeerAdded(winner.clone()));
-                }
-                Recorded::AddedEvicting(old) => {
-                    self.emit(Event::PeerEvicted {
-                        peer: old,
-                        reason: EvictionReason::Replaced,
-                    });
-                    self.emit(Event::PeerAdded(winner.clone()));
-                }
+        match self
+            .health
+            .elect(&self.config, now, winner.clone(), token, was_check)
+        {
+            None | Some(Recorded::Reelected) => {}
+            Some(Recorded::Added) => self.out.emit(Event::PeerAdded(winner.clone())),
+            Some(Recorded::AddedEvicting(old)) => {
+                self.out.emit(Event::PeerEvicted {
+                    peer: old,
+                    reason: EvictionReason::Replaced,
+                });
+                self.out.emit(Event::PeerAdded(winner.clone()));
             }
         }
-        self.emit(Event::Elected {
+        self.out.emit(Event::Elected {
             token,
             winner,
             cluster_size: cluster.members.len(),
@@ -262,32 +265,33 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         };
         if reason != FailureReason::Shutdown {
-            self.settle_check(self.now_ms, &token);
+            self.settle_checks(self.now_ms, &token);
         }
         self.note_outcome(run.saw_split());
-        self.metrics.record_failure(reason);
-        self.emit(Event::ElectionFailed {
+        self.out.metrics.record_failure(reason);
+        self.out.emit(Event::ElectionFailed {
             token,
             reason,
             responses: run.responses(),
         });
     }
 
+    /// Settles `token`'s direct challenges, reporting the peers that turned
+    /// out departed.
+    fn settle_checks(&mut self, now: u64, token: &TokenId) {
+        for peer in self.health.settle(&self.config, now, token) {
+            self.out.emit(Event::PeerEvicted {
+                peer,
+                reason: EvictionReason::Departed,
+            });
+        }
+    }
+
     /// Tracks split-brain frequency and raises a partition alert when it recurs.
     fn note_outcome(&mut self, saw_split: bool) {
-        self.recent_splits.push_back(saw_split);
-        while self.recent_splits.len() > self.config.partition_window {
-            self.recent_splits.pop_front();
-        }
-        let splits = self.recent_splits.iter().filter(|s| **s).count();
-        if splits >= self.config.partition_alert_threshold {
-            self.metrics.partition_alerts += 1;
-            let window = self.recent_splits.len();
-            self.recent_splits.clear();
-            self.emit(Event::PartitionSuspected {
-                split_brains: splits,
-                window,
-            });
+        if let Some((split_brains, window)) = self.elections.note_outcome(&self.config, saw_split) {
+            self.out.metrics.partition_alerts += 1;
+            self.out.emit(Event::PartitionSuspected { split_brains, window });
         }
     }
 }

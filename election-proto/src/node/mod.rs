@@ -28,154 +28,86 @@
 //! outputs, bit for bit; no input panics; every table is bounded by a
 //! [`NodeConfig`] cap; a timer input that arrives early, late or twice is harmless.
 
-mod admission;
+// Builds the [`io::Cx`] a subsystem call gets from the node's own fields
+// (a macro, not a method, so the borrow checker sees the fields apart from
+// the subsystem being called).
+macro_rules! cx {
+    ($node:ident) => {
+        $crate::node::io::Cx {
+            me: &$node.me,
+            key: &$node.key,
+            config: &$node.config,
+            rng: &mut $node.rng,
+            out: &mut $node.out,
+        }
+    };
+}
+
 mod config;
-mod contacts;
-mod crowds;
-mod discovery;
+mod elections;
 mod event;
 mod forward;
+mod guard;
 mod health;
-mod liveness;
+mod io;
 mod manager;
 mod membership;
 mod metrics;
-mod peers;
-mod proven;
 mod router;
-mod run;
-mod schedule;
-mod validation;
+mod timers;
 
 pub use config::{NodeConfig, NodeConfigError, SplitBrainPolicy};
-pub use contacts::Reputation;
 pub use event::{ElectionPurpose, Event, EvictionReason, FailureReason};
 pub use health::{
-    Observation, PeerHealth, PeerState, LLR_BY_SHARED, LLR_CONFIRMED, LLR_INVALID, LLR_MISALIGNED,
+    ElectedPeer, Observation, PeerHealth, PeerSnapshot, PeerState, LLR_BY_SHARED, LLR_CONFIRMED, LLR_INVALID,
+    LLR_MISALIGNED, SNAPSHOT_VERSION,
 };
+pub use io::{Command, Input, Output};
+pub use membership::Reputation;
 pub use metrics::{KindCounters, Metrics, LATENCY_BUCKETS_MS, LATENCY_SLOTS, LATENCY_SLOT_NAMES};
-pub use peers::{ElectedPeer, PeerSnapshot, SNAPSHOT_VERSION};
 
 use crate::id::{PeerId, TokenId};
 use crate::keys::NodeKey;
 use crate::rng::SeededRng;
 use crate::store::TokenStore;
 use crate::wire::{self, Address, Contact, Envelope, Message};
-use admission::Admission;
-use contacts::{Admit, ContactTable, GroupCaps};
-use discovery::Discovery;
+use elections::Elections;
 use forward::ForwardTable;
-use peers::ElectedPeers;
-use proven::ProvenIdentities;
-use run::Elections;
-use schedule::DirectCheck;
-use std::collections::{BTreeMap, VecDeque};
-use validation::{Cookies, RateLimits, Validated};
-
-/// Something that happened to the node.
-#[derive(Debug)]
-pub enum Input<'a, A> {
-    /// A datagram arrived from transport address `from`.
-    Datagram {
-        /// Where it came from (replies go only here).
-        from: A,
-        /// Its payload.
-        bytes: &'a [u8],
-    },
-    /// A timer fired. Spurious or late firings are harmless.
-    Timer,
-    /// The host asks for something.
-    Command(Command<A>),
-}
-
-/// Host commands.
-///
-/// New commands may be added in minor releases.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Command<A> {
-    /// Start an election for this token now (the node must store it).
-    StartElection(TokenId),
-    /// Learn these contacts (bootstrap): the host vouches for them, so they
-    /// are admitted at once (within `max_contacts`, without the per-group
-    /// caps), and the node starts a lookup of its own id through them.
-    AddContacts(Vec<Contact<A>>),
-    /// Join through these seed addresses, whose ids are unknown: the node asks
-    /// each for its neighbours (a lookup of its own id) and admits a seed once
-    /// it replies from that address with the request's nonce.
-    AddSeeds(Vec<A>),
-    /// End every running election (reported as failed with
-    /// [`FailureReason::Shutdown`]) and ignore all later inputs.
-    Shutdown,
-}
-
-/// Something the host must do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output<A> {
-    /// Send a datagram.
-    Send {
-        /// Destination.
-        to: A,
-        /// Payload, at most [`wire::MAX_DATAGRAM_LEN`] bytes.
-        bytes: Vec<u8>,
-    },
-    /// Tell the host something.
-    Event(Event<A>),
-}
+use guard::Guard;
+use health::Health;
+use io::Outbox;
+use membership::Membership;
 
 /// A protocol participant: answers, forwards and refers queries; runs its own
 /// elections; keeps contacts and elected peers; schedules re-elections.
 ///
 /// `A` is the transport address type, `S` the host's ledger view.
+///
+/// The node is a fold of subsystems, each owning its state:
+/// [`membership`](self) (contacts, probes, lookups), health (elected peers,
+/// evidence, slots, challenges, liveness), guard (address validation, rate
+/// limits, proven identities) and the running elections; the router and the
+/// manager carry out what they return.
 #[derive(Debug)]
 pub struct Node<A, S> {
     config: NodeConfig,
     me: Contact<A>,
     /// Signs this node's answers; `me.id` is its peer id.
     key: NodeKey,
-    /// Proof-of-work results per peer (used when `pow_difficulty > 0`).
-    proven: ProvenIdentities,
     store: S,
     rng: SeededRng,
-    contacts: ContactTable<A>,
-    /// Pings waiting for pongs, and the unsolicited-probe allowance.
-    admission: Admission<A>,
-    /// Running lookups.
-    discovery: Discovery<A>,
-    far_lookup_done: bool,
-    /// Seed addresses given by the host (at most 16), asked again by refreshes
-    /// while the table is small.
-    seeds: Vec<A>,
-    /// Lookup targets waiting for a free lookup slot (at most a handful).
-    lookup_queue: VecDeque<PeerId>,
-    next_refresh_at: Option<u64>,
-    /// Refreshes so far (each waits twice as long as the last, up to the interval).
-    refreshes: u32,
-    forward: ForwardTable<A>,
-    elected: ElectedPeers<A>,
-    /// Running elections and the ticket index that routes replies to them.
-    elections: Elections<A>,
-    outputs: VecDeque<Output<A>>,
-    metrics: Metrics,
+    /// Outputs waiting to be drained, and the counters.
+    out: Outbox<A>,
     now_ms: u64,
     started: bool,
     stopped: bool,
-    next_election_at: Option<u64>,
-    /// Burst discoveries since the table last gained a peer (each doubles the
-    /// burst interval, see `schedule::slot_interval`).
-    burst_fruitless: u32,
-    /// Running direct challenges of elected peers, by channel ticket.
-    checks: BTreeMap<crate::election::MessageTicket, DirectCheck<A>>,
-    /// Peers evicted as misaligned and until when they may not re-enter (at
-    /// most [`schedule::BANNED_CAP`], oldest dropped first).
-    banned: VecDeque<(PeerId, u64)>,
-    recent_splits: VecDeque<bool>,
-    /// Cookies for the address-validation round trip (keyed from the seed).
-    cookies: Cookies,
-    /// Addresses proven to receive, beyond the contact table's.
-    validated: Validated<A>,
-    /// Per-source-host budgets for answered and forwarded queries.
-    rate_limits: RateLimits,
+    guard: Guard<A>,
+    membership: Membership<A>,
+    health: Health<A>,
+    /// Running elections and the ticket index that routes replies to them.
+    elections: Elections<A>,
+    /// Reverse paths of forwarded queries (the router's alone).
+    forward: ForwardTable<A>,
 }
 
 impl<A: Address, S: TokenStore> Node<A, S> {
@@ -192,61 +124,25 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         seed: [u8; 32],
     ) -> Result<Self, NodeConfigError> {
         config.validate()?;
-        let identity = Contact {
+        let me = Contact {
             id: key.peer_id(),
             addr,
         };
         Ok(Self {
-            proven: ProvenIdentities::new(config.max_contacts.saturating_mul(2)),
-            key,
-            contacts: ContactTable::new(
-                config.max_contacts,
-                config.contact_stale_ms,
-                GroupCaps {
-                    per_ip: config.max_contacts_per_ip,
-                    per_subnet: config.max_contacts_per_subnet,
-                },
-            ),
-            admission: Admission::new(
-                config.max_pending_probes,
-                config.probe_timeout_ms,
-                config.probe_burst,
-                config.probe_refill_ms,
-            ),
-            discovery: Discovery::new(
-                config.lookup_parallelism,
-                config.lookup_max_queries,
-                config.probe_timeout_ms,
-            ),
-            far_lookup_done: false,
-            seeds: Vec::new(),
-            lookup_queue: VecDeque::new(),
-            next_refresh_at: None,
-            refreshes: 0,
-            forward: ForwardTable::new(config.max_forward_entries, config.forward_ttl_ms),
-            elected: ElectedPeers::new(config.max_elected_peers),
-            rng: SeededRng::new(&seed, "election-proto node v1"),
-            cookies: Cookies::new(&seed, config.cookie_epoch_ms),
-            validated: Validated::new(config.max_validated_addresses, config.validated_ttl_ms),
-            rate_limits: RateLimits::new(
-                config.max_rate_limited_hosts,
-                config.query_rate_burst,
-                config.query_rate_refill_ms,
-            ),
-            config,
-            me: identity,
-            store,
+            guard: Guard::new(&config, &seed),
+            membership: Membership::new(&config),
+            health: Health::new(&config),
             elections: Elections::new(),
-            outputs: VecDeque::new(),
-            metrics: Metrics::default(),
+            forward: ForwardTable::new(config.max_forward_entries, config.forward_ttl_ms),
+            rng: SeededRng::new(&seed, "election-proto node v1"),
+            out: Outbox::new(me.id),
+            config,
+            me,
+            key,
+            store,
             now_ms: 0,
             started: false,
             stopped: false,
-            next_election_at: None,
-            checks: BTreeMap::new(),
-            burst_fruitless: 0,
-            banned: VecDeque::new(),
-            recent_splits: VecDeque::new(),
         })
     }
 
@@ -287,31 +183,31 @@ impl<A: Address, S: TokenStore> Node<A, S> {
 
     /// Counters and current table sizes.
     pub fn metrics(&self) -> Metrics {
-        let mut m = self.metrics.clone();
-        m.contacts = self.contacts.len();
-        m.elected_peers = self.elected.len();
+        let mut m = self.out.metrics.clone();
+        m.contacts = self.membership.contacts().len();
+        m.elected_peers = self.health.len();
         m.forward_entries = self.forward.len();
         m.active_elections = self.elections.len();
         m.clique_searches_truncated = self.elections.clique_truncations();
-        m.validated_addresses = self.validated.len();
-        m.rate_limited_hosts = self.rate_limits.len();
+        m.validated_addresses = self.guard.validated_len();
+        m.rate_limited_hosts = self.guard.rate_limited_len();
         m
     }
 
     /// Elected peers, in id order. Each carries its [`PeerHealth`]: state
     /// (probation or confirmed), the evidence so far and when it is next challenged.
     pub fn elected_peers(&self) -> impl Iterator<Item = &ElectedPeer<A>> {
-        self.elected.iter()
+        self.health.peers()
     }
 
     /// The elected-peer entry for `peer`, if it is in the table.
     pub fn elected_peer(&self, peer: &PeerId) -> Option<&ElectedPeer<A>> {
-        self.elected.get(peer)
+        self.health.peer(peer)
     }
 
     /// Known contacts, in id order.
     pub fn contacts(&self) -> impl Iterator<Item = Contact<A>> + '_ {
-        self.contacts.iter().map(|(id, c)| Contact {
+        self.membership.contacts().iter().map(|(id, c)| Contact {
             id: *id,
             addr: c.addr.clone(),
         })
@@ -319,7 +215,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
 
     /// What this node has seen of `peer` in its own elections.
     pub fn reputation(&self, peer: &PeerId) -> Option<Reputation> {
-        self.contacts.get(peer).map(|c| c.reputation)
+        self.membership.contacts().get(peer).map(|c| c.reputation)
     }
 
     /// Tokens of the elections running now, in token order.
@@ -332,7 +228,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         PeerSnapshot {
             version: SNAPSHOT_VERSION,
             contacts: self.contacts().collect(),
-            elected: self.elected.iter().cloned().collect(),
+            elected: self.health.peers().cloned().collect(),
         }
     }
 
@@ -349,16 +245,15 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     pub fn restore(&mut self, snapshot: PeerSnapshot<A>) -> usize {
         let now = self.now_ms;
         for c in snapshot.contacts {
-            self.vouch(c, now);
+            self.membership.vouch(&mut cx!(self), c, now);
         }
         let mut restored = 0;
-        for mut p in snapshot.elected {
+        for p in snapshot.elected {
             if p.contact.id == self.me.id {
                 continue;
             }
-            p.health.restored(now);
-            self.vouch(p.contact.clone(), now);
-            if self.elected.restore(p) {
+            self.membership.vouch(&mut cx!(self), p.contact.clone(), now);
+            if self.health.restore(now, p) {
                 restored += 1;
             }
         }
@@ -367,7 +262,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
 
     /// Takes the next output, if any. Drain until `None` after every input.
     pub fn poll_output(&mut self) -> Option<Output<A>> {
-        self.outputs.pop_front()
+        self.out.pop()
     }
 
     /// When the node next needs [`Input::Timer`], if ever: the one timer
@@ -375,11 +270,23 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// move the deadline) and fire [`Input::Timer`] at or after the returned
     /// monotonic millisecond. Firing early, late or twice is harmless; `None`
     /// means nothing is scheduled until the next datagram or command.
+    ///
+    /// It is the earliest of the subsystems' own deadlines.
     pub fn poll_timeout(&self) -> Option<u64> {
         if self.stopped {
             return None;
         }
-        self.next_deadline()
+        let active = self.elections.len();
+        [
+            self.health.next_slot(),
+            self.elections.next_deadline(&self.config),
+            self.membership.next_deadline(),
+            self.health.next_check_due(&self.config, active),
+            self.health.next_ping_due(&self.config, &self.membership),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Feeds one input at monotonic time `now_ms` (a smaller time than one seen
@@ -392,7 +299,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         self.now_ms = now;
         if !self.started {
             self.started = true;
-            self.first_slot(now);
+            self.health.first_slot(&mut cx!(self), now);
         }
         match input {
             Input::Datagram { from, bytes } => self.on_datagram(now, from, bytes),
@@ -402,11 +309,11 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             }
             Input::Command(Command::AddContacts(list)) => {
                 for c in list {
-                    self.vouch(c, now);
+                    self.membership.vouch(&mut cx!(self), c, now);
                 }
-                self.join(now, Vec::new());
+                self.membership.join(&mut cx!(self), now, Vec::new());
             }
-            Input::Command(Command::AddSeeds(seeds)) => self.join(now, seeds),
+            Input::Command(Command::AddSeeds(seeds)) => self.membership.join(&mut cx!(self), now, seeds),
             Input::Command(Command::Shutdown) => {
                 self.shutdown();
                 return;
@@ -419,20 +326,18 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         let env: Envelope<A> = match wire::decode(bytes) {
             Ok(e) => e,
             Err(e) => {
-                self.metrics.record_decode_error(e);
+                self.out.metrics.record_decode_error(e);
                 return;
             }
         };
         let len = bytes.len();
-        self.metrics.received.add(env.message.kind(), len);
+        self.out.metrics.received.add(env.message.kind(), len);
         if env.sender == self.me.id {
             // Our own id from elsewhere: a reflection or an impostor; never useful.
             return;
         }
-        // Every source address counts toward its subnet's crowd; a subnet that
-        // turns out crowded loses its contacts beyond a tenth of the table.
-        let gone = self.contacts.observe(&from.groups(), env.sender, now);
-        self.metrics.contacts_evicted += gone.len() as u64;
+        self.membership
+            .observe_source(&mut cx!(self), &from.groups(), env.sender, now);
         match env.message {
             Message::Query(query) => self.on_query(now, from, env.sender, query),
             Message::Answer(answer) => self.on_answer(now, from, env.sender, answer),
@@ -450,55 +355,11 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// the contact `sender`, or it proved so recently (docs/PROTOCOL.md
     /// "Address validation (anti-amplification)").
     fn is_validated(&self, from: &A, sender: &PeerId, now: u64) -> bool {
-        self.contacts.get(sender).is_some_and(|c| c.addr == *from) || self.validated.contains(from, now)
-    }
-
-    /// Records that `addr` proved it receives (a round trip came back from it).
-    fn validate(&mut self, addr: A, now: u64) {
-        self.metrics.addresses_validated += 1;
-        if self.validated.insert(addr, now) {
-            self.metrics.validated_evictions += 1;
-        }
-    }
-
-    /// Admits a contact the host vouches for (bootstrap, restore).
-    fn vouch(&mut self, c: Contact<A>, now: u64) {
-        if self.contacts.admit(&self.me.id, c.id, c.addr, now, true) == Admit::Added {
-            self.metrics.contacts_admitted += 1;
-        }
-    }
-
-    /// Encodes and queues a datagram, counting it.
-    fn send(&mut self, to: A, message: Message<A>) {
-        let kind = message.kind();
-        let env = Envelope {
-            sender: self.me.id,
-            message,
-        };
-        match wire::encode(&env) {
-            Ok(bytes) => {
-                self.metrics.sent.add(kind, bytes.len());
-                self.outputs.push_back(Output::Send { to, bytes });
-            }
-            Err(_) => self.metrics.encode_errors += 1,
-        }
-    }
-
-    fn emit(&mut self, event: Event<A>) {
-        self.outputs.push_back(Output::Event(event));
-    }
-
-    fn next_deadline(&self) -> Option<u64> {
-        let elections = self.elections.next_deadline(&self.config);
-        self.next_election_at
-            .into_iter()
-            .chain(elections)
-            .chain(self.admission.next_deadline())
-            .chain(self.discovery.next_deadline())
-            .chain(self.next_refresh_at)
-            .chain(self.next_check_due())
-            .chain(self.next_ping_due())
-            .min()
+        self.membership
+            .contacts()
+            .get(sender)
+            .is_some_and(|c| c.addr == *from)
+            || self.guard.is_validated(from, now)
     }
 
     fn shutdown(&mut self) {
@@ -507,12 +368,9 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             self.fail(t, FailureReason::Shutdown);
         }
         self.stopped = true;
-        self.next_election_at = None;
-        self.checks.clear();
+        self.health.stop();
     }
 }
 
-#[cfg(test)]
-mod membership_tests;
 #[cfg(test)]
 mod tests;

@@ -1,16 +1,22 @@
-//! Responder and router (docs/PROTOCOL.md §8): answer, forward greedily, or refer; relay replies back.
+//! The datagram router (docs/PROTOCOL.md §8): answer, forward greedily, or
+//! refer; relay replies back; hand membership messages to membership.
 //!
 //! Replies to our own channels are handed, by ticket, to the election runs
-//! ([`super::run::Elections`]); this module only carries out what they say.
+//! ([`super::elections::Elections`]); membership messages to
+//! [`super::membership::Membership`]; what either returns that concerns
+//! another subsystem is handed on here. The reverse-path table of forwarded
+//! queries belongs to this module alone.
 
-use super::run::{AnswerOutcome, ReferralOutcome};
+use super::elections::{AnswerOutcome, ReferralOutcome};
 use super::Node;
 use crate::election::MessageTicket;
 use crate::id::{ring_distance, PeerId, TokenId};
 use crate::keys::answer_signed_bytes;
 use crate::proof::generate_signature;
 use crate::store::TokenStore;
-use crate::wire::{Address, Answer, CookieQuery, Message, Query, Referral, Retry};
+use crate::wire::{
+    Address, Answer, CookieQuery, FindNeighbours, Message, Neighbours, Ping, Pong, Query, Referral, Retry,
+};
 
 impl<A: Address, S: TokenStore> Node<A, S> {
     pub(super) fn on_query(&mut self, now: u64, from: A, sender: PeerId, query: Query) {
@@ -21,19 +27,19 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             hops_left,
         } = query;
         // The sender of an unsolicited datagram is only a candidate.
-        self.offer(now, sender, from.clone());
+        self.membership.offer(&mut cx!(self), now, sender, from.clone());
         if challenger == self.me.id {
             // One of our own queries came back around: a loop.
-            self.metrics.loops_cut += 1;
+            self.out.metrics.loops_cut += 1;
             return;
         }
         // 0. Toward an address that has not proven it receives, nothing larger
         // than the query: a Retry with a cookie for it. Only a sender that gets
         // the cookie can come back with it (docs/PROTOCOL.md "Address validation").
         if !self.is_validated(&from, &sender, now) {
-            self.metrics.retries_sent += 1;
-            let cookie = self.cookies.make(&from, now);
-            self.send(
+            self.out.metrics.retries_sent += 1;
+            let cookie = self.guard.cookie(&from, now);
+            self.out.send(
                 from,
                 Message::Retry(Retry {
                     ticket,
@@ -44,10 +50,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         }
         // A validated source still gets at most its host's rate of service.
-        let (allowed, evicted) = self.rate_limits.allow(&from.groups(), now);
-        self.metrics.rate_limit_evictions += u64::from(evicted);
-        if !allowed {
-            self.metrics.queries_rate_limited += 1;
+        if !self.guard.allow_query(&mut self.out.metrics, &from.groups(), now) {
             return;
         }
         // 1. Answer if the store can sign for the challenger.
@@ -60,10 +63,10 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 &sig.signature,
                 &self.me.addr,
             ) else {
-                self.metrics.encode_errors += 1;
+                self.out.metrics.encode_errors += 1;
                 return;
             };
-            self.metrics.queries_answered += 1;
+            self.out.metrics.queries_answered += 1;
             let answer = Answer {
                 ticket,
                 answer: sig.answer,
@@ -73,18 +76,19 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 pow: self.key.pow_nonce(),
                 auth: self.key.sign(&signed),
             };
-            self.send(from, Message::Answer(answer));
+            self.out.send(from, Message::Answer(answer));
             return;
         }
         // 2. Forward greedily to a strictly closer peer.
         if hops_left > 0 {
             let key = (ticket, token);
             if self.forward.contains(&key, now) {
-                self.metrics.loops_cut += 1;
+                self.out.metrics.loops_cut += 1;
             } else {
                 let my_distance = ring_distance(&self.me.id, &token);
                 let next = self
-                    .contacts
+                    .membership
+                    .contacts()
                     .closest_to(&token, |id, c| {
                         *id != sender && *id != challenger && c.addr != from
                     })
@@ -98,17 +102,20 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                         .forward
                         .insert(key, from.clone(), next.addr.clone(), onward, now)
                     {
-                        self.metrics.queries_forwarded += 1;
-                        self.send(next.addr, Message::Query(onward));
+                        self.out.metrics.queries_forwarded += 1;
+                        self.out.send(next.addr, Message::Query(onward));
                         return;
                     }
-                    self.metrics.forward_table_full += 1;
+                    self.out.metrics.forward_table_full += 1;
                 }
             }
         }
         // 3. Refer to the nearest known peers on each side of the token.
-        self.metrics.queries_referred += 1;
-        let (high, low) = self.contacts.neighbours(&token, |id| *id != challenger);
+        self.out.metrics.queries_referred += 1;
+        let (high, low) = self
+            .membership
+            .contacts()
+            .neighbours(&token, |id| *id != challenger);
         let (high, low) = match (high, low) {
             (Some(h), Some(l)) => (h, l),
             (Some(h), None) => (h.clone(), h),
@@ -121,17 +128,17 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             high,
             low,
         };
-        self.send(from, Message::Referral(referral));
+        self.out.send(from, Message::Referral(referral));
     }
 
     /// A query resent with a cookie: if the cookie is ours for `from` (this
     /// epoch or the last), `from` is validated and the query handled as usual.
     pub(super) fn on_cookie_query(&mut self, now: u64, from: A, sender: PeerId, cq: CookieQuery) {
-        if !self.cookies.check(&from, &cq.cookie, now) {
-            self.metrics.cookies_rejected += 1;
+        if !self.guard.cookie_is_valid(&from, &cq.cookie, now) {
+            self.out.metrics.cookies_rejected += 1;
             return;
         }
-        self.validate(from.clone(), now);
+        self.guard.validate(&mut self.out.metrics, from.clone(), now);
         self.on_query(now, from, sender, cq.query);
     }
 
@@ -155,14 +162,15 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 hops_left: self.config.max_hops,
             }
         } else if let Some(q) = self.forward.retry(&(ticket, token), &from, now) {
-            self.validate(from.clone(), now);
+            self.guard.validate(&mut self.out.metrics, from.clone(), now);
             q
         } else {
-            self.metrics.unmatched_replies += 1;
+            self.out.metrics.unmatched_replies += 1;
             return;
         };
-        self.metrics.retries_followed += 1;
-        self.send(from, Message::CookieQuery(CookieQuery { query, cookie }));
+        self.out.metrics.retries_followed += 1;
+        self.out
+            .send(from, Message::CookieQuery(CookieQuery { query, cookie }));
     }
 
     pub(super) fn on_answer(&mut self, now: u64, from: A, sender: PeerId, answer: Answer<A>) {
@@ -172,30 +180,30 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         };
         if answer.responder.id == self.me.id {
-            self.metrics.unmatched_replies += 1;
+            self.out.metrics.unmatched_replies += 1;
             return;
         }
         // Wire v2: only an answer its responder signed, for us, this ticket and
         // this token, may reach the election; anything else changes nothing
         // but a counter (relays can neither forge nor rewrite responders).
         if !self.answer_is_authentic(&token, &answer) {
-            self.metrics.invalid_signatures += 1;
+            self.out.metrics.invalid_signatures += 1;
             return;
         }
-        let bits = self.config.pow_difficulty;
-        if bits > 0
-            && !self
-                .proven
-                .check(&answer.responder.id, &answer.key, answer.pow, bits)
-        {
-            self.metrics.identities_rejected += 1;
+        if !self.guard.identity_ok(
+            &mut self.out.metrics,
+            &answer.responder.id,
+            &answer.key,
+            answer.pow,
+        ) {
             return;
         }
         self.admit_first_hop(now, &answer.ticket, sender, &from);
-        self.note_direct_reply(&answer.ticket, &sender, &from);
+        self.health.note_direct_reply(&answer.ticket, &sender, &from);
         // Evidence about an elected peer: only its own answer to a direct
         // challenge, from the address we asked (see `health`).
-        let witness = self.is_direct_channel(&answer.ticket, &sender, &from) && answer.responder.id == sender;
+        let witness =
+            self.health.is_direct_channel(&answer.ticket, &sender, &from) && answer.responder.id == sender;
         match self.elections.on_answer(&answer) {
             AnswerOutcome::Counted => {
                 if witness {
@@ -211,13 +219,14 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 // A relayed responder is only a candidate.
                 let responder = answer.responder;
                 if responder.id != sender {
-                    self.offer(now, responder.id, responder.addr);
+                    self.membership
+                        .offer(&mut cx!(self), now, responder.id, responder.addr);
                 }
                 self.evaluate(now, token);
             }
-            AnswerOutcome::Redelivery => self.metrics.duplicate_answers += 1,
+            AnswerOutcome::Redelivery => self.out.metrics.duplicate_answers += 1,
             AnswerOutcome::Conflict => {
-                self.metrics.conflicting_answers += 1;
+                self.out.metrics.conflicting_answers += 1;
                 if witness {
                     self.observe(now, &answer.ticket, sender, None);
                 }
@@ -225,13 +234,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 self.evaluate(now, token);
             }
             AnswerOutcome::Forged => {
-                self.metrics.invalid_signatures += 1;
+                self.out.metrics.invalid_signatures += 1;
                 if witness {
                     self.observe(now, &answer.ticket, sender, None);
                 }
                 self.strike(&answer.responder.id, &sender);
             }
-            AnswerOutcome::Unmatched => self.metrics.unmatched_replies += 1,
+            AnswerOutcome::Unmatched => self.out.metrics.unmatched_replies += 1,
         }
     }
 
@@ -262,8 +271,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         if let Some(hop) = self.elections.first_hop(ticket) {
             if hop.id == sender && hop.addr == *from {
                 let hop = hop.clone();
-                self.validate(hop.addr.clone(), now);
-                self.admit(now, hop);
+                self.guard.validate(&mut self.out.metrics, hop.addr.clone(), now);
+                self.membership.admit(&mut cx!(self), &self.guard, now, hop);
             }
         }
     }
@@ -274,9 +283,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// responder, but the rule is unchanged.)
     fn strike(&mut self, responder: &PeerId, sender: &PeerId) {
         if responder == sender {
-            if let Some(r) = self.contacts.reputation_mut(responder) {
-                r.strikes = r.strikes.saturating_add(1);
-            }
+            self.membership.strike(responder);
         }
     }
 
@@ -287,14 +294,14 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         };
         self.admit_first_hop(now, &referral.ticket, sender, &from);
-        self.note_direct_reply(&referral.ticket, &sender, &from);
+        self.health.note_direct_reply(&referral.ticket, &sender, &from);
         // Either way the referred channel is closed: follow the suggestion if
         // there is a fresh one, else open a replacement to another first hop.
         let next = match self.elections.on_referral(&referral, sender) {
             ReferralOutcome::Follow(hop) => Some(hop),
             ReferralOutcome::Replace => None,
             ReferralOutcome::Unmatched => {
-                self.metrics.unmatched_replies += 1;
+                self.out.metrics.unmatched_replies += 1;
                 return;
             }
         };
@@ -313,10 +320,63 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     fn relay(&mut self, now: u64, token: TokenId, reply: Message<A>) {
         match self.forward.take(&(reply.ticket(), token), now) {
             Some(prev) => {
-                self.metrics.replies_relayed += 1;
-                self.send(prev, reply);
+                self.out.metrics.replies_relayed += 1;
+                self.out.send(prev, reply);
             }
-            None => self.metrics.unmatched_replies += 1,
+            None => self.out.metrics.unmatched_replies += 1,
         }
+    }
+
+    /// Forgets reverse paths past their lifetime.
+    pub(super) fn expire_routes(&mut self, now: u64) {
+        self.forward.expire(now);
+    }
+
+    pub(super) fn on_ping(&mut self, now: u64, from: A, sender: PeerId, ping: Ping) {
+        self.membership.on_ping(&mut cx!(self), now, from, sender, ping);
+    }
+
+    pub(super) fn on_pong(&mut self, now: u64, from: A, sender: PeerId, pong: Pong) {
+        let Some(probe) = self.membership.take_probe(&mut cx!(self), &pong, &from, &sender) else {
+            return;
+        };
+        // Wire v2 identity price: with a difficulty, the key must be the id's and carry its proof.
+        if !self
+            .guard
+            .identity_ok(&mut self.out.metrics, &sender, &pong.key, pong.pow)
+        {
+            return;
+        }
+        self.guard.validate(&mut self.out.metrics, from.clone(), now);
+        if self
+            .membership
+            .probe_answered(&mut cx!(self), &self.guard, now, probe, &from, &sender)
+        {
+            self.health.ponged(&sender);
+        }
+    }
+
+    pub(super) fn on_find_neighbours(
+        &mut self,
+        now: u64,
+        from: A,
+        sender: PeerId,
+        req: FindNeighbours,
+        len: usize,
+    ) {
+        self.membership
+            .on_find_neighbours(&mut cx!(self), now, from, sender, req, len);
+    }
+
+    pub(super) fn on_neighbours(&mut self, now: u64, from: A, sender: PeerId, reply: Neighbours<A>) {
+        let Some(proven) = self
+            .membership
+            .on_neighbours(&mut cx!(self), now, &from, sender, reply)
+        else {
+            return;
+        };
+        self.guard.validate(&mut self.out.metrics, from, now);
+        self.membership
+            .admit_replier(&mut cx!(self), &self.guard, now, proven);
     }
 }

@@ -1,7 +1,7 @@
 //! The elected-peer table: winners of this node's elections, bounded, with
-//! eviction, and the evidence about each (see [`super::health`]).
+//! eviction, and the evidence about each (see [`super::evidence`]).
 
-use super::health::PeerHealth;
+use super::evidence::PeerHealth;
 use crate::id::{clockwise_distance, Distance, PeerId, TokenId};
 use crate::wire::{Address, Contact};
 use serde::{Deserialize, Serialize};
@@ -42,7 +42,7 @@ pub(crate) enum Recorded {
 /// Eviction policy when full (the new winner *replaces* someone): drop the
 /// peer verified longest ago (smallest `last_election`), then the one with
 /// fewer wins, then the larger id. Peers that stop answering or stop agreeing
-/// are evicted by their evidence long before that (see [`super::health`]).
+/// are evicted by their evidence long before that (see [`super::evidence`]).
 #[derive(Clone, Debug)]
 pub(crate) struct ElectedPeers<A> {
     map: BTreeMap<PeerId, ElectedPeer<A>>,

@@ -3,9 +3,12 @@
 // Tests tweak one field of a default config at a time; that reads best as assignment.
 #![allow(clippy::field_reassign_with_default)]
 
-use super::*;
+use crate::id::{PeerId, TokenId};
+use crate::keys::NodeKey;
 use crate::keys::PublicKey;
+use crate::node::*;
 use crate::wire::{decode, encode, FindNeighbours, MessageKind, Neighbours, Ping, Pong, Query};
+use crate::wire::{Contact, Envelope, Message};
 use crate::MemoryStore;
 
 fn id(n: u64) -> PeerId {

@@ -4,7 +4,7 @@
 //! when each channel's query went out, the addresses responders answered
 //! with, when the run started and whether it has seen a split-brain.
 //! [`Elections`] holds every run and the ticket index that routes replies to
-//! them. Neither sends, emits or counts anything: each operation returns plain
+//! them, and the recent outcomes that raise a partition alert. Neither sends, emits or counts anything: each operation returns plain
 //! data ([`Step`], [`AnswerOutcome`], [`ReferralOutcome`], [`Expiry`]) that the
 //! node carries out, so everything an election decides is visible here.
 
@@ -13,7 +13,7 @@ use crate::cluster::ConsensusCluster;
 use crate::election::{AnswerAccepted, ElectionError, MessageTicket, PeerElection, WinnerResult};
 use crate::id::{PeerId, TokenId};
 use crate::wire::{Answer, Contact, Referral};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Every running election of a node, by token, and the index from a channel's
 /// ticket to the election it belongs to.
@@ -29,6 +29,9 @@ pub(super) struct Elections<A> {
     tickets: BTreeMap<MessageTicket, TokenId>,
     /// Clique searches, over all runs, that hit the configured bound.
     clique_truncations: u64,
+    /// Whether each of the last `partition_window` finished elections saw a
+    /// split-brain (oldest first).
+    recent_splits: VecDeque<bool>,
 }
 
 /// One running election and the node-side bookkeeping around it.
@@ -165,7 +168,25 @@ impl<A: Clone> Elections<A> {
             runs: BTreeMap::new(),
             tickets: BTreeMap::new(),
             clique_truncations: 0,
+            recent_splits: VecDeque::new(),
         }
+    }
+
+    /// Tracks split-brain frequency over the last `partition_window` finished
+    /// elections: when `partition_alert_threshold` of them saw one, returns
+    /// `(split-brains, window)` for a partition alert and starts over.
+    pub(super) fn note_outcome(&mut self, config: &NodeConfig, saw_split: bool) -> Option<(usize, usize)> {
+        self.recent_splits.push_back(saw_split);
+        while self.recent_splits.len() > config.partition_window {
+            self.recent_splits.pop_front();
+        }
+        let splits = self.recent_splits.iter().filter(|s| **s).count();
+        if splits < config.partition_alert_threshold {
+            return None;
+        }
+        let window = self.recent_splits.len();
+        self.recent_splits.clear();
+        Some((splits, window))
     }
 
     /// Clique searches so far, over all runs, that hit `election.max_clique_steps`.
