@@ -49,7 +49,7 @@ async fn run(
 async fn main() -> std::io::Result<ExitCode> {
     let ledger = synthetic_ledger(1, 32 * 1024);
     let mut config = NodeConfig::default();
-    config.election_interval_ms = 1_000;
+    config.health.election_interval_ms = 1_000;
     let mut nodes = Vec::new();
     for n in 0..3 {
         let socket = UdpSocket::bind("127.0.0.1:0").await?;

@@ -96,7 +96,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub id_seed: Option<u64>,
     /// Mean time between scheduled elections, ms.
-    #[arg(long, default_value_t = NodeConfig::default().election_interval_ms)]
+    #[arg(long, default_value_t = NodeConfig::default().health.election_interval_ms)]
     pub interval_ms: u64,
     /// Seconds between peer-table snapshots to --state-dir.
     #[arg(long, default_value_t = 30)]
@@ -126,7 +126,7 @@ pub struct ClusterArgs {
     #[arg(long, default_value_t = DEFAULT_SYNTHETIC_TOKENS)]
     pub ledger_tokens: usize,
     /// Mean time between scheduled elections per node, ms.
-    #[arg(long, default_value_t = cluster_node_config().election_interval_ms)]
+    #[arg(long, default_value_t = cluster_node_config().health.election_interval_ms)]
     pub interval_ms: u64,
     /// Least success rate (0 to 1) for exit code 0; below it, or with a node
     /// left without an elected peer, `cluster` exits with 1.
@@ -230,7 +230,7 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
     };
     let mut health = HealthWatch::new(
         args.bootstrap.clone(),
-        NodeConfig::default().election.min_cluster_size,
+        NodeConfig::default().elections.consensus.min_cluster_size,
     );
     let setup = NodeSetup {
         advertise,
@@ -247,7 +247,7 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
         id_seed: args.id_seed,
         config: {
             let mut config = NodeConfig::default();
-            config.election_interval_ms = args.interval_ms;
+            config.health.election_interval_ms = args.interval_ms;
             config
         },
         save_interval: Duration::from_secs(args.save_interval.max(1)),
@@ -336,7 +336,7 @@ fn cluster(args: ClusterArgs, runtime: &dyn Runtime) -> ExitCode {
         ledger_tokens: args.ledger_tokens,
         config: {
             let mut config = cluster_node_config();
-            config.election_interval_ms = args.interval_ms.max(1);
+            config.health.election_interval_ms = args.interval_ms.max(1);
             config
         },
         ..ClusterOptions::default()

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 /// with room for a busy machine.
 pub fn cluster_node_config() -> NodeConfig {
     let mut config = NodeConfig::default();
-    config.election_interval_ms = 2_500;
-    config.min_collection_ms = 150;
-    config.channel_timeout_ms = 700;
-    config.election_timeout_ms = 2_500;
+    config.health.election_interval_ms = 2_500;
+    config.elections.min_collection_ms = 150;
+    config.elections.channel_timeout_ms = 700;
+    config.elections.election_timeout_ms = 2_500;
     config
 }
 
@@ -490,7 +490,7 @@ pub struct ClusterReport {
 /// election to succeed: an election needs valid answers from at least
 /// `min_cluster_size` other nodes holding the token, plus the node itself.
 pub fn min_cluster_nodes(config: &NodeConfig) -> usize {
-    config.election.min_cluster_size + 1
+    config.elections.consensus.min_cluster_size + 1
 }
 
 /// Why `nodes` nodes with `config` cannot elect, or `None` if they can.
@@ -500,7 +500,7 @@ pub fn too_small(nodes: usize, config: &NodeConfig) -> Option<String> {
         format!(
             "--nodes {nodes} is too small: an election needs answers from at least {} other nodes \
              holding the token (min_cluster_size), so a cluster needs at least {need} nodes",
-            config.election.min_cluster_size
+            config.elections.consensus.min_cluster_size
         )
     })
 }

@@ -439,7 +439,7 @@ mod tests {
         assert_eq!(h.deadline(), None, "nothing scheduled before the first input");
         h.start();
         let at = h.deadline().expect("first election scheduled");
-        assert!(at <= h.clock().now_ms() + NodeConfig::default().election_interval_ms);
+        assert!(at <= h.clock().now_ms() + NodeConfig::default().health.election_interval_ms);
         assert!(h.time_to_deadline().unwrap() <= Duration::from_millis(at));
         assert!(h.next_send().is_none());
     }

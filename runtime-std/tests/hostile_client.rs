@@ -135,9 +135,9 @@ fn outcomes(metrics: &[Metrics]) -> (u64, u64) {
 fn a_hostile_client_gets_no_amplification_no_memory_and_no_say() {
     let mut config = cluster_node_config();
     // Small caps, so the flood reaches them.
-    config.max_validated_addresses = 64;
-    config.max_rate_limited_hosts = 32;
-    config.max_forward_entries = 64;
+    config.guard.max_validated_addresses = 64;
+    config.guard.max_rate_limited_hosts = 32;
+    config.routing.max_forward_entries = 64;
     let opts = ClusterOptions {
         nodes: 6,
         seed: 12,
@@ -275,24 +275,27 @@ fn a_hostile_client_gets_no_amplification_no_memory_and_no_say() {
     println!(
         "victim tables: validated {} / {}, rate-limited hosts {} / {}, forward {} / {}, contacts {} / {}",
         m.validated_addresses,
-        config.max_validated_addresses,
+        config.guard.max_validated_addresses,
         m.rate_limited_hosts,
-        config.max_rate_limited_hosts,
+        config.guard.max_rate_limited_hosts,
         m.forward_entries,
-        config.max_forward_entries,
+        config.routing.max_forward_entries,
         m.contacts,
-        config.max_contacts
+        config.membership.max_contacts
     );
-    assert_eq!(m.validated_addresses, config.max_validated_addresses, "{m:?}");
-    assert_eq!(m.rate_limited_hosts, config.max_rate_limited_hosts, "{m:?}");
+    assert_eq!(
+        m.validated_addresses, config.guard.max_validated_addresses,
+        "{m:?}"
+    );
+    assert_eq!(m.rate_limited_hosts, config.guard.max_rate_limited_hosts, "{m:?}");
     assert!(m.validated_evictions > 0, "{m:?}");
     assert!(m.queries_rate_limited > 0, "{m:?}");
     for n in &progress.per_node {
-        assert!(n.forward_entries <= config.max_forward_entries);
-        assert!(n.contacts <= config.max_contacts);
-        assert!(n.validated_addresses <= config.max_validated_addresses);
-        assert!(n.rate_limited_hosts <= config.max_rate_limited_hosts);
-        assert!(n.active_elections <= config.max_active_elections);
+        assert!(n.forward_entries <= config.routing.max_forward_entries);
+        assert!(n.contacts <= config.membership.max_contacts);
+        assert!(n.validated_addresses <= config.guard.max_validated_addresses);
+        assert!(n.rate_limited_hosts <= config.guard.max_rate_limited_hosts);
+        assert!(n.active_elections <= config.elections.max_active_elections);
     }
     cluster.finish();
 }

@@ -141,7 +141,10 @@ fn a_run_without_finished_elections_fails_its_check() {
 fn clusters_below_min_cluster_size_plus_one_are_too_small() {
     use runtime_std::cluster::{cluster_node_config, min_cluster_nodes, too_small};
     let config = cluster_node_config();
-    assert_eq!(min_cluster_nodes(&config), config.election.min_cluster_size + 1);
+    assert_eq!(
+        min_cluster_nodes(&config),
+        config.elections.consensus.min_cluster_size + 1
+    );
     assert_eq!(too_small(3, &config), None);
     let why = too_small(2, &config).expect("two nodes cannot elect");
     assert!(

@@ -411,7 +411,7 @@ mod tests {
 
     fn page() -> (Report, String) {
         let mut cfg = SimConfig::new(40, 9);
-        cfg.node.election_interval_ms = 20_000;
+        cfg.node.health.election_interval_ms = 20_000;
         let mut sim = Sim::new(cfg).unwrap();
         let mut t = Timeline::new();
         t.run(&mut sim, 180_000, 10_000, |_| {});

@@ -16,7 +16,7 @@
 //! ```
 //! use election_tests::sim::{Sim, SimConfig};
 //! let mut cfg = SimConfig::new(20, 7);
-//! cfg.node.election_interval_ms = 10_000;
+//! cfg.node.health.election_interval_ms = 10_000;
 //! let mut sim = Sim::new(cfg).unwrap();
 //! sim.run_until(30_000);
 //! assert!(sim.honest().succeeded > 0);

@@ -409,9 +409,9 @@ impl Report {
                 .iter()
                 .map(|(k, f)| (k.name().to_string(), *f))
                 .collect(),
-            consensus_threshold: cfg.node.election.consensus_threshold,
-            initial_channels: cfg.node.initial_channels,
-            election_interval_ms: cfg.node.election_interval_ms,
+            consensus_threshold: cfg.node.elections.consensus.consensus_threshold,
+            initial_channels: cfg.node.elections.initial_channels,
+            election_interval_ms: cfg.node.health.election_interval_ms,
             threads: cfg.threads,
             stuck_timers: sim.stuck_timers(),
             timeline: Vec::new(),

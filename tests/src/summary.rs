@@ -180,7 +180,7 @@ mod tests {
 
     fn report() -> Report {
         let mut cfg = SimConfig::new(30, 5);
-        cfg.node.election_interval_ms = 20_000;
+        cfg.node.health.election_interval_ms = 20_000;
         let mut sim = Sim::new(cfg).unwrap();
         sim.run_until(90_000);
         Report::new(&sim, 1.5)

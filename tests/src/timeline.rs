@@ -199,7 +199,7 @@ mod tests {
 
     fn small() -> SimConfig {
         let mut cfg = SimConfig::new(40, 3);
-        cfg.node.election_interval_ms = 20_000;
+        cfg.node.health.election_interval_ms = 20_000;
         cfg
     }
 

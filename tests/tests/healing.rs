@@ -81,7 +81,7 @@ fn a_default_network_evicts_almost_no_honest_peer() {
     // The default interval: evidence (and so the chance of a false verdict)
     // comes with every challenge, so the rate per node-hour depends on it.
     let mut cfg = config(100, 7);
-    cfg.node.election_interval_ms = MINUTE;
+    cfg.node.health.election_interval_ms = MINUTE;
     let mut sim = Sim::new(cfg).unwrap();
     sim.run_until(30 * MINUTE);
     // 100 nodes × 0.5 h: the bound (0.05 per node-hour) allows 2.5.

@@ -172,7 +172,7 @@ fn headless_chromium_draws_every_chart_with_lines_and_axis_text() {
     };
     let dir = scratch("chromium");
     let mut cfg = SimConfig::new(200, 4);
-    cfg.node.election_interval_ms = 30_000;
+    cfg.node.health.election_interval_ms = 30_000;
     let mut sim = Sim::new(cfg).unwrap();
     let mut timeline = Timeline::new();
     timeline.run(&mut sim, 4 * 60_000, 10_000, |_| {});

@@ -37,7 +37,7 @@ fn eclipse_ids_stay_within_the_group_caps() {
     cfg.adversaries = vec![(NodeKind::Eclipse, 0.1)];
     let mut sim = Sim::new(cfg).unwrap();
     sim.run_until(5 * MINUTE);
-    let per_subnet = sim.config().node.max_contacts_per_subnet;
+    let per_subnet = sim.config().node.membership.max_contacts_per_subnet;
     let mut eclipse_seen = 0;
     for i in (0..sim.len()).filter(|&i| sim.kind(i) == NodeKind::Honest) {
         let node = sim.node(i).unwrap();

@@ -11,8 +11,8 @@ use election_tests::sim::Sim;
 #[test]
 fn peers_are_reelected_and_full_tables_evict() {
     let mut cfg = config(40, 3);
-    cfg.node.election_interval_ms = 5 * SECOND;
-    cfg.node.max_elected_peers = 4;
+    cfg.node.health.election_interval_ms = 5 * SECOND;
+    cfg.node.health.max_elected_peers = 4;
     let mut sim = Sim::new(cfg).unwrap();
     sim.run_until(5 * MINUTE);
 

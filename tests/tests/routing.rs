@@ -82,7 +82,7 @@ fn answers_travel_several_hops() {
     let mut cfg = config(150, 5);
     cfg.bootstrap_neighbours = 0;
     cfg.bootstrap_random = 3;
-    cfg.node.election_interval_ms = 20 * SECOND;
+    cfg.node.health.election_interval_ms = 20 * SECOND;
     let mut sim = Sim::new(cfg).unwrap();
     sim.run_until(40 * SECOND);
     let core = sim.core_totals();

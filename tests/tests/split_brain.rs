@@ -26,7 +26,7 @@ fn split_rate(c: &ElectionCounters) -> f64 {
 
 fn forked_run() -> (Sim, [ElectionCounters; 4], usize) {
     let mut cfg = config(60, 17);
-    cfg.node.election_interval_ms = 5 * SECOND;
+    cfg.node.health.election_interval_ms = 5 * SECOND;
     cfg.partition = Some(Partition {
         at_ms: PARTITION_AT,
         heal_ms: HEAL_AT,

@@ -1,4 +1,5 @@
-//! Node configuration: every limit and timing the node enforces, with defaults.
+//! Node configuration: every limit and timing the node enforces, with
+//! defaults, grouped by the subsystem that uses it.
 
 use crate::election::{ConfigError, ElectionConfig};
 use core::fmt;
@@ -19,18 +20,41 @@ pub enum SplitBrainPolicy {
     AcceptStrongest,
 }
 
-/// Configuration of a [`Node`](super::Node). Times are milliseconds.
+/// Configuration of a [`Node`](super::Node), one part per subsystem. Times are
+/// milliseconds.
 ///
 /// Every table the node keeps has a cap here, and every cap is enforced: memory
-/// does not grow with the number or content of datagrams received.
+/// does not grow with the number or content of datagrams received. Each part
+/// documents its defaults and checks its own ranges ([`NodeConfig::validate`]
+/// checks them all).
 ///
-/// Fields will be added as the protocol grows, so the struct is
-/// `#[non_exhaustive]`: start from [`NodeConfig::default()`] and set fields.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Fields will be added as the protocol grows, so the structs are
+/// `#[non_exhaustive]`: start from [`NodeConfig::default()`] and set fields,
+/// e.g. `config.health.election_interval_ms = 10_000`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct NodeConfig {
-    /// Per-election parameters.
-    pub election: ElectionConfig,
+    /// The elections this node runs.
+    pub elections: ElectionsConfig,
+    /// Queries it forwards for others.
+    pub routing: RoutingConfig,
+    /// Its contacts.
+    pub membership: MembershipConfig,
+    /// Its elected peers and the schedule that keeps them verified.
+    pub health: HealthConfig,
+    /// What bounds the work others can make it do.
+    pub guard: GuardConfig,
+}
+
+/// Elections this node runs: how many channels, how long to wait, what to do with a split, when to suspect a partition.
+///
+/// Part of [`NodeConfig`]; start from its `Default` and set fields (the
+/// struct is `#[non_exhaustive]`: fields will be added as the protocol grows).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ElectionsConfig {
+    /// Per-election verdict parameters (thresholds, channels, clique bound).
+    pub consensus: ElectionConfig,
     /// Channels opened when an election starts. Default 2 (the seed had 3): two
     /// agreeing answers already settle an election, a third is opened only when
     /// one of the first two fails or disagrees. Saves a third of the traffic.
@@ -40,11 +64,6 @@ pub struct NodeConfig {
     /// What to do with a split-brain that extra channels did not resolve.
     /// Default [`SplitBrainPolicy::AcceptStrongest`] (the seed abandoned).
     pub split_brain_policy: SplitBrainPolicy,
-    /// Mean time between scheduled elections. Default 60 s (the seed's).
-    pub election_interval_ms: u64,
-    /// Each interval is drawn uniformly from `interval ± interval * jitter_percent / 100`.
-    /// Default 20, so nodes started together drift apart.
-    pub election_jitter_percent: u8,
     /// Wait at least this long for answers before deciding an election that is not
     /// already settled. Default 400 ms: a few round trips on a WAN.
     pub min_collection_ms: u64,
@@ -56,10 +75,60 @@ pub struct NodeConfig {
     pub max_hops: u8,
     /// Most elections running at once. Default 4.
     pub max_active_elections: usize,
+    /// Split-brains among the last `partition_window` finished elections that raise
+    /// [`Event::PartitionSuspected`](super::Event::PartitionSuspected). Default 3.
+    pub partition_alert_threshold: usize,
+    /// Number of recent elections examined for partition alerts. Default 10.
+    pub partition_window: usize,
+}
+
+impl Default for ElectionsConfig {
+    fn default() -> Self {
+        Self {
+            consensus: ElectionConfig::default(),
+            initial_channels: 2,
+            split_brain_extra_channels: 2,
+            split_brain_policy: SplitBrainPolicy::AcceptStrongest,
+            min_collection_ms: 400,
+            channel_timeout_ms: 1_500,
+            election_timeout_ms: 5_000,
+            max_hops: 6,
+            max_active_elections: 4,
+            partition_alert_threshold: 3,
+            partition_window: 10,
+        }
+    }
+}
+
+/// Queries this node forwards for others: the reverse-path table.
+///
+/// Part of [`NodeConfig`]; start from its `Default` and set fields (the
+/// struct is `#[non_exhaustive]`: fields will be added as the protocol grows).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RoutingConfig {
     /// Most reverse-path entries kept for forwarded queries. Default 4,096.
     pub max_forward_entries: usize,
     /// How long a reverse-path entry lives. Default 10,000 ms.
     pub forward_ttl_ms: u64,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            max_forward_entries: 4_096,
+            forward_ttl_ms: 10_000,
+        }
+    }
+}
+
+/// Contacts: the table and its per-group caps, probes, lookups and the refresh.
+///
+/// Part of [`NodeConfig`]; start from its `Default` and set fields (the
+/// struct is `#[non_exhaustive]`: fields will be added as the protocol grows).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MembershipConfig {
     /// Most known contacts. Default 256.
     pub max_contacts: usize,
     /// A full contact table admits a newcomer only by replacing a contact not heard
@@ -100,8 +169,50 @@ pub struct NodeConfig {
     /// comes 30 s after joining, each later one eight times later. Default
     /// 1,800,000 ms (30 min).
     pub refresh_interval_ms: u64,
+}
+
+impl Default for MembershipConfig {
+    fn default() -> Self {
+        Self {
+            max_contacts: 256,
+            contact_stale_ms: 300_000,
+            max_contacts_per_ip: 2,
+            max_contacts_per_subnet: 4,
+            max_pending_probes: 32,
+            probe_timeout_ms: 2_000,
+            probe_burst: 8,
+            probe_refill_ms: 120_000,
+            lookup_parallelism: 3,
+            lookup_max_queries: 8,
+            neighbours_per_reply: 8,
+            refresh_interval_ms: 1_800_000,
+        }
+    }
+}
+
+/// The elected-peer table: its size, the scheduler's slots, re-verification, liveness and eviction.
+///
+/// Part of [`NodeConfig`]; start from its `Default` and set fields (the
+/// struct is `#[non_exhaustive]`: fields will be added as the protocol grows).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HealthConfig {
     /// Most elected peers. Default 50 (the seed's `max_peers`).
     pub max_elected_peers: usize,
+    /// Mean time between scheduled elections. Default 60 s (the seed's).
+    pub election_interval_ms: u64,
+    /// Each interval is drawn uniformly from `interval ± interval * jitter_percent / 100`.
+    /// Default 20, so nodes started together drift apart.
+    pub election_jitter_percent: u8,
+    /// The scheduler's interval while the table is below its target (never
+    /// more than `max_active_elections` elections at once), doubled for each
+    /// burst discovery since the table last gained a peer and never beyond
+    /// `election_interval_ms`. Default 2,000 ms: a joining node reaches 8
+    /// peers in about 20 s; a node that finds nobody new settles within a few slots.
+    pub burst_interval_ms: u64,
+    /// Below this many elected peers the node runs discovery every
+    /// `burst_interval_ms` instead of every `election_interval_ms`. Default 8.
+    pub target_elected_peers: usize,
     /// Every elected peer is challenged directly at least this often (a
     /// re-verification election with a channel straight to it). Default
     /// 600,000 ms (10 min); at the target table size the one-a-minute slots
@@ -109,15 +220,6 @@ pub struct NodeConfig {
     /// minutes and this is the bound, not the rate. Whether a peer is still
     /// there is watched by `liveness_interval_ms`.
     pub reverify_period_ms: u64,
-    /// Below this many elected peers the node runs discovery every
-    /// `burst_interval_ms` instead of every `election_interval_ms`. Default 8.
-    pub target_elected_peers: usize,
-    /// The scheduler's interval while the table is below its target (never
-    /// more than `max_active_elections` elections at once), doubled for each
-    /// burst discovery since the table last gained a peer and never beyond
-    /// `election_interval_ms`. Default 2,000 ms: a joining node reaches 8
-    /// peers in about 20 s; a node that finds nobody new settles within a few slots.
-    pub burst_interval_ms: u64,
     /// A peer whose evidence leans against it, or whose last direct challenge
     /// was inconclusive (it did not hold the token, or the election ended
     /// first), is challenged again after this long. Default 15,000 ms.
@@ -131,11 +233,31 @@ pub struct NodeConfig {
     /// This many direct challenges or liveness pings in a row left
     /// unanswered evict a peer as departed. Default 3 (about 10⁻⁵ for an online peer at 1 % loss each way).
     pub departed_after_misses: u32,
-    /// Split-brains among the last `partition_window` finished elections that raise
-    /// [`Event::PartitionSuspected`](super::Event::PartitionSuspected). Default 3.
-    pub partition_alert_threshold: usize,
-    /// Number of recent elections examined for partition alerts. Default 10.
-    pub partition_window: usize,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            max_elected_peers: 50,
+            election_interval_ms: 60_000,
+            election_jitter_percent: 20,
+            burst_interval_ms: 2_000,
+            target_elected_peers: 8,
+            reverify_period_ms: 600_000,
+            recheck_ms: 15_000,
+            liveness_interval_ms: 240_000,
+            departed_after_misses: 3,
+        }
+    }
+}
+
+/// Address validation, per-host rate limits and the identity price.
+///
+/// Part of [`NodeConfig`]; start from its `Default` and set fields (the
+/// struct is `#[non_exhaustive]`: fields will be added as the protocol grows).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GuardConfig {
     /// Most addresses remembered as validated (proven to receive: a cookie
     /// came back, a pong answered our ping, a reply carried our ticket or
     /// nonce). Default 1,024: four times the contact table, whose own
@@ -171,43 +293,9 @@ pub struct NodeConfig {
     pub pow_difficulty: u8,
 }
 
-impl Default for NodeConfig {
+impl Default for GuardConfig {
     fn default() -> Self {
         Self {
-            election: ElectionConfig::default(),
-            initial_channels: 2,
-            split_brain_extra_channels: 2,
-            split_brain_policy: SplitBrainPolicy::AcceptStrongest,
-            election_interval_ms: 60_000,
-            election_jitter_percent: 20,
-            min_collection_ms: 400,
-            channel_timeout_ms: 1_500,
-            election_timeout_ms: 5_000,
-            max_hops: 6,
-            max_active_elections: 4,
-            max_forward_entries: 4_096,
-            forward_ttl_ms: 10_000,
-            max_contacts: 256,
-            contact_stale_ms: 300_000,
-            max_contacts_per_ip: 2,
-            max_contacts_per_subnet: 4,
-            max_pending_probes: 32,
-            probe_timeout_ms: 2_000,
-            probe_burst: 8,
-            probe_refill_ms: 120_000,
-            lookup_parallelism: 3,
-            lookup_max_queries: 8,
-            neighbours_per_reply: 8,
-            refresh_interval_ms: 1_800_000,
-            max_elected_peers: 50,
-            reverify_period_ms: 600_000,
-            target_elected_peers: 8,
-            burst_interval_ms: 2_000,
-            recheck_ms: 15_000,
-            liveness_interval_ms: 240_000,
-            departed_after_misses: 3,
-            partition_alert_threshold: 3,
-            partition_window: 10,
             max_validated_addresses: 1_024,
             validated_ttl_ms: 3_600_000,
             cookie_epoch_ms: 60_000,
@@ -225,7 +313,7 @@ impl Default for NodeConfig {
 pub enum NodeConfigError {
     /// The embedded election configuration is invalid.
     Election(ConfigError),
-    /// This field must be non-zero.
+    /// This field (named by its path, e.g. `"membership.max_contacts"`) must be non-zero.
     Zero(&'static str),
     /// `initial_channels` exceeds `election.max_channels`.
     InitialChannels,
@@ -244,73 +332,141 @@ impl fmt::Display for NodeConfigError {
         match self {
             Self::Election(e) => write!(f, "election config: {e}"),
             Self::Zero(field) => write!(f, "{field} must be greater than zero"),
-            Self::InitialChannels => f.write_str("initial_channels must not exceed election.max_channels"),
+            Self::InitialChannels => {
+                f.write_str("elections.initial_channels must not exceed elections.consensus.max_channels")
+            }
             Self::PartitionThreshold => {
-                f.write_str("partition_alert_threshold must not exceed partition_window")
+                f.write_str("elections.partition_alert_threshold must not exceed elections.partition_window")
             }
-            Self::Jitter => f.write_str("election_jitter_percent must be at most 100"),
+            Self::Jitter => f.write_str("health.election_jitter_percent must be at most 100"),
             Self::NeighboursPerReply => {
-                f.write_str("neighbours_per_reply must be at most MAX_NEIGHBOURS (16)")
+                f.write_str("membership.neighbours_per_reply must be at most MAX_NEIGHBOURS (16)")
             }
-            Self::PowDifficulty => f.write_str("pow_difficulty must be at most MAX_POW_BITS (64)"),
+            Self::PowDifficulty => f.write_str("guard.pow_difficulty must be at most MAX_POW_BITS (64)"),
         }
     }
 }
 
 impl std::error::Error for NodeConfigError {}
 
+/// The first field of `fields` that is zero, as an error.
+fn nonzero(fields: &[(&'static str, u64)]) -> Result<(), NodeConfigError> {
+    match fields.iter().find(|(_, v)| *v == 0) {
+        Some((field, _)) => Err(NodeConfigError::Zero(field)),
+        None => Ok(()),
+    }
+}
+
 impl NodeConfig {
-    /// Checks every field's range.
+    /// Checks every field's range, part by part.
     pub fn validate(&self) -> Result<(), NodeConfigError> {
-        self.election.validate().map_err(NodeConfigError::Election)?;
-        let nonzero: [(&'static str, u64); 31] = [
-            ("initial_channels", self.initial_channels as u64),
-            ("election_interval_ms", self.election_interval_ms),
-            ("channel_timeout_ms", self.channel_timeout_ms),
-            ("election_timeout_ms", self.election_timeout_ms),
-            ("max_active_elections", self.max_active_elections as u64),
-            ("max_forward_entries", self.max_forward_entries as u64),
-            ("forward_ttl_ms", self.forward_ttl_ms),
-            ("max_contacts", self.max_contacts as u64),
-            ("max_elected_peers", self.max_elected_peers as u64),
-            ("max_contacts_per_ip", self.max_contacts_per_ip as u64),
-            ("max_contacts_per_subnet", self.max_contacts_per_subnet as u64),
-            ("max_pending_probes", self.max_pending_probes as u64),
-            ("probe_timeout_ms", self.probe_timeout_ms),
-            ("probe_refill_ms", self.probe_refill_ms),
-            ("lookup_parallelism", self.lookup_parallelism as u64),
-            ("lookup_max_queries", self.lookup_max_queries as u64),
-            ("neighbours_per_reply", self.neighbours_per_reply as u64),
-            ("refresh_interval_ms", self.refresh_interval_ms),
-            ("partition_alert_threshold", self.partition_alert_threshold as u64),
-            ("partition_window", self.partition_window as u64),
-            ("max_validated_addresses", self.max_validated_addresses as u64),
-            ("validated_ttl_ms", self.validated_ttl_ms),
-            ("cookie_epoch_ms", self.cookie_epoch_ms),
-            ("query_rate_burst", u64::from(self.query_rate_burst)),
-            ("query_rate_refill_ms", self.query_rate_refill_ms),
-            ("max_rate_limited_hosts", self.max_rate_limited_hosts as u64),
-            ("reverify_period_ms", self.reverify_period_ms),
-            ("burst_interval_ms", self.burst_interval_ms),
-            ("recheck_ms", self.recheck_ms),
-            ("liveness_interval_ms", self.liveness_interval_ms),
-            ("departed_after_misses", u64::from(self.departed_after_misses)),
-        ];
-        if let Some((field, _)) = nonzero.iter().find(|(_, v)| *v == 0) {
-            return Err(NodeConfigError::Zero(field));
-        }
-        if self.initial_channels > self.election.max_channels {
+        self.elections.validate()?;
+        self.routing.validate()?;
+        self.membership.validate()?;
+        self.health.validate()?;
+        self.guard.validate()
+    }
+}
+
+impl ElectionsConfig {
+    /// Checks this part's ranges.
+    pub fn validate(&self) -> Result<(), NodeConfigError> {
+        self.consensus.validate().map_err(NodeConfigError::Election)?;
+        nonzero(&[
+            ("elections.initial_channels", self.initial_channels as u64),
+            ("elections.channel_timeout_ms", self.channel_timeout_ms),
+            ("elections.election_timeout_ms", self.election_timeout_ms),
+            ("elections.max_active_elections", self.max_active_elections as u64),
+            (
+                "elections.partition_alert_threshold",
+                self.partition_alert_threshold as u64,
+            ),
+            ("elections.partition_window", self.partition_window as u64),
+        ])?;
+        if self.initial_channels > self.consensus.max_channels {
             return Err(NodeConfigError::InitialChannels);
         }
         if self.partition_alert_threshold > self.partition_window {
             return Err(NodeConfigError::PartitionThreshold);
         }
-        if self.election_jitter_percent > 100 {
-            return Err(NodeConfigError::Jitter);
-        }
+        Ok(())
+    }
+}
+
+impl RoutingConfig {
+    /// Checks this part's ranges.
+    pub fn validate(&self) -> Result<(), NodeConfigError> {
+        nonzero(&[
+            ("routing.max_forward_entries", self.max_forward_entries as u64),
+            ("routing.forward_ttl_ms", self.forward_ttl_ms),
+        ])
+    }
+}
+
+impl MembershipConfig {
+    /// Checks this part's ranges.
+    pub fn validate(&self) -> Result<(), NodeConfigError> {
+        nonzero(&[
+            ("membership.max_contacts", self.max_contacts as u64),
+            ("membership.max_contacts_per_ip", self.max_contacts_per_ip as u64),
+            (
+                "membership.max_contacts_per_subnet",
+                self.max_contacts_per_subnet as u64,
+            ),
+            ("membership.max_pending_probes", self.max_pending_probes as u64),
+            ("membership.probe_timeout_ms", self.probe_timeout_ms),
+            ("membership.probe_refill_ms", self.probe_refill_ms),
+            ("membership.lookup_parallelism", self.lookup_parallelism as u64),
+            ("membership.lookup_max_queries", self.lookup_max_queries as u64),
+            (
+                "membership.neighbours_per_reply",
+                self.neighbours_per_reply as u64,
+            ),
+            ("membership.refresh_interval_ms", self.refresh_interval_ms),
+        ])?;
         if self.neighbours_per_reply > crate::wire::MAX_NEIGHBOURS {
             return Err(NodeConfigError::NeighboursPerReply);
         }
+        Ok(())
+    }
+}
+
+impl HealthConfig {
+    /// Checks this part's ranges.
+    pub fn validate(&self) -> Result<(), NodeConfigError> {
+        nonzero(&[
+            ("health.max_elected_peers", self.max_elected_peers as u64),
+            ("health.election_interval_ms", self.election_interval_ms),
+            ("health.reverify_period_ms", self.reverify_period_ms),
+            ("health.burst_interval_ms", self.burst_interval_ms),
+            ("health.recheck_ms", self.recheck_ms),
+            ("health.liveness_interval_ms", self.liveness_interval_ms),
+            (
+                "health.departed_after_misses",
+                u64::from(self.departed_after_misses),
+            ),
+        ])?;
+        if self.election_jitter_percent > 100 {
+            return Err(NodeConfigError::Jitter);
+        }
+        Ok(())
+    }
+}
+
+impl GuardConfig {
+    /// Checks this part's ranges.
+    pub fn validate(&self) -> Result<(), NodeConfigError> {
+        nonzero(&[
+            (
+                "guard.max_validated_addresses",
+                self.max_validated_addresses as u64,
+            ),
+            ("guard.validated_ttl_ms", self.validated_ttl_ms),
+            ("guard.cookie_epoch_ms", self.cookie_epoch_ms),
+            ("guard.query_rate_burst", u64::from(self.query_rate_burst)),
+            ("guard.query_rate_refill_ms", self.query_rate_refill_ms),
+            ("guard.max_rate_limited_hosts", self.max_rate_limited_hosts as u64),
+        ])?;
         if self.pow_difficulty > crate::keys::MAX_POW_BITS {
             return Err(NodeConfigError::PowDifficulty);
         }

@@ -32,7 +32,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         self.out.emit(Event::ElectionStarted { token, purpose });
         let reason = if self.elections.contains(&token) {
             Some(FailureReason::AlreadyRunning)
-        } else if self.elections.len() >= self.config.max_active_elections {
+        } else if self.elections.len() >= self.config.elections.max_active_elections {
             Some(FailureReason::Busy)
         } else if self.store.lookup(&token).is_none() {
             Some(FailureReason::NoToken)
@@ -51,7 +51,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         }
         let secret = self.rng.bytes32();
-        let mut election = PeerElection::new(token, self.me.id, self.config.election.clone(), secret);
+        let mut election =
+            PeerElection::new(token, self.me.id, self.config.elections.consensus.clone(), secret);
         // We hold the token, so our own walk is the yardstick winners must match:
         // responders that only agree with each other (colluders, another ledger
         // version) can then never be elected. A store too sparse to walk falls
@@ -62,12 +63,16 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         self.elections.start(now, election);
         let mut opened = 0;
         for (i, hop) in direct.into_iter().enumerate() {
-            if opened >= self.config.initial_channels {
+            if opened >= self.config.elections.initial_channels {
                 break;
             }
             opened += usize::from(self.open_direct(now, token, hop, i == 0));
         }
-        opened += self.open_channels(now, token, self.config.initial_channels.saturating_sub(opened));
+        opened += self.open_channels(
+            now,
+            token,
+            self.config.elections.initial_channels.saturating_sub(opened),
+        );
         if opened == 0 {
             self.fail(token, FailureReason::NoContacts);
         }
@@ -131,7 +136,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             token,
             ticket,
             challenger: self.me.id,
-            hops_left: self.config.max_hops,
+            hops_left: self.config.elections.max_hops,
         };
         self.out.send(hop.addr, Message::Query(query));
         Some(ticket)

@@ -133,7 +133,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             membership: Membership::new(&config),
             health: Health::new(&config),
             elections: Elections::new(),
-            forward: ForwardTable::new(config.max_forward_entries, config.forward_ttl_ms),
+            forward: ForwardTable::new(config.routing.max_forward_entries, config.routing.forward_ttl_ms),
             rng: SeededRng::new(&seed, "election-proto node v1"),
             out: Outbox::new(me.id),
             config,

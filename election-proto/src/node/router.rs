@@ -159,7 +159,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 token,
                 ticket,
                 challenger: self.me.id,
-                hops_left: self.config.max_hops,
+                hops_left: self.config.elections.max_hops,
             }
         } else if let Some(q) = self.forward.retry(&(ticket, token), &from, now) {
             self.guard.validate(&mut self.out.metrics, from.clone(), now);

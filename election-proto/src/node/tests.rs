@@ -95,11 +95,12 @@ fn store(l: Ledger) -> MemoryStore {
 }
 
 fn quick_config() -> NodeConfig {
-    NodeConfig {
+    {
+        let mut c = NodeConfig::default();
         // Keep the scheduler (and its startup burst) out of the way unless a test wants it.
-        election_interval_ms: 10_000_000,
-        target_elected_peers: 0,
-        ..NodeConfig::default()
+        c.health.election_interval_ms = 10_000_000;
+        c.health.target_elected_peers = 0;
+        c
     }
 }
 
@@ -322,13 +323,13 @@ fn invalid_config_is_rejected_with_the_field() {
         Node::new(c, any_key(0), me.addr, MemoryStore::new(), [0; 32])
     };
     let mut c = NodeConfig::default();
-    c.max_contacts = 0;
+    c.membership.max_contacts = 0;
     assert_eq!(new_node(c).unwrap_err(), NodeConfigError::Zero("max_contacts"));
     let mut c = NodeConfig::default();
-    c.initial_channels = 11;
+    c.elections.initial_channels = 11;
     assert!(matches!(new_node(c), Err(NodeConfigError::InitialChannels)));
     let mut c = NodeConfig::default();
-    c.election.consensus_threshold = 0;
+    c.elections.consensus.consensus_threshold = 0;
     assert!(matches!(new_node(c), Err(NodeConfigError::Election(_))));
 }
 
@@ -544,9 +545,10 @@ fn split_setup(near_versions: &[Ledger], far_versions: &[Ledger], config: NodeCo
 #[test]
 fn split_brain_spawns_extra_channels_which_can_resolve_it() {
     use Ledger::{A, B};
-    let cfg = NodeConfig {
-        initial_channels: 4,
-        ..quick_config()
+    let cfg = {
+        let mut c = quick_config();
+        c.elections.initial_channels = 4;
+        c
     };
     let (mut net, c, t) = split_setup(&[A, B, A, B], &[A, A, A, A], cfg);
     net.input(c, Input::Command(Command::StartElection(t)));
@@ -577,10 +579,11 @@ fn split_brain_spawns_extra_channels_which_can_resolve_it() {
 #[test]
 fn unresolved_split_brain_follows_policy_and_repeats_raise_a_partition_alert() {
     use Ledger::{A, B};
-    let cfg = NodeConfig {
-        initial_channels: 4,
-        split_brain_policy: SplitBrainPolicy::Abandon,
-        ..quick_config()
+    let cfg = {
+        let mut c = quick_config();
+        c.elections.initial_channels = 4;
+        c.elections.split_brain_policy = SplitBrainPolicy::Abandon;
+        c
     };
     let (mut net, c, t) = split_setup(&[A, B, A, B], &[], cfg.clone());
     net.input(c, Input::Command(Command::StartElection(t)));
@@ -603,9 +606,10 @@ fn unresolved_split_brain_follows_policy_and_repeats_raise_a_partition_alert() {
         .iter()
         .any(|e| matches!(e, Event::PartitionSuspected { split_brains: 3, .. })));
 
-    let accept = NodeConfig {
-        split_brain_policy: SplitBrainPolicy::AcceptStrongest,
-        ..cfg
+    let accept = {
+        let mut c = cfg;
+        c.elections.split_brain_policy = SplitBrainPolicy::AcceptStrongest;
+        c
     };
     let (mut net, c, t) = split_setup(&[A, B, A, B], &[], accept);
     net.input(c, Input::Command(Command::StartElection(t)));
@@ -715,9 +719,10 @@ fn full_mesh(n: usize, cfg0: NodeConfig) -> Net {
 
 #[test]
 fn winners_enter_the_table_eviction_keeps_the_cap_and_reelection_updates_history() {
-    let cfg = NodeConfig {
-        max_elected_peers: 3,
-        ..quick_config()
+    let cfg = {
+        let mut c = quick_config();
+        c.health.max_elected_peers = 3;
+        c
     };
     let mut net = full_mesh(12, cfg);
     let mut winners = Vec::new();
@@ -755,10 +760,11 @@ fn winners_enter_the_table_eviction_keeps_the_cap_and_reelection_updates_history
 
 #[test]
 fn scheduler_reverifies_and_discovers() {
-    let cfg = NodeConfig {
-        election_interval_ms: 2_000,
-        target_elected_peers: 6,
-        ..quick_config()
+    let cfg = {
+        let mut c = quick_config();
+        c.health.election_interval_ms = 2_000;
+        c.health.target_elected_peers = 6;
+        c
     };
     let mut net = full_mesh(10, cfg);
     net.input(0, Input::Timer);
@@ -795,13 +801,11 @@ fn scheduler_reverifies_and_discovers() {
 #[test]
 fn same_seed_same_inputs_same_outputs() {
     let run = || {
-        let mut net = full_mesh(
-            8,
-            NodeConfig {
-                election_interval_ms: 1_500,
-                ..quick_config()
-            },
-        );
+        let mut net = full_mesh(8, {
+            let mut c = quick_config();
+            c.health.election_interval_ms = 1_500;
+            c
+        });
         net.input(0, Input::Timer);
         net.run_until(20_000);
         net.trace
@@ -817,14 +821,15 @@ fn same_seed_same_inputs_same_outputs() {
 #[test]
 fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
     let t = token(5);
-    let cfg = NodeConfig {
-        max_contacts: 64,
-        max_forward_entries: 32,
-        max_validated_addresses: 100,
-        max_rate_limited_hosts: 50,
-        ..quick_config()
+    let cfg = {
+        let mut c = quick_config();
+        c.membership.max_contacts = 64;
+        c.routing.max_forward_entries = 32;
+        c.guard.max_validated_addresses = 100;
+        c.guard.max_rate_limited_hosts = 50;
+        c
     };
-    let (cfg_burst, cfg_refill) = (cfg.probe_burst, cfg.probe_refill_ms);
+    let (cfg_burst, cfg_refill) = (cfg.membership.probe_burst, cfg.membership.probe_refill_ms);
     let mut pings = 0u64;
     let mut n = Node::new(cfg, key_near(&t, 1 << 60), 0u32, MemoryStore::new(), [1; 32]).unwrap();
     n.handle_input(
@@ -894,7 +899,7 @@ fn hostile_query_flood_cannot_grow_tables_past_their_caps() {
     // one up, so the other 4,950 shared the overflow bucket: its burst of 32
     // was served (no refill within the flood's 51 ms), the rest were refused.
     assert_eq!(m.rate_limit_evictions, 0);
-    let burst = u64::from(NodeConfig::default().query_rate_burst);
+    let burst = u64::from(NodeConfig::default().guard.query_rate_burst);
     assert_eq!(m.queries_rate_limited, 5_000 - 50 - burst);
     // The bootstrap contact was not pushed out by the flood.
     assert!(n.contacts().any(|c| c.id == near(&t, 5)));
@@ -974,10 +979,11 @@ fn snapshot_restores_peer_tables_within_caps() {
         assert_eq!(b.health.state, PeerState::Probation);
         assert_eq!(b.health.due_at, 0);
     }
-    let small = NodeConfig {
-        max_elected_peers: 1,
-        max_contacts: 2,
-        ..quick_config()
+    let small = {
+        let mut c = quick_config();
+        c.health.max_elected_peers = 1;
+        c.membership.max_contacts = 2;
+        c
     };
     let mut tiny = Node::new(small, any_key(0xaa), 0u32, MemoryStore::new(), [0; 32]).unwrap();
     assert_eq!(tiny.restore(snap), 1);
@@ -1011,9 +1017,10 @@ fn closest_winner_is_elected_over_a_mesh() {
 #[test]
 fn an_unsettled_single_verdict_is_taken_at_the_minimum_collection_time() {
     use Ledger::{A, B};
-    let cfg = NodeConfig {
-        initial_channels: 4,
-        ..quick_config()
+    let cfg = {
+        let mut c = quick_config();
+        c.elections.initial_channels = 4;
+        c
     };
     // Two agreeing, one dissenting, and one first hop that never answers:
     // 2 of 3 is decisive now, but not settled while the fourth is pending.
@@ -1037,7 +1044,7 @@ fn an_unsettled_single_verdict_is_taken_at_the_minimum_collection_time() {
             _ => None,
         })
         .expect("elected");
-    assert_eq!(latency, NodeConfig::default().min_collection_ms);
+    assert_eq!(latency, NodeConfig::default().elections.min_collection_ms);
 }
 
 #[test]
@@ -1069,8 +1076,8 @@ fn queries_from_an_unvalidated_address_draw_no_more_bytes_than_they_carry() {
 #[test]
 fn a_validated_source_is_served_at_its_hosts_rate_only() {
     let mut cfg = quick_config();
-    cfg.query_rate_burst = 4;
-    cfg.query_rate_refill_ms = 1_000;
+    cfg.guard.query_rate_burst = 4;
+    cfg.guard.query_rate_refill_ms = 1_000;
     let mut n = Node::new(cfg, any_key(9), 0, store(Ledger::A), [1; 32]).unwrap();
     let q = |i: u64| query_bytes(PeerId::new([4; 32]), token(i), PeerId::new([3; 32]), 4, i);
     let cq = cookie_round_trip(&mut n, 0, 9, &q(0));
@@ -1194,7 +1201,7 @@ fn a_cookie_from_another_address_or_a_stale_epoch_is_rejected() {
     // Replayed from another address: rejected, and that address is not validated.
     n.handle_input(0, Input::Datagram { from: 10, bytes: &cq });
     // Two epochs later: stale.
-    let epoch = n.config().cookie_epoch_ms;
+    let epoch = n.config().guard.cookie_epoch_ms;
     n.handle_input(2 * epoch, Input::Datagram { from: 9, bytes: &cq });
     assert!(sends(&mut n).is_empty());
     let m = n.metrics();
@@ -1299,7 +1306,7 @@ fn rewritten_or_unsigned_answers_are_counted_and_change_nothing() {
     // The genuine answers still count: the channel of x was not blocked.
     c.handle_input(3, Input::Datagram { from: 1, bytes: &ax });
     c.handle_input(3, Input::Datagram { from: 2, bytes: &ay });
-    c.handle_input(3 + quick_config().min_collection_ms, Input::Timer);
+    c.handle_input(3 + quick_config().elections.min_collection_ms, Input::Timer);
     let mut elected = Vec::new();
     while let Some(o) = c.poll_output() {
         if let Output::Event(Event::Elected {
@@ -1334,7 +1341,7 @@ fn version_1_datagrams_are_counted_and_ignored() {
 fn proof_of_work_gates_admission_when_asked_for() {
     let bits = 2;
     let mut cfg = quick_config();
-    cfg.pow_difficulty = bits;
+    cfg.guard.pow_difficulty = bits;
     let mut n = Node::new(cfg, any_key(10), 0u32, MemoryStore::new(), [4; 32]).unwrap();
     n.handle_input(0, Input::Timer);
     all_sends(&mut n);
@@ -1392,13 +1399,14 @@ fn proof_of_work_gates_admission_when_asked_for() {
 /// Node 0 of a 12-node mesh on ledger A, scheduling fast: a 2 s interval, a
 /// 20 s period, rechecks after 2 s, and a target of 4 peers.
 fn healing_mesh() -> Net {
-    let cfg = NodeConfig {
-        election_interval_ms: 2_000,
-        burst_interval_ms: 500,
-        target_elected_peers: 4,
-        reverify_period_ms: 20_000,
-        recheck_ms: 2_000,
-        ..quick_config()
+    let cfg = {
+        let mut c = quick_config();
+        c.health.election_interval_ms = 2_000;
+        c.health.burst_interval_ms = 500;
+        c.health.target_elected_peers = 4;
+        c.health.reverify_period_ms = 20_000;
+        c.health.recheck_ms = 2_000;
+        c
     };
     filled_mesh(cfg)
 }
@@ -1537,11 +1545,12 @@ fn restored_peers_are_reverified_first() {
 
 #[test]
 fn the_burst_stops_at_the_target() {
-    let cfg = NodeConfig {
-        election_interval_ms: 60_000,
-        burst_interval_ms: 1_000,
-        target_elected_peers: 4,
-        ..quick_config()
+    let cfg = {
+        let mut c = quick_config();
+        c.health.election_interval_ms = 60_000;
+        c.health.burst_interval_ms = 1_000;
+        c.health.target_elected_peers = 4;
+        c
     };
     let mut net = full_mesh(12, cfg);
     net.input(0, Input::Timer);
@@ -1570,11 +1579,12 @@ fn a_burst_that_finds_nobody_new_backs_off_to_the_interval() {
     // is elected, each further burst discovery is fruitless and doubles the
     // wait, so the node settles to the interval instead of electing every
     // second for good.
-    let cfg = NodeConfig {
-        election_interval_ms: 60_000,
-        burst_interval_ms: 1_000,
-        target_elected_peers: 30,
-        ..quick_config()
+    let cfg = {
+        let mut c = quick_config();
+        c.health.election_interval_ms = 60_000;
+        c.health.burst_interval_ms = 1_000;
+        c.health.target_elected_peers = 30;
+        c
     };
     let mut net = full_mesh(12, cfg);
     net.input(0, Input::Timer);
@@ -1598,14 +1608,15 @@ fn a_burst_that_finds_nobody_new_backs_off_to_the_interval() {
 /// are rare (one per 10 min, a 30 min period): between them only the
 /// liveness pings, every 20 s, watch the peers.
 fn quiet_mesh() -> Net {
-    let cfg = NodeConfig {
-        election_interval_ms: 600_000,
-        burst_interval_ms: 500,
-        target_elected_peers: 4,
-        reverify_period_ms: 1_800_000,
-        recheck_ms: 2_000,
-        liveness_interval_ms: 20_000,
-        ..quick_config()
+    let cfg = {
+        let mut c = quick_config();
+        c.health.election_interval_ms = 600_000;
+        c.health.burst_interval_ms = 500;
+        c.health.target_elected_peers = 4;
+        c.health.reverify_period_ms = 1_800_000;
+        c.health.recheck_ms = 2_000;
+        c.health.liveness_interval_ms = 20_000;
+        c
     };
     filled_mesh(cfg)
 }
@@ -1653,10 +1664,11 @@ fn liveness_pings_keep_to_their_interval_and_fill_only_the_gaps() {
     // Frequent elections (every 2 s, each challenging two peers directly),
     // same liveness interval: the challenges keep every peer heard from, so
     // pings are rare.
-    let cfg = NodeConfig {
-        election_interval_ms: 2_000,
-        liveness_interval_ms: 20_000,
-        ..net.nodes[0].config().clone()
+    let cfg = {
+        let mut c = net.nodes[0].config().clone();
+        c.health.election_interval_ms = 2_000;
+        c.health.liveness_interval_ms = 20_000;
+        c
     };
     let mut busy = filled_mesh(cfg);
     let start = busy.now;

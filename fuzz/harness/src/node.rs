@@ -200,33 +200,33 @@ impl NodeSetup {
         // Every field is set: `NodeConfig` is `#[non_exhaustive]`, so it starts from
         // the defaults, but nothing here is left to them.
         let mut c = NodeConfig::default();
-        c.initial_channels = (1 + usize::from(initial % 4)).min(election.max_channels);
-        c.election = election;
-        c.split_brain_extra_channels = usize::from(extra % 4);
-        c.split_brain_policy = if accept {
+        c.elections.initial_channels = (1 + usize::from(initial % 4)).min(election.max_channels);
+        c.elections.consensus = election;
+        c.elections.split_brain_extra_channels = usize::from(extra % 4);
+        c.elections.split_brain_policy = if accept {
             SplitBrainPolicy::AcceptStrongest
         } else {
             SplitBrainPolicy::Abandon
         };
-        c.election_interval_ms = 1 + u64::from(interval % 200_000);
-        c.election_jitter_percent = jitter % 101;
-        c.min_collection_ms = u64::from(collect % 2_000);
-        c.channel_timeout_ms = 1 + u64::from(channel_to % 4_000);
-        c.election_timeout_ms = 1 + u64::from(election_to % 12_000);
-        c.max_hops = 6;
-        c.max_active_elections = 1 + usize::from(active % 4);
-        c.max_forward_entries = 1 + usize::from(forward % 8);
-        c.forward_ttl_ms = 1 + u64::from(self.forward_ttl);
-        c.max_contacts = 1 + usize::from(contacts % 12);
-        c.contact_stale_ms = 1 + u64::from(self.stale % 600_000);
-        c.max_elected_peers = 1 + usize::from(elected % 5);
-        c.partition_window = partition_window;
-        c.partition_alert_threshold = 1 + usize::from(threshold) % partition_window;
+        c.health.election_interval_ms = 1 + u64::from(interval % 200_000);
+        c.health.election_jitter_percent = jitter % 101;
+        c.elections.min_collection_ms = u64::from(collect % 2_000);
+        c.elections.channel_timeout_ms = 1 + u64::from(channel_to % 4_000);
+        c.elections.election_timeout_ms = 1 + u64::from(election_to % 12_000);
+        c.elections.max_hops = 6;
+        c.elections.max_active_elections = 1 + usize::from(active % 4);
+        c.routing.max_forward_entries = 1 + usize::from(forward % 8);
+        c.routing.forward_ttl_ms = 1 + u64::from(self.forward_ttl);
+        c.membership.max_contacts = 1 + usize::from(contacts % 12);
+        c.membership.contact_stale_ms = 1 + u64::from(self.stale % 600_000);
+        c.health.max_elected_peers = 1 + usize::from(elected % 5);
+        c.elections.partition_window = partition_window;
+        c.elections.partition_alert_threshold = 1 + usize::from(threshold) % partition_window;
         // Small validation tables, so floods reach their caps.
-        c.max_validated_addresses = 1 + usize::from(contacts % 6);
-        c.max_rate_limited_hosts = 1 + usize::from(forward % 6);
-        c.query_rate_burst = 1 + u32::from(active % 8);
-        c.query_rate_refill_ms = 1 + u64::from(self.forward_ttl % 2_000);
+        c.guard.max_validated_addresses = 1 + usize::from(contacts % 6);
+        c.guard.max_rate_limited_hosts = 1 + usize::from(forward % 6);
+        c.guard.query_rate_burst = 1 + u32::from(active % 8);
+        c.guard.query_rate_refill_ms = 1 + u64::from(self.forward_ttl % 2_000);
         c
     }
 }
@@ -669,36 +669,36 @@ impl NodeHarness {
         let cfg = self.node.config();
         let m = self.node.metrics();
         assert!(
-            m.contacts <= cfg.max_contacts,
+            m.contacts <= cfg.membership.max_contacts,
             "contacts {} > cap {}",
             m.contacts,
-            cfg.max_contacts
+            cfg.membership.max_contacts
         );
         assert!(
-            m.forward_entries <= cfg.max_forward_entries,
+            m.forward_entries <= cfg.routing.max_forward_entries,
             "forward entries {} > cap {}",
             m.forward_entries,
-            cfg.max_forward_entries
+            cfg.routing.max_forward_entries
         );
         assert!(
-            m.elected_peers <= cfg.max_elected_peers,
+            m.elected_peers <= cfg.health.max_elected_peers,
             "elected peers {} > cap {}",
             m.elected_peers,
-            cfg.max_elected_peers
+            cfg.health.max_elected_peers
         );
         assert!(
-            m.active_elections <= cfg.max_active_elections,
+            m.active_elections <= cfg.elections.max_active_elections,
             "active elections {} > cap {}",
             m.active_elections,
-            cfg.max_active_elections
+            cfg.elections.max_active_elections
         );
         assert!(
-            m.validated_addresses <= cfg.max_validated_addresses,
+            m.validated_addresses <= cfg.guard.max_validated_addresses,
             "validated addresses {} > cap",
             m.validated_addresses
         );
         assert!(
-            m.rate_limited_hosts <= cfg.max_rate_limited_hosts,
+            m.rate_limited_hosts <= cfg.guard.max_rate_limited_hosts,
             "rate-limited hosts {} > cap",
             m.rate_limited_hosts
         );

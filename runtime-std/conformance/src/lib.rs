@@ -757,7 +757,7 @@ pub fn made_up_sender_flood_is_capped(runtime: &dyn Runtime) -> Result<(), Strin
     let pongs = pongs.join().map_err(|_| "pong thread panicked".to_string())?;
     let succeeded = after.elections_succeeded - before.elections_succeeded;
     let total = finished(&after) - done_before;
-    let per_ip = cluster_node_config().max_contacts_per_ip;
+    let per_ip = cluster_node_config().membership.max_contacts_per_ip;
     cluster.finish();
     if worst > per_ip {
         return Err(format!(

@@ -248,31 +248,31 @@ fn main() {
         });
     }
     if let Some(s) = args.reverify_s {
-        cfg.node.reverify_period_ms = s * 1000;
+        cfg.node.health.reverify_period_ms = s * 1000;
     }
     if let Some(s) = args.liveness_s {
-        cfg.node.liveness_interval_ms = s * 1000;
+        cfg.node.health.liveness_interval_ms = s * 1000;
     }
     if let Some(t) = args.threshold {
-        cfg.node.election.consensus_threshold = t;
+        cfg.node.elections.consensus.consensus_threshold = t;
     }
     if let Some(c) = args.initial_channels {
-        cfg.node.initial_channels = c;
+        cfg.node.elections.initial_channels = c;
     }
     if let Some(m) = args.min_collection_ms {
-        cfg.node.min_collection_ms = m;
+        cfg.node.elections.min_collection_ms = m;
     }
     if let Some(m) = args.channel_timeout_ms {
-        cfg.node.channel_timeout_ms = m;
+        cfg.node.elections.channel_timeout_ms = m;
     }
     if let Some(s) = args.interval_s {
-        cfg.node.election_interval_ms = s * 1000;
+        cfg.node.health.election_interval_ms = s * 1000;
     }
     if let Some(h) = args.max_hops {
-        cfg.node.max_hops = h;
+        cfg.node.elections.max_hops = h;
     }
     if let Some(m) = args.majority {
-        cfg.node.election.majority_threshold = m;
+        cfg.node.elections.consensus.majority_threshold = m;
     }
 
     cfg.threads = args

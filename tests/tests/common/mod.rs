@@ -11,7 +11,7 @@ pub const MINUTE: u64 = 60_000;
 /// A small network with a short election interval, recording events.
 pub fn config(nodes: usize, seed: u64) -> SimConfig {
     let mut cfg = SimConfig::new(nodes, seed);
-    cfg.node.election_interval_ms = 10 * SECOND;
+    cfg.node.health.election_interval_ms = 10 * SECOND;
     cfg.record_events = true;
     cfg
 }

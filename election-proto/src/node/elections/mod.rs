@@ -177,11 +177,11 @@ impl<A: Clone> Elections<A> {
     /// `(split-brains, window)` for a partition alert and starts over.
     pub(super) fn note_outcome(&mut self, config: &NodeConfig, saw_split: bool) -> Option<(usize, usize)> {
         self.recent_splits.push_back(saw_split);
-        while self.recent_splits.len() > config.partition_window {
+        while self.recent_splits.len() > config.elections.partition_window {
             self.recent_splits.pop_front();
         }
         let splits = self.recent_splits.iter().filter(|s| **s).count();
-        if splits < config.partition_alert_threshold {
+        if splits < config.elections.partition_alert_threshold {
             return None;
         }
         let window = self.recent_splits.len();
@@ -428,26 +428,28 @@ impl<A: Clone> ElectionRun<A> {
     /// pending channel's timeout, and (until it has been looked at) the end of
     /// the collection window.
     pub(super) fn deadline(&self, config: &NodeConfig) -> u64 {
-        let timeout = self.started_at.saturating_add(config.election_timeout_ms);
-        let channel = self
-            .sent_at
-            .values()
-            .min()
-            .map_or(u64::MAX, |t| t.saturating_add(config.channel_timeout_ms));
+        let timeout = self
+            .started_at
+            .saturating_add(config.elections.election_timeout_ms);
+        let channel = self.sent_at.values().min().map_or(u64::MAX, |t| {
+            t.saturating_add(config.elections.channel_timeout_ms)
+        });
         let d = timeout.min(channel);
         if self.collect_checked {
             d
         } else {
-            d.min(self.started_at.saturating_add(config.min_collection_ms))
+            d.min(self.started_at.saturating_add(config.elections.min_collection_ms))
         }
     }
 
     fn timed_out(&self, now: u64, config: &NodeConfig) -> bool {
-        now >= self.started_at.saturating_add(config.election_timeout_ms)
+        now >= self
+            .started_at
+            .saturating_add(config.elections.election_timeout_ms)
     }
 
     fn collected(&self, now: u64, config: &NodeConfig) -> bool {
-        now >= self.started_at.saturating_add(config.min_collection_ms)
+        now >= self.started_at.saturating_add(config.elections.min_collection_ms)
     }
 
     fn open_channel(&mut self, now: u64, hop: &Contact<A>) -> Option<MessageTicket> {
@@ -499,7 +501,7 @@ impl<A: Clone> ElectionRun<A> {
         if self.collected(now, config) {
             self.collect_checked = true;
         }
-        let limit = config.channel_timeout_ms;
+        let limit = config.elections.channel_timeout_ms;
         let late: Vec<MessageTicket> = self
             .sent_at
             .iter()
@@ -527,7 +529,7 @@ impl<A: Clone> ElectionRun<A> {
         let pending = self.election.pending_count();
         let collected = self.collected(now, config);
         let timed_out = self.timed_out(now, config);
-        let too_few = self.election.valid_response_count() < config.election.min_cluster_size;
+        let too_few = self.election.valid_response_count() < config.elections.consensus.min_cluster_size;
         match verdict {
             WinnerResult::Single { winner, cluster, .. } => {
                 if settled || collected || timed_out {
@@ -554,7 +556,7 @@ impl<A: Clone> ElectionRun<A> {
                 let first = !self.saw_split;
                 self.saw_split = true;
                 let channels = if !timed_out && self.election.can_create_channel() {
-                    config.split_brain_extra_channels
+                    config.elections.split_brain_extra_channels
                 } else {
                     0
                 };
@@ -565,7 +567,7 @@ impl<A: Clone> ElectionRun<A> {
                     winner2,
                     size2: cluster2.members.len(),
                 };
-                let otherwise = match config.split_brain_policy {
+                let otherwise = match config.elections.split_brain_policy {
                     SplitBrainPolicy::Abandon => Ending::Failed(FailureReason::SplitBrain),
                     SplitBrainPolicy::AcceptStrongest => Ending::Elected(Win {
                         winner: winner1,
@@ -595,7 +597,7 @@ impl<A: Clone> ElectionRun<A> {
                         FailureReason::NoConsensus
                     };
                     Step::Widen {
-                        channels: config.initial_channels.clamp(1, 2),
+                        channels: config.elections.initial_channels.clamp(1, 2),
                         otherwise,
                     }
                 } else {

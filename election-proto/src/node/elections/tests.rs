@@ -55,7 +55,10 @@ fn config() -> NodeConfig {
 fn elections() -> (Elections<u32>, TokenId) {
     let token = fixture().token;
     let mut e = Elections::new();
-    e.start(START, PeerElection::new(token, ME, config().election, [9; 32]));
+    e.start(
+        START,
+        PeerElection::new(token, ME, config().elections.consensus, [9; 32]),
+    );
     (e, token)
 }
 
@@ -152,7 +155,7 @@ fn answers_are_counted_once_and_a_different_second_answer_blocks_the_channel() {
     assert_eq!(e.on_answer(&forged), AnswerOutcome::Forged);
     assert_eq!(
         e.get(&token).unwrap().deadline(&config()),
-        START + config().min_collection_ms,
+        START + config().elections.min_collection_ms,
         "a forged answer leaves the channel pending"
     );
 
@@ -226,15 +229,15 @@ fn deadlines_and_expiry_follow_collection_channel_and_election_timeouts() {
     let c = config();
     let (mut e, token) = elections();
     let t = e.open_channel(START, token, &first_hop(peer(2))).unwrap();
-    let collect = START + c.min_collection_ms;
-    assert!(collect < START + c.channel_timeout_ms);
+    let collect = START + c.elections.min_collection_ms;
+    assert!(collect < START + c.elections.channel_timeout_ms);
     assert_eq!(e.next_deadline(&c), Some(collect));
     assert!(e.due(collect - 1, &c).is_empty());
     assert_eq!(e.due(collect, &c), [token]);
 
     // The collection window closes; nothing is late yet.
     assert_eq!(e.expire(collect, token, &c), Expiry::default());
-    let channel = START + c.channel_timeout_ms;
+    let channel = START + c.elections.channel_timeout_ms;
     assert_eq!(
         e.next_deadline(&c),
         Some(channel),
@@ -251,12 +254,12 @@ fn deadlines_and_expiry_follow_collection_channel_and_election_timeouts() {
         }
     );
     assert_eq!(e.owner(&t), None);
-    assert_eq!(e.next_deadline(&c), Some(START + c.election_timeout_ms));
+    assert_eq!(e.next_deadline(&c), Some(START + c.elections.election_timeout_ms));
 
     // Late after the election's own timeout: abandoned, not replaced.
-    let late = START + c.election_timeout_ms - 1;
+    let late = START + c.elections.election_timeout_ms - 1;
     let t = e.open_channel(late, token, &first_hop(peer(3))).unwrap();
-    let expiry = e.expire(late + c.channel_timeout_ms, token, &c);
+    let expiry = e.expire(late + c.elections.channel_timeout_ms, token, &c);
     assert_eq!(
         expiry,
         Expiry {
@@ -281,17 +284,17 @@ fn without_a_verdict_the_run_waits_then_widens_then_fails() {
     let t = e.open_channel(START, token, &first_hop(peer(2))).unwrap();
     assert_eq!(e.step(START, token, &c), Step::Wait, "a reply is pending");
 
-    e.expire(START + c.channel_timeout_ms, token, &c);
+    e.expire(START + c.elections.channel_timeout_ms, token, &c);
     assert_eq!(e.owner(&t), None);
     assert_eq!(
-        e.step(START + c.channel_timeout_ms, token, &c),
+        e.step(START + c.elections.channel_timeout_ms, token, &c),
         Step::Widen {
-            channels: c.initial_channels.clamp(1, 2),
+            channels: c.elections.initial_channels.clamp(1, 2),
             otherwise: FailureReason::Exhausted,
         }
     );
     assert_eq!(
-        e.step(START + c.election_timeout_ms, token, &c),
+        e.step(START + c.elections.election_timeout_ms, token, &c),
         Step::End(Ending::Failed(FailureReason::Timeout))
     );
 }
@@ -331,7 +334,7 @@ fn a_split_brain_is_reported_once_then_grows_or_ends_by_policy() {
     );
     assert!(!e.get(&token).unwrap().saw_split());
 
-    let now = START + c.channel_timeout_ms;
+    let now = START + c.elections.channel_timeout_ms;
     assert_eq!(
         e.expire(now, token, &c),
         Expiry {
@@ -349,7 +352,7 @@ fn a_split_brain_is_reported_once_then_grows_or_ends_by_policy() {
     };
     assert!(report.first);
     assert_eq!((report.size1, report.size2), (2, 2));
-    assert_eq!(channels, c.split_brain_extra_channels);
+    assert_eq!(channels, c.elections.split_brain_extra_channels);
     let Ending::Elected(win) = otherwise else {
         panic!("AcceptStrongest elects");
     };
@@ -357,12 +360,12 @@ fn a_split_brain_is_reported_once_then_grows_or_ends_by_policy() {
     assert!(e.get(&token).unwrap().saw_split());
 
     // Seen again, after the timeout, under the other policy.
-    c.split_brain_policy = SplitBrainPolicy::Abandon;
+    c.elections.split_brain_policy = SplitBrainPolicy::Abandon;
     let Step::Split {
         report,
         channels,
         otherwise,
-    } = e.step(START + c.election_timeout_ms, token, &c)
+    } = e.step(START + c.elections.election_timeout_ms, token, &c)
     else {
         panic!("expected a split");
     };

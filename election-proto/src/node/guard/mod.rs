@@ -34,15 +34,18 @@ pub(super) struct Guard<A> {
 impl<A: Address> Guard<A> {
     pub(super) fn new(config: &NodeConfig, seed: &[u8; 32]) -> Self {
         Self {
-            cookies: Cookies::new(seed, config.cookie_epoch_ms),
-            validated: Validated::new(config.max_validated_addresses, config.validated_ttl_ms),
-            rate_limits: RateLimits::new(
-                config.max_rate_limited_hosts,
-                config.query_rate_burst,
-                config.query_rate_refill_ms,
+            cookies: Cookies::new(seed, config.guard.cookie_epoch_ms),
+            validated: Validated::new(
+                config.guard.max_validated_addresses,
+                config.guard.validated_ttl_ms,
             ),
-            proven: ProvenIdentities::new(config.max_contacts.saturating_mul(2)),
-            pow_bits: config.pow_difficulty,
+            rate_limits: RateLimits::new(
+                config.guard.max_rate_limited_hosts,
+                config.guard.query_rate_burst,
+                config.guard.query_rate_refill_ms,
+            ),
+            proven: ProvenIdentities::new(config.membership.max_contacts.saturating_mul(2)),
+            pow_bits: config.guard.pow_difficulty,
         }
     }
 

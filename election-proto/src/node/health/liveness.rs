@@ -45,7 +45,7 @@ impl<A: Address> Health<A> {
         membership: &Membership<A>,
         except: Option<&PeerId>,
     ) -> Option<(u64, PeerId)> {
-        let (interval, recheck) = (config.liveness_interval_ms, config.recheck_ms);
+        let (interval, recheck) = (config.health.liveness_interval_ms, config.health.recheck_ms);
         let checks = &self.checks;
         self.elected
             .iter()

@@ -77,7 +77,7 @@ pub(super) struct Health<A> {
 impl<A: Address> Health<A> {
     pub(super) fn new(config: &NodeConfig) -> Self {
         Self {
-            elected: ElectedPeers::new(config.max_elected_peers),
+            elected: ElectedPeers::new(config.health.max_elected_peers),
             checks: BTreeMap::new(),
             banned: VecDeque::new(),
             next_election_at: None,
@@ -126,7 +126,7 @@ impl<A: Address> Health<A> {
             return false;
         }
         let base = self.slot_interval(cx.config);
-        let spread = base.saturating_mul(u64::from(cx.config.election_jitter_percent)) / 100;
+        let spread = base.saturating_mul(u64::from(cx.config.health.election_jitter_percent)) / 100;
         let low = base.saturating_sub(spread).max(1);
         let wait = low.saturating_add(cx.rng.below(spread.saturating_mul(2).saturating_add(1)));
         self.next_election_at = Some(now.saturating_add(wait));
@@ -148,13 +148,13 @@ impl<A: Address> Health<A> {
         now: u64,
     ) -> Slot {
         let horizon = now.saturating_add(self.slot_interval(cx.config));
-        let below = self.elected.len() < cx.config.target_elected_peers;
+        let below = self.elected.len() < cx.config.health.target_elected_peers;
         if let Some((peer, at)) = self.earliest_due() {
             if !below || at <= horizon {
                 return Slot::Check(peer);
             }
         }
-        if active_elections >= cx.config.max_active_elections || contacts.len() == 0 {
+        if active_elections >= cx.config.elections.max_active_elections || contacts.len() == 0 {
             return Slot::Skip;
         }
         // Below the target, discovery aims at a near contact not elected yet
@@ -182,7 +182,7 @@ impl<A: Address> Health<A> {
         now: u64,
         peer: PeerId,
     ) -> Check<A> {
-        let recheck = cx.config.recheck_ms;
+        let recheck = cx.config.health.recheck_ms;
         let Some(p) = self.elected.get_mut(&peer) else {
             return Check::Gone;
         };
@@ -263,7 +263,7 @@ impl<A: Address> Health<A> {
         };
         let verdict = p.health.observe(obs);
         if p.health.suspect() {
-            p.health.due_at = p.health.due_at.min(now.saturating_add(config.recheck_ms));
+            p.health.due_at = p.health.due_at.min(now.saturating_add(config.health.recheck_ms));
         }
         verdict == Verdict::Misaligned && self.evict(config, now, peer, EvictionReason::Misaligned)
     }
@@ -292,11 +292,11 @@ impl<A: Address> Health<A> {
     /// Settles one direct challenge. Returns whether the peer was evicted as departed.
     fn settle_one(&mut self, config: &NodeConfig, now: u64, c: DirectCheck<A>) -> bool {
         let (period, recheck, limit) = (
-            config.reverify_period_ms,
-            config.recheck_ms,
-            config.departed_after_misses,
+            config.health.reverify_period_ms,
+            config.health.recheck_ms,
+            config.health.departed_after_misses,
         );
-        let timeout = config.channel_timeout_ms;
+        let timeout = config.elections.channel_timeout_ms;
         let Some(p) = self.elected.get_mut(&c.peer) else {
             return false;
         };
@@ -349,7 +349,7 @@ impl<A: Address> Health<A> {
             // keeps winning the odd election does not cycle back into the table.
             self.banned.push_back((
                 peer,
-                now.saturating_add(config.reverify_period_ms.saturating_mul(6)),
+                now.saturating_add(config.health.reverify_period_ms.saturating_mul(6)),
             ));
         }
         true
@@ -372,13 +372,13 @@ impl<A: Address> Health<A> {
     ) -> Option<Recorded> {
         let incidental = was_check
             && !self.elected.contains(&winner.id)
-            && self.elected.len() >= config.target_elected_peers;
+            && self.elected.len() >= config.health.target_elected_peers;
         if incidental || self.is_banned(&winner.id, now) {
             return None;
         }
         // A new peer is on probation: its first direct challenge comes soon
         // (at the next slot once the table is at its target).
-        let due = now.saturating_add(config.recheck_ms);
+        let due = now.saturating_add(config.health.recheck_ms);
         let recorded = self.elected.record(winner, token, now, due);
         if recorded == Recorded::Added {
             self.burst_fruitless = 0;
@@ -394,7 +394,7 @@ impl<A: Address> Health<A> {
         active_elections: usize,
         now: u64,
     ) -> Option<PeerId> {
-        if self.check_elections() >= MAX_CHECKS || active_elections >= config.max_active_elections {
+        if self.check_elections() >= MAX_CHECKS || active_elections >= config.elections.max_active_elections {
             return None;
         }
         match self.earliest_overdue(config) {
@@ -435,7 +435,7 @@ impl<A: Address> Health<A> {
         let Some(p) = self.elected.get_mut(peer) else {
             return false;
         };
-        p.health.missed(config.departed_after_misses) == Verdict::Departed
+        p.health.missed(config.health.departed_after_misses) == Verdict::Departed
             && self.evict(config, now, *peer, EvictionReason::Departed)
     }
 }

@@ -81,12 +81,13 @@ impl<A: Address> Health<A> {
     /// version, a tiny network) settles to the interval within a few slots
     /// instead of electing every two seconds for nothing.
     pub(super) fn slot_interval(&self, config: &NodeConfig) -> u64 {
-        let interval = config.election_interval_ms;
-        if self.elected.len() >= config.target_elected_peers {
+        let interval = config.health.election_interval_ms;
+        if self.elected.len() >= config.health.target_elected_peers {
             return interval;
         }
         let doublings = self.burst_fruitless.saturating_sub(1).min(MAX_BURST_DOUBLINGS);
         config
+            .health
             .burst_interval_ms
             .saturating_mul(1u64 << doublings)
             .min(interval)
@@ -112,7 +113,7 @@ impl<A: Address> Health<A> {
     /// first, so a table the slots keep up with costs no extra elections).
     pub(super) fn earliest_overdue(&self, config: &NodeConfig) -> Option<(PeerId, u64)> {
         let checks = &self.checks;
-        let grace = config.election_interval_ms;
+        let grace = config.health.election_interval_ms;
         self.elected
             .iter()
             .filter(|p| !checks.values().any(|c| c.peer == p.contact.id))
@@ -150,7 +151,7 @@ impl<A: Address> Health<A> {
     /// When an overdue peer's challenge can next start outside the slots, if
     /// one could start at all now.
     pub(crate) fn next_check_due(&self, config: &NodeConfig, active_elections: usize) -> Option<u64> {
-        if self.check_elections() >= MAX_CHECKS || active_elections >= config.max_active_elections {
+        if self.check_elections() >= MAX_CHECKS || active_elections >= config.elections.max_active_elections {
             return None;
         }
         self.earliest_overdue(config).map(|(_, at)| at)
@@ -186,7 +187,7 @@ pub(super) fn burst_token<A: Address, S: TokenStore>(
     let me = cx.me.id;
     let mut near = contacts.first_hops(
         &me,
-        cx.config.target_elected_peers.saturating_mul(2).max(1),
+        cx.config.health.target_elected_peers.saturating_mul(2).max(1),
         |id| *id != me && !elected.contains(id),
     );
     while !near.is_empty() {

@@ -75,23 +75,23 @@ impl<A: Address> Membership<A> {
     pub(super) fn new(config: &super::NodeConfig) -> Self {
         Self {
             contacts: ContactTable::new(
-                config.max_contacts,
-                config.contact_stale_ms,
+                config.membership.max_contacts,
+                config.membership.contact_stale_ms,
                 GroupCaps {
-                    per_ip: config.max_contacts_per_ip,
-                    per_subnet: config.max_contacts_per_subnet,
+                    per_ip: config.membership.max_contacts_per_ip,
+                    per_subnet: config.membership.max_contacts_per_subnet,
                 },
             ),
             admission: Admission::new(
-                config.max_pending_probes,
-                config.probe_timeout_ms,
-                config.probe_burst,
-                config.probe_refill_ms,
+                config.membership.max_pending_probes,
+                config.membership.probe_timeout_ms,
+                config.membership.probe_burst,
+                config.membership.probe_refill_ms,
             ),
             discovery: Discovery::new(
-                config.lookup_parallelism,
-                config.lookup_max_queries,
-                config.probe_timeout_ms,
+                config.membership.lookup_parallelism,
+                config.membership.lookup_max_queries,
+                config.membership.probe_timeout_ms,
             ),
             far_lookup_done: false,
             seeds: Vec::new(),
@@ -113,7 +113,7 @@ impl<A: Address> Membership<A> {
 
     /// Whether the probe table has room for another ping.
     pub(super) fn can_probe(&self, config: &super::NodeConfig) -> bool {
-        self.admission.len() < config.max_pending_probes
+        self.admission.len() < config.membership.max_pending_probes
     }
 
     /// When a probe or lookup request times out or a refresh is due.
@@ -242,9 +242,11 @@ impl<A: Address> Membership<A> {
         req: FindNeighbours,
         len: usize,
     ) {
-        let mut contacts = self
-            .contacts
-            .nearest(&req.target, cx.config.neighbours_per_reply, |id| *id != sender);
+        let mut contacts =
+            self.contacts
+                .nearest(&req.target, cx.config.membership.neighbours_per_reply, |id| {
+                    *id != sender
+                });
         // Never more than REPLY_FACTOR times the request: trim the farthest.
         let limit = len.saturating_mul(REPLY_FACTOR);
         let bytes = loop {
@@ -345,10 +347,10 @@ impl<A: Address> Membership<A> {
             cx.out.metrics.contacts_rejected += 1;
             return;
         }
-        if self.contacts.len() >= cx.config.max_contacts {
+        if self.contacts.len() >= cx.config.membership.max_contacts {
             return;
         }
-        if self.admission.len() >= cx.config.max_pending_probes
+        if self.admission.len() >= cx.config.membership.max_pending_probes
             || (spend && !self.admission.take_allowance(now))
         {
             cx.out.metrics.candidates_dropped += 1;
@@ -389,7 +391,7 @@ impl<A: Address> Membership<A> {
     /// Whether `id` would be among our `neighbours_per_reply` nearest
     /// contacts, or the table holds fewer than twice that.
     fn joiner_is_near(&self, cx: &Cx<'_, A>, id: &PeerId) -> bool {
-        let k = cx.config.neighbours_per_reply.max(1);
+        let k = cx.config.membership.neighbours_per_reply.max(1);
         if self.contacts.len() < 2 * k {
             return true;
         }
@@ -413,7 +415,7 @@ impl<A: Address> Membership<A> {
             Admit::GroupFull | Admit::Full => cx.out.metrics.contacts_rejected += 1,
             Admit::CheckFirst(victim) => {
                 if self.admission.is_probing(&victim.id)
-                    || self.admission.len() >= cx.config.max_pending_probes
+                    || self.admission.len() >= cx.config.membership.max_pending_probes
                 {
                     cx.out.metrics.contacts_rejected += 1;
                 } else {
@@ -473,7 +475,7 @@ impl<A: Address> Membership<A> {
 
     /// Starts a lookup of `target` from the nearest admitted contacts plus `seeds`.
     fn start_lookup(&mut self, cx: &mut Cx<'_, A>, now: u64, target: PeerId, seeds: Vec<A>) {
-        let max = cx.config.lookup_max_queries;
+        let max = cx.config.membership.lookup_max_queries;
         self.start_lookup_bounded(cx, now, target, seeds, max);
     }
 
@@ -488,7 +490,7 @@ impl<A: Address> Membership<A> {
         let mut start: Vec<Hop<A>> = seeds.into_iter().map(|addr| Hop { id: None, addr }).collect();
         let near = self
             .contacts
-            .nearest(&target, 2 * cx.config.lookup_parallelism, |_| true);
+            .nearest(&target, 2 * cx.config.membership.lookup_parallelism, |_| true);
         start.extend(near.into_iter().map(|c| Hop {
             id: Some(c.id),
             addr: c.addr,
@@ -554,7 +556,7 @@ impl<A: Address> Membership<A> {
             // from the unsolicited allowance. Without this a joiner knows a
             // third of the nodes its store overlaps and its burst keeps
             // re-electing the same few.
-            for c in f.unasked.iter().take(cx.config.neighbours_per_reply) {
+            for c in f.unasked.iter().take(cx.config.membership.neighbours_per_reply) {
                 self.offer_with(cx, now, c.id, c.addr.clone(), false);
             }
         }
@@ -578,7 +580,7 @@ impl<A: Address> Membership<A> {
             // forms, so a later lookup finds neighbours an early one could not).
             // While the table is still small the seeds are asked again: a lost
             // request or reply must not leave a node alone for good.
-            let seeds = if self.contacts.len() < cx.config.neighbours_per_reply {
+            let seeds = if self.contacts.len() < cx.config.membership.neighbours_per_reply {
                 self.seeds.clone()
             } else {
                 Vec::new()
@@ -611,7 +613,7 @@ impl<A: Address> Membership<A> {
     fn schedule_refresh(&mut self, cx: &Cx<'_, A>, now: u64) {
         let wait = FIRST_REFRESH_MS
             .saturating_mul(1u64 << (REFRESH_GROWTH_BITS * self.refreshes.min(8)))
-            .min(cx.config.refresh_interval_ms);
+            .min(cx.config.membership.refresh_interval_ms);
         self.refreshes = self.refreshes.saturating_add(1);
         self.next_refresh_at = Some(now.saturating_add(wait));
     }

@@ -32,8 +32,8 @@ fn node_with(cfg: NodeConfig) -> Node<u32, MemoryStore> {
 
 fn node() -> Node<u32, MemoryStore> {
     let mut c = NodeConfig::default();
-    c.election_interval_ms = 10_000_000;
-    c.target_elected_peers = 0; // no startup burst either
+    c.health.election_interval_ms = 10_000_000;
+    c.health.target_elected_peers = 0; // no startup burst either
     node_with(c)
 }
 
@@ -203,12 +203,12 @@ fn a_flood_from_one_host_fills_at_most_the_per_host_cap() {
             );
         }
         admitted_from_attacker = n.contacts().filter(|c| c.addr == 77).count();
-        assert!(admitted_from_attacker <= n.config().max_contacts_per_ip);
+        assert!(admitted_from_attacker <= n.config().membership.max_contacts_per_ip);
     }
-    assert_eq!(admitted_from_attacker, n.config().max_contacts_per_ip);
+    assert_eq!(admitted_from_attacker, n.config().membership.max_contacts_per_ip);
     assert!(n.metrics().contacts_rejected > 1_000, "{:?}", n.metrics());
     assert!(
-        n.metrics().probes_sent <= 2 + u64::from(n.config().probe_burst) + 2_000 / 120,
+        n.metrics().probes_sent <= 2 + u64::from(n.config().membership.probe_burst) + 2_000 / 120,
         "{:?}",
         n.metrics()
     );
@@ -276,11 +276,11 @@ fn neighbours_replies_stay_within_three_times_the_request() {
             unreachable!()
         };
         assert_eq!(*nonce, 9);
-        assert!(contacts.len() <= n.config().neighbours_per_reply);
+        assert!(contacts.len() <= n.config().membership.neighbours_per_reply);
         if pad == 100 {
             assert_eq!(
                 contacts.len(),
-                n.config().neighbours_per_reply,
+                n.config().membership.neighbours_per_reply,
                 "a padded request gets a full reply"
             );
         }
@@ -330,10 +330,10 @@ fn a_seed_address_is_admitted_by_its_reply_and_named_contacts_are_only_asked() {
 #[test]
 fn a_full_table_evicts_only_a_contact_that_fails_its_liveness_check() {
     let mut c = NodeConfig::default();
-    c.election_interval_ms = 10_000_000;
-    c.target_elected_peers = 0;
-    c.max_contacts = 2;
-    c.contact_stale_ms = 1_000;
+    c.health.election_interval_ms = 10_000_000;
+    c.health.target_elected_peers = 0;
+    c.membership.max_contacts = 2;
+    c.membership.contact_stale_ms = 1_000;
     let mut n = node_with(c);
     n.handle_input(
         0,
@@ -419,7 +419,7 @@ fn a_full_table_evicts_only_a_contact_that_fails_its_liveness_check() {
             _ => None,
         })
         .unwrap();
-    n.handle_input(20_001 + n.config().probe_timeout_ms, Input::Timer);
+    n.handle_input(20_001 + n.config().membership.probe_timeout_ms, Input::Timer);
     assert!(
         !n.contacts().any(|c| c.id == victim),
         "evicted after failing the check"
@@ -526,7 +526,7 @@ fn an_unanswered_seed_is_asked_again_by_the_first_refresh() {
     };
     assert_eq!(asked(&mut n), 1);
     // The request is lost; the lookup times out, nothing else happens until the refresh.
-    n.handle_input(1 + n.config().probe_timeout_ms, Input::Timer);
+    n.handle_input(1 + n.config().membership.probe_timeout_ms, Input::Timer);
     assert_eq!(asked(&mut n), 0);
     let at = n.poll_timeout().unwrap();
     assert!(at <= 31_000, "refresh due 30 s after joining, not {at}");
