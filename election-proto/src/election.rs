@@ -196,6 +196,10 @@ pub enum ElectionError {
     /// The referral named only peers that are unusable (ourselves, the referrer,
     /// or first hops already used in this election). The referred channel is closed.
     NoFreshReferral,
+    /// The referral named no peer strictly closer to the token than the
+    /// referrer (Kademlia's rule: a route must converge). The referred channel
+    /// is closed; the chain that led here ended nowhere.
+    ReferralNotCloser,
 }
 
 impl fmt::Display for ElectionError {
@@ -212,6 +216,9 @@ impl fmt::Display for ElectionError {
             Self::QueryBudgetExhausted => f.write_str("query budget exhausted"),
             Self::SelfChannel => f.write_str("cannot open a channel to ourselves"),
             Self::NoFreshReferral => f.write_str("referral suggested no usable peer; channel closed"),
+            Self::ReferralNotCloser => f.write_str(
+                "referral suggested no peer closer to the token than the referrer; channel closed",
+            ),
         }
     }
 }
@@ -521,7 +528,8 @@ impl PeerElection {
 
     /// Takes a referral for `ticket`: the pending channel is closed and the
     /// suggested peer to try next is returned (the unused one closest to the
-    /// token). Open the replacement with [`create_channel`](Self::create_channel);
+    /// token, and strictly closer to it than the referrer, else
+    /// [`ElectionError::ReferralNotCloser`]). Open the replacement with [`create_channel`](Self::create_channel);
     /// it gets a fresh ticket.
     pub fn handle_referral(
         &mut self,
@@ -540,11 +548,22 @@ impl PeerElection {
             ChannelState::Blocked => return Err(ElectionError::ChannelBlocked),
         }
         self.channels.remove(&ticket);
-        suggested_peers
+        // Only toward the token: a referrer may not send us sideways or back,
+        // so a chain of referrals converges (or ends) instead of spending the
+        // election's query budget on whoever the referrer likes.
+        let referrer = ring_distance(&responder_peer, &self.token);
+        let closer: Vec<PeerId> = suggested_peers
             .iter()
-            .filter(|p| **p != self.me && **p != responder_peer && !self.used_hops.contains(*p))
-            .min_by_key(|p| (ring_distance(*p, &self.token), **p))
+            .filter(|p| ring_distance(*p, &self.token) < referrer)
             .copied()
+            .collect();
+        if closer.is_empty() {
+            return Err(ElectionError::ReferralNotCloser);
+        }
+        closer
+            .into_iter()
+            .filter(|p| *p != self.me && !self.used_hops.contains(p))
+            .min_by_key(|p| (ring_distance(p, &self.token), *p))
             .ok_or(ElectionError::NoFreshReferral)
     }
 

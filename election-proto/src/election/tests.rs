@@ -137,7 +137,10 @@ fn tickets_are_keyed_by_secret_and_fresh_per_channel() {
     assert_eq!(ta, b.create_channel(peer(1)).unwrap(), "same secret, same ticket");
     assert_ne!(ta, c.create_channel(peer(1)).unwrap(), "different secret");
     // Same first hop again after a referral: channel_seq differs, so the ticket does.
-    a.handle_referral(ta, token, [peer(2), peer(3)], peer(1)).unwrap();
+    // (Suggestions strictly closer to the token than the referrer.)
+    let closer = |k: u64| PeerId::new(*TokenId::from_u64(5 + k).as_bytes());
+    a.handle_referral(ta, token, [closer(1), closer(2)], peer(1))
+        .unwrap();
     let ta2 = a.create_channel(peer(1)).unwrap();
     assert_ne!(ta, ta2);
     // The late answer for the destroyed channel finds nothing.
@@ -181,7 +184,7 @@ fn query_budget_bounds_referral_chains() {
     let mut created = 1;
     loop {
         let suggested = e
-            .handle_referral(t, token, [peer(next_peer), peer(next_peer + 1)], peer(0))
+            .handle_referral(t, token, [peer(next_peer), peer(next_peer + 1)], peer(0x40))
             .unwrap();
         next_peer += 2;
         match e.create_channel(suggested) {

@@ -73,6 +73,11 @@ pub struct ElectionsConfig {
     pub election_timeout_ms: u64,
     /// Hop limit put on queries this node sends. Default 6.
     pub max_hops: u8,
+    /// Referrals followed, at most, from one first hop (a chain). Each spends
+    /// one query of the election's budget, so this bounds what one hostile
+    /// first hop can take from an election: `1 + max_referral_hops` queries.
+    /// Default 3 (referrals must also come strictly closer to the token).
+    pub max_referral_hops: u8,
     /// Most elections running at once. Default 4.
     pub max_active_elections: usize,
     /// Split-brains among the last `partition_window` finished elections that raise
@@ -93,6 +98,7 @@ impl Default for ElectionsConfig {
             channel_timeout_ms: 1_500,
             election_timeout_ms: 5_000,
             max_hops: 6,
+            max_referral_hops: 3,
             max_active_elections: 4,
             partition_alert_threshold: 3,
             partition_window: 10,

@@ -6,7 +6,7 @@
 //! came of it; this module sends the queries, emits the events and hands
 //! each subsystem its part of an outcome.
 
-use super::elections::{Ending, Step, Win};
+use super::elections::{Chain, Ending, Step, Win};
 use super::health::{Check, Recorded};
 use super::{ElectionPurpose, Event, EvictionReason, FailureReason, Node};
 use crate::election::{MessageTicket, PeerElection};
@@ -116,21 +116,23 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             .first_hops(&token, n, |id| *id != me && !run.has_used_hop(id));
         let mut opened = 0;
         for hop in hops {
-            if self.open_channel_to(now, token, hop).is_some() {
+            if self.open_channel_to(now, token, hop, None).is_some() {
                 opened += 1;
             }
         }
         opened
     }
 
-    /// Opens one channel to `hop` and sends its query. Returns its ticket if it was opened.
+    /// Opens one channel to `hop` (the next link of `chain`, if a referral
+    /// named it) and sends its query. Returns its ticket if it was opened.
     pub(super) fn open_channel_to(
         &mut self,
         now: u64,
         token: TokenId,
         hop: Contact<A>,
+        chain: Option<Chain>,
     ) -> Option<MessageTicket> {
-        let ticket = self.elections.open_channel(now, token, &hop)?;
+        let ticket = self.elections.open_channel(now, token, &hop, chain)?;
         self.out.metrics.election_messages_sent += 1;
         let query = Query {
             token,
@@ -145,7 +147,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// Opens the channel straight to `hop` of `token`'s election and records
     /// the challenge. Returns whether it was opened.
     fn open_direct(&mut self, now: u64, token: TokenId, hop: Contact<A>, primary: bool) -> bool {
-        let Some(ticket) = self.open_channel_to(now, token, hop.clone()) else {
+        let Some(ticket) = self.open_channel_to(now, token, hop.clone(), None) else {
             return false;
         };
         self.health.challenge_sent(now, ticket, token, hop, primary);

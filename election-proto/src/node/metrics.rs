@@ -111,6 +111,11 @@ pub struct Metrics {
     pub contacts_evicted: u64,
     /// Candidates not probed for lack of a probe slot or allowance.
     pub candidates_dropped: u64,
+    /// Referral chains of our elections that ended without an answer: a
+    /// referral named nobody strictly closer to the token than its sender, or
+    /// the chain reached `max_referral_hops`. Each struck the chain's first hop.
+    #[serde(default)]
+    pub referral_chains_ended: u64,
     /// Pings sent (admission and liveness probes).
     pub probes_sent: u64,
     /// Pings unanswered in time.
@@ -196,6 +201,7 @@ impl Metrics {
             contacts_rejected,
             contacts_evicted,
             candidates_dropped,
+            referral_chains_ended,
             probes_sent,
             probes_timed_out,
             unsolicited_replies,
@@ -243,6 +249,7 @@ impl Metrics {
         self.contacts_rejected += contacts_rejected;
         self.contacts_evicted += contacts_evicted;
         self.candidates_dropped += candidates_dropped;
+        self.referral_chains_ended += referral_chains_ended;
         self.probes_sent += probes_sent;
         self.probes_timed_out += probes_timed_out;
         self.unsolicited_replies += unsolicited_replies;

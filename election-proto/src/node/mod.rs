@@ -53,6 +53,7 @@ mod io;
 mod manager;
 mod membership;
 mod metrics;
+mod persist;
 mod router;
 mod timers;
 
@@ -221,43 +222,6 @@ impl<A: Address, S: TokenStore> Node<A, S> {
     /// Tokens of the elections running now, in token order.
     pub fn active_elections(&self) -> impl Iterator<Item = TokenId> + '_ {
         self.elections.tokens()
-    }
-
-    /// The peer tables, for persistence.
-    pub fn snapshot(&self) -> PeerSnapshot<A> {
-        PeerSnapshot {
-            version: SNAPSHOT_VERSION,
-            contacts: self.contacts().collect(),
-            elected: self.health.peers().cloned().collect(),
-        }
-    }
-
-    /// Restores peer tables from a snapshot, within this node's caps. Returns the
-    /// number of elected peers restored. Entries naming this node are skipped.
-    ///
-    /// Timestamps (`elected_at`, `last_election`) are kept as saved, so the host
-    /// must continue the same monotonic timeline across restarts (e.g. start its
-    /// clock at the time the snapshot was taken) for eviction order to stay meaningful.
-    ///
-    /// Restored peers keep their evidence but start on probation
-    /// ([`PeerState::Probation`]) and due now, so they are re-verified before
-    /// anything else is scheduled. Snapshots of version 1 (no evidence) load too.
-    pub fn restore(&mut self, snapshot: PeerSnapshot<A>) -> usize {
-        let now = self.now_ms;
-        for c in snapshot.contacts {
-            self.membership.vouch(&mut cx!(self), c, now);
-        }
-        let mut restored = 0;
-        for p in snapshot.elected {
-            if p.contact.id == self.me.id {
-                continue;
-            }
-            self.membership.vouch(&mut cx!(self), p.contact.clone(), now);
-            if self.health.restore(now, p) {
-                restored += 1;
-            }
-        }
-        restored
     }
 
     /// Takes the next output, if any. Drain until `None` after every input.

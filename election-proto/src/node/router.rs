@@ -266,13 +266,16 @@ impl<A: Address, S: TokenStore> Node<A, S> {
 
     /// A reply to one of our channels came from `sender` at `from`: if that is
     /// the channel's first hop at the address the query went to, the ticket
-    /// (drawn from our secret) proves it reachable there.
+    /// (drawn from our secret) proves it reachable there. A first hop that is
+    /// not a contact yet (a referral named it) is only a candidate, admitted
+    /// like any other: through the probe allowance and the per-group caps, so
+    /// a referrer cannot fill our table with the ids it names.
     fn admit_first_hop(&mut self, now: u64, ticket: &MessageTicket, sender: PeerId, from: &A) {
         if let Some(hop) = self.elections.first_hop(ticket) {
             if hop.id == sender && hop.addr == *from {
                 let hop = hop.clone();
                 self.guard.validate(&mut self.out.metrics, hop.addr.clone(), now);
-                self.membership.admit(&mut cx!(self), &self.guard, now, hop);
+                self.membership.offer(&mut cx!(self), now, hop.id, hop.addr);
             }
         }
     }
@@ -297,9 +300,17 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         self.health.note_direct_reply(&referral.ticket, &sender, &from);
         // Either way the referred channel is closed: follow the suggestion if
         // there is a fresh one, else open a replacement to another first hop.
-        let next = match self.elections.on_referral(&referral, sender) {
-            ReferralOutcome::Follow(hop) => Some(hop),
-            ReferralOutcome::Replace => None,
+        let next = match self.elections.on_referral(&referral, sender, &self.config) {
+            ReferralOutcome::Follow(hop, chain) => Some((hop, chain)),
+            ReferralOutcome::Replace { strike } => {
+                if let Some(origin) = strike {
+                    // The chain we started there went nowhere: its first hop
+                    // is passed over by later elections' first-hop picks.
+                    self.out.metrics.referral_chains_ended += 1;
+                    self.membership.strike(&origin);
+                }
+                None
+            }
             ReferralOutcome::Unmatched => {
                 self.out.metrics.unmatched_replies += 1;
                 return;
@@ -309,7 +320,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         // whose ticket its direct reply must carry, which is what admits it
         // (see `admit_first_hop`). Channels opened from the table use admitted
         // contacts only.
-        if !next.is_some_and(|hop| self.open_channel_to(now, token, hop).is_some()) {
+        if !next.is_some_and(|(hop, chain)| self.open_channel_to(now, token, hop, Some(chain)).is_some()) {
             self.open_channels(now, token, 1);
         }
         self.evaluate(now, token);

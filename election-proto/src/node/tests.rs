@@ -324,7 +324,43 @@ fn invalid_config_is_rejected_with_the_field() {
     };
     let mut c = NodeConfig::default();
     c.membership.max_contacts = 0;
-    assert_eq!(new_node(c).unwrap_err(), NodeConfigError::Zero("max_contacts"));
+    assert_eq!(
+        new_node(c).unwrap_err(),
+        NodeConfigError::Zero("membership.max_contacts")
+    );
+    // Every part checks its own fields and names them by their path.
+    let mut c = NodeConfig::default();
+    c.routing.forward_ttl_ms = 0;
+    assert_eq!(
+        c.routing.validate(),
+        Err(NodeConfigError::Zero("routing.forward_ttl_ms"))
+    );
+    assert_eq!(
+        new_node(c).unwrap_err(),
+        NodeConfigError::Zero("routing.forward_ttl_ms")
+    );
+    let mut c = NodeConfig::default();
+    c.health.recheck_ms = 0;
+    assert_eq!(
+        new_node(c).unwrap_err(),
+        NodeConfigError::Zero("health.recheck_ms")
+    );
+    let mut c = NodeConfig::default();
+    c.health.election_jitter_percent = 101;
+    assert!(matches!(new_node(c), Err(NodeConfigError::Jitter)));
+    let mut c = NodeConfig::default();
+    c.guard.cookie_epoch_ms = 0;
+    assert_eq!(
+        new_node(c).unwrap_err(),
+        NodeConfigError::Zero("guard.cookie_epoch_ms")
+    );
+    let mut c = NodeConfig::default();
+    c.guard.pow_difficulty = crate::keys::MAX_POW_BITS + 1;
+    assert!(matches!(new_node(c), Err(NodeConfigError::PowDifficulty)));
+    let mut c = NodeConfig::default();
+    c.elections.partition_alert_threshold = c.elections.partition_window + 1;
+    assert!(matches!(new_node(c), Err(NodeConfigError::PartitionThreshold)));
+    assert_eq!(NodeConfig::default().validate(), Ok(()));
     let mut c = NodeConfig::default();
     c.elections.initial_channels = 11;
     assert!(matches!(new_node(c), Err(NodeConfigError::InitialChannels)));

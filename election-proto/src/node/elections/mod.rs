@@ -60,6 +60,18 @@ pub(super) struct ElectionRun<A> {
     /// Channels whose query was resent with a cookie after a `Retry` (each at
     /// most once; at most `query_budget` entries).
     retried: BTreeSet<MessageTicket>,
+    /// The referral chain each channel belongs to (at most `query_budget` entries).
+    chains: BTreeMap<MessageTicket, Chain>,
+}
+
+/// A chain of channels: a first hop the node picked, and the referrals
+/// followed from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Chain {
+    /// The first hop the node chose itself.
+    pub(super) origin: PeerId,
+    /// Referrals followed to reach this channel (0 for the origin's own).
+    pub(super) depth: u8,
 }
 
 /// What a run's verdict asks of the node right now ([`Elections::step`]).
@@ -143,11 +155,17 @@ pub(super) enum AnswerOutcome {
 /// What became of a referral of one of our own channels ([`Elections::on_referral`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum ReferralOutcome<A> {
-    /// The channel is closed; this suggested peer is a fresh first hop to try.
-    Follow(Contact<A>),
+    /// The channel is closed; this suggested peer is a fresh first hop to
+    /// try, as the next link of the chain.
+    Follow(Contact<A>, Chain),
     /// The channel is closed; neither suggestion is usable, so a replacement
-    /// should go to some other first hop.
-    Replace,
+    /// should go to some other first hop. `strike` names the first hop of a
+    /// chain that ended nowhere (no suggestion came closer to the token, or
+    /// the chain reached its length).
+    Replace {
+        /// The chain's first hop, to mark, if the chain ended nowhere.
+        strike: Option<PeerId>,
+    },
     /// No pending channel can take it: nothing changed.
     Unmatched,
 }
@@ -261,15 +279,17 @@ impl<A: Clone> Elections<A> {
             .insert(election.challenge_token(), ElectionRun::new(election, now));
     }
 
-    /// Opens a channel of `token`'s run whose query goes to `hop` at `now`;
+    /// Opens a channel of `token`'s run whose query goes to `hop` at `now`, as
+    /// the next link of `chain` (`None`: a first hop of the node's own choice);
     /// returns its ticket, or `None` if the election refuses it.
     pub(super) fn open_channel(
         &mut self,
         now: u64,
         token: TokenId,
         hop: &Contact<A>,
+        chain: Option<Chain>,
     ) -> Option<MessageTicket> {
-        let ticket = self.runs.get_mut(&token)?.open_channel(now, hop)?;
+        let ticket = self.runs.get_mut(&token)?.open_channel(now, hop, chain)?;
         self.tickets.insert(ticket, token);
         Some(ticket)
     }
@@ -290,13 +310,18 @@ impl<A: Clone> Elections<A> {
 
     /// Takes a referral, sent by `sender`, for one of our channels; a closed
     /// channel leaves the index.
-    pub(super) fn on_referral(&mut self, referral: &Referral<A>, sender: PeerId) -> ReferralOutcome<A> {
+    pub(super) fn on_referral(
+        &mut self,
+        referral: &Referral<A>,
+        sender: PeerId,
+        config: &NodeConfig,
+    ) -> ReferralOutcome<A> {
         let Some(run) = self.run_for(&referral.ticket) else {
             return ReferralOutcome::Unmatched;
         };
-        let outcome = run.on_referral(referral, sender);
+        let outcome = run.on_referral(referral, sender, config.elections.max_referral_hops);
         match outcome {
-            ReferralOutcome::Follow(_) | ReferralOutcome::Replace => {
+            ReferralOutcome::Follow(..) | ReferralOutcome::Replace { .. } => {
                 self.tickets.remove(&referral.ticket);
             }
             ReferralOutcome::Unmatched => {}
@@ -384,6 +409,7 @@ impl<A: Clone> ElectionRun<A> {
             saw_split: false,
             collect_checked: false,
             retried: BTreeSet::new(),
+            chains: BTreeMap::new(),
         }
     }
 
@@ -452,10 +478,15 @@ impl<A: Clone> ElectionRun<A> {
         now >= self.started_at.saturating_add(config.elections.min_collection_ms)
     }
 
-    fn open_channel(&mut self, now: u64, hop: &Contact<A>) -> Option<MessageTicket> {
+    fn open_channel(&mut self, now: u64, hop: &Contact<A>, chain: Option<Chain>) -> Option<MessageTicket> {
         let ticket = self.election.create_channel(hop.id).ok()?;
         self.sent_at.insert(ticket, now);
         self.hops.insert(ticket, hop.clone());
+        let chain = chain.unwrap_or(Chain {
+            origin: hop.id,
+            depth: 0,
+        });
+        self.chains.insert(ticket, chain);
         Some(ticket)
     }
 
@@ -479,15 +510,38 @@ impl<A: Clone> ElectionRun<A> {
         }
     }
 
-    fn on_referral(&mut self, r: &Referral<A>, sender: PeerId) -> ReferralOutcome<A> {
-        // On `Ok` and on `NoFreshReferral` alike the election has closed the channel.
+    fn on_referral(&mut self, r: &Referral<A>, sender: PeerId, max_hops: u8) -> ReferralOutcome<A> {
+        let chain = self.chains.get(&r.ticket).copied().unwrap_or(Chain {
+            origin: sender,
+            depth: 0,
+        });
+        // On `Ok` and on the two referral errors alike the election has closed the channel.
         let outcome = match self
             .election
             .handle_referral(r.ticket, r.token, [r.high.id, r.low.id], sender)
         {
-            Ok(next) if next == r.high.id => ReferralOutcome::Follow(r.high.clone()),
-            Ok(_) => ReferralOutcome::Follow(r.low.clone()),
-            Err(ElectionError::NoFreshReferral) => ReferralOutcome::Replace,
+            // A chain may spend 1 + max_hops queries, no more: one hostile
+            // first hop (or a string of sybils, each a little closer) cannot
+            // exhaust the election.
+            Ok(_) if chain.depth >= max_hops => ReferralOutcome::Replace {
+                strike: Some(chain.origin),
+            },
+            Ok(next) => ReferralOutcome::Follow(
+                if next == r.high.id {
+                    r.high.clone()
+                } else {
+                    r.low.clone()
+                },
+                Chain {
+                    origin: chain.origin,
+                    depth: chain.depth + 1,
+                },
+            ),
+            // Closer peers exist but are in use already: an honest dead end.
+            Err(ElectionError::NoFreshReferral) => ReferralOutcome::Replace { strike: None },
+            Err(ElectionError::ReferralNotCloser) => ReferralOutcome::Replace {
+                strike: Some(chain.origin),
+            },
             Err(_) => return ReferralOutcome::Unmatched,
         };
         self.sent_at.remove(&r.ticket);

@@ -97,7 +97,7 @@ fn referral(ticket: MessageTicket, high: u8, low: u8) -> Referral<u32> {
 
 /// Opens a channel to `peer(hop)` at `now` and answers it from `store`.
 fn answered(e: &mut Elections<u32>, token: TokenId, now: u64, hop: u8, store: &MemoryStore) {
-    let t = e.open_channel(now, token, &first_hop(peer(hop))).unwrap();
+    let t = e.open_channel(now, token, &first_hop(peer(hop)), None).unwrap();
     assert_eq!(
         e.on_answer(&answer(t, store, hop, u32::from(hop))),
         AnswerOutcome::Counted
@@ -109,20 +109,20 @@ fn the_index_follows_channels_and_a_finished_run_takes_its_tickets() {
     let (mut e, token) = elections();
     assert!(e.contains(&token));
     assert_eq!(e.len(), 1);
-    let a = e.open_channel(START, token, &first_hop(peer(2))).unwrap();
-    let b = e.open_channel(START, token, &first_hop(peer(3))).unwrap();
+    let a = e.open_channel(START, token, &first_hop(peer(2)), None).unwrap();
+    let b = e.open_channel(START, token, &first_hop(peer(3)), None).unwrap();
     assert_eq!(
-        e.open_channel(START, token, &first_hop(peer(2))),
+        e.open_channel(START, token, &first_hop(peer(2)), None),
         None,
         "one channel per first hop"
     );
     assert_eq!(
-        e.open_channel(START, token, &first_hop(ME)),
+        e.open_channel(START, token, &first_hop(ME), None),
         None,
         "no channel to ourselves"
     );
     assert_eq!(
-        e.open_channel(START, TokenId::from_u64(5), &first_hop(peer(4))),
+        e.open_channel(START, TokenId::from_u64(5), &first_hop(peer(4)), None),
         None,
         "no such run"
     );
@@ -145,7 +145,7 @@ fn the_index_follows_channels_and_a_finished_run_takes_its_tickets() {
 fn answers_are_counted_once_and_a_different_second_answer_blocks_the_channel() {
     let (mut e, token) = elections();
     let f = fixture();
-    let t = e.open_channel(START, token, &first_hop(peer(2))).unwrap();
+    let t = e.open_channel(START, token, &first_hop(peer(2)), None).unwrap();
 
     let mut forged = answer(t, &f.honest, 2, 2);
     forged.signature[0] = TokenMapping {
@@ -183,41 +183,71 @@ fn answers_are_counted_once_and_a_different_second_answer_blocks_the_channel() {
     assert_eq!(e.on_answer(&stranger), AnswerOutcome::Unmatched);
 }
 
+/// The peer `k` steps clockwise of the fixture's token (smaller `k`: closer).
+fn near(k: u64) -> PeerId {
+    let mut d = [0u8; 32];
+    d[24..].copy_from_slice(&k.to_be_bytes());
+    PeerId::new(*fixture().token.add(&crate::id::Distance(d)).as_bytes())
+}
+
+fn contact(id: PeerId) -> Contact<u32> {
+    Contact { id, addr: 7 }
+}
+
+/// A referral on `ticket` naming `high` and `low`.
+fn referral_to(ticket: MessageTicket, high: PeerId, low: PeerId) -> Referral<u32> {
+    Referral {
+        ticket,
+        token: fixture().token,
+        high: contact(high),
+        low: contact(low),
+    }
+}
+
 #[test]
-fn a_referral_closes_its_channel_and_names_a_fresh_first_hop() {
+fn a_referral_closes_its_channel_and_names_a_fresh_closer_first_hop() {
     let (mut e, token) = elections();
-    let t = e.open_channel(START, token, &first_hop(peer(2))).unwrap();
-    // peer(2) is the referrer and a used hop; peer(3) is fresh.
-    let r = referral(t, 3, 2);
+    let c = config();
+    let t = e.open_channel(START, token, &first_hop(near(100)), None).unwrap();
+    // near(10) is closer to the token than the referrer, near(200) is not.
+    let r = referral_to(t, near(200), near(10));
     assert_eq!(
-        e.on_referral(&r, peer(2)),
-        ReferralOutcome::Follow(r.high.clone())
+        e.on_referral(&r, near(100), &c),
+        ReferralOutcome::Follow(
+            contact(near(10)),
+            Chain {
+                origin: near(100),
+                depth: 1
+            }
+        )
     );
     assert_eq!(e.owner(&t), None);
     assert_eq!(
-        e.on_referral(&r, peer(2)),
+        e.on_referral(&r, near(100), &c),
         ReferralOutcome::Unmatched,
         "already closed"
     );
 
-    // Both suggestions are used hops (and one is the referrer itself).
-    let t = e.open_channel(START, token, &first_hop(peer(3))).unwrap();
+    // The only closer suggestion is a used hop: an honest dead end, no strike.
+    let t = e.open_channel(START, token, &first_hop(near(80)), None).unwrap();
+    let t2 = e.open_channel(START, token, &first_hop(near(90)), None).unwrap();
     assert_eq!(
-        e.on_referral(&referral(t, 2, 3), peer(3)),
-        ReferralOutcome::Replace
+        e.on_referral(&referral_to(t2, near(80), near(300)), near(90), &c),
+        ReferralOutcome::Replace { strike: None }
     );
-    assert_eq!(e.owner(&t), None, "closed even without a usable suggestion");
+    assert_eq!(e.owner(&t2), None, "closed even without a usable suggestion");
+    assert_eq!(e.owner(&t), Some(token));
 
-    let t = e.open_channel(START, token, &first_hop(peer(4))).unwrap();
+    let t = e.open_channel(START, token, &first_hop(peer(4)), None).unwrap();
     let mut wrong = referral(t, 5, 6);
     wrong.token = TokenId::from_u64(1);
-    assert_eq!(e.on_referral(&wrong, peer(4)), ReferralOutcome::Unmatched);
+    assert_eq!(e.on_referral(&wrong, peer(4), &c), ReferralOutcome::Unmatched);
     assert_eq!(
         e.on_answer(&answer(t, &fixture().honest, 4, 4)),
         AnswerOutcome::Counted
     );
     assert_eq!(
-        e.on_referral(&referral(t, 5, 6), peer(4)),
+        e.on_referral(&referral(t, 5, 6), peer(4), &c),
         ReferralOutcome::Unmatched,
         "an answered channel cannot be referred"
     );
@@ -225,10 +255,65 @@ fn a_referral_closes_its_channel_and_names_a_fresh_first_hop() {
 }
 
 #[test]
+fn a_referral_that_does_not_come_closer_ends_its_chain_and_strikes_the_first_hop() {
+    let (mut e, token) = elections();
+    let c = config();
+    let t = e
+        .open_channel(START, token, &first_hop(near(1_000)), None)
+        .unwrap();
+    // Sideways and back: neither suggestion is closer than the referrer.
+    let r = referral_to(t, near(5_000), near(1_000));
+    assert_eq!(
+        e.on_referral(&r, near(1_000), &c),
+        ReferralOutcome::Replace {
+            strike: Some(near(1_000))
+        }
+    );
+    assert_eq!(e.owner(&t), None);
+}
+
+#[test]
+fn a_chain_of_referrals_spends_at_most_one_plus_max_referral_hops_queries() {
+    let (mut e, token) = elections();
+    let c = config();
+    let max = c.elections.max_referral_hops;
+    assert!(max >= 1);
+    // Each referrer names one a little closer (a string of sybils mined
+    // nearer and nearer the token): followed until the chain is full.
+    let origin = near(1 << 20);
+    let mut hop = origin;
+    let mut chain = None;
+    let mut spent = 0;
+    loop {
+        let t = e.open_channel(START, token, &first_hop(hop), chain).unwrap();
+        spent += 1;
+        let closer = near((1 << 20) >> (spent * 2));
+        match e.on_referral(&referral_to(t, closer, closer), hop, &c) {
+            ReferralOutcome::Follow(next, link) => {
+                assert_eq!(link.origin, origin, "every link remembers the first hop");
+                assert_eq!(usize::from(link.depth), spent);
+                hop = next.id;
+                chain = Some(link);
+            }
+            ReferralOutcome::Replace { strike } => {
+                assert_eq!(
+                    strike,
+                    Some(origin),
+                    "a chain that ends nowhere strikes its first hop"
+                );
+                break;
+            }
+            ReferralOutcome::Unmatched => panic!("the channel was pending"),
+        }
+    }
+    assert_eq!(spent, 1 + usize::from(max));
+}
+
+#[test]
 fn deadlines_and_expiry_follow_collection_channel_and_election_timeouts() {
     let c = config();
     let (mut e, token) = elections();
-    let t = e.open_channel(START, token, &first_hop(peer(2))).unwrap();
+    let t = e.open_channel(START, token, &first_hop(peer(2)), None).unwrap();
     let collect = START + c.elections.min_collection_ms;
     assert!(collect < START + c.elections.channel_timeout_ms);
     assert_eq!(e.next_deadline(&c), Some(collect));
@@ -258,7 +343,7 @@ fn deadlines_and_expiry_follow_collection_channel_and_election_timeouts() {
 
     // Late after the election's own timeout: abandoned, not replaced.
     let late = START + c.elections.election_timeout_ms - 1;
-    let t = e.open_channel(late, token, &first_hop(peer(3))).unwrap();
+    let t = e.open_channel(late, token, &first_hop(peer(3)), None).unwrap();
     let expiry = e.expire(late + c.elections.channel_timeout_ms, token, &c);
     assert_eq!(
         expiry,
@@ -281,7 +366,7 @@ fn deadlines_and_expiry_follow_collection_channel_and_election_timeouts() {
 fn without_a_verdict_the_run_waits_then_widens_then_fails() {
     let c = config();
     let (mut e, token) = elections();
-    let t = e.open_channel(START, token, &first_hop(peer(2))).unwrap();
+    let t = e.open_channel(START, token, &first_hop(peer(2)), None).unwrap();
     assert_eq!(e.step(START, token, &c), Step::Wait, "a reply is pending");
 
     e.expire(START + c.elections.channel_timeout_ms, token, &c);
@@ -307,7 +392,7 @@ fn two_agreeing_answers_elect_once_settled_or_collected() {
     answered(&mut e, token, START, 2, &f.honest);
     answered(&mut e, token, START, 3, &f.honest);
     // Two of three pending-or-answered agree: settled however the third replies.
-    e.open_channel(START, token, &first_hop(peer(4))).unwrap();
+    e.open_channel(START, token, &first_hop(peer(4)), None).unwrap();
     let Step::End(Ending::Elected(win)) = e.step(START, token, &c) else {
         panic!("settled verdict not acted on");
     };
@@ -326,7 +411,7 @@ fn a_split_brain_is_reported_once_then_grows_or_ends_by_policy() {
     answered(&mut e, token, START, 3, &f.honest);
     answered(&mut e, token, START, 4, &f.other);
     answered(&mut e, token, START, 5, &f.other);
-    e.open_channel(START, token, &first_hop(peer(6))).unwrap();
+    e.open_channel(START, token, &first_hop(peer(6)), None).unwrap();
     assert_eq!(
         e.step(START, token, &c),
         Step::Wait,
