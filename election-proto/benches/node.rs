@@ -28,8 +28,8 @@ use election_proto::keys::answer_signed_bytes;
 use election_proto::node::{Input, Node, NodeConfig, Output};
 use election_proto::wire::{self, Answer, Contact, Envelope, Message, Query};
 use election_proto::{
-    generate_signature, verify_signature, BlockId, ElectionConfig, MemoryStore, MessageTicket, NodeKey,
-    PeerElection, PeerId, TokenId,
+    generate_proof, generate_signature, proof_agreement, verify_signature, BlockId, ElectionConfig,
+    MemoryStore, MessageTicket, NodeKey, PeerElection, PeerId, TokenId,
 };
 use std::time::{Duration, Instant};
 
@@ -62,6 +62,8 @@ struct Intake {
     token: TokenId,
     /// The bytes the responder signed (for the floor).
     signed: Vec<u8>,
+    /// The challenger's store (the possession proof is checked against it).
+    store: MemoryStore,
 }
 
 fn intake(s: &mut Setup) -> Intake {
@@ -79,14 +81,24 @@ fn intake(s: &mut Setup) -> Intake {
     let sig = generate_signature(&s.store, &token, &me).expect("signature");
     let mut election = PeerElection::new(token, me, ElectionConfig::default(), s.rng.bytes32());
     let ticket = election.create_channel(responder.id).expect("channel");
-    let signed = answer_signed_bytes(&me, ticket, &token, &sig.answer, &sig.signature, &responder.addr)
-        .expect("signed bytes");
+    let proof = generate_proof(&s.store, &me, &responder.id, &token).expect("stored");
+    let signed = answer_signed_bytes(
+        &me,
+        ticket,
+        &token,
+        &sig.answer,
+        &sig.signature,
+        &proof,
+        &responder.addr,
+    )
+    .expect("signed bytes");
     let datagram = wire::encode(&Envelope {
         sender: responder.id,
         message: Message::Answer(Answer {
             ticket,
             answer: sig.answer,
             signature: sig.signature,
+            proof,
             responder,
             key: key.public(),
             pow: key.pow_nonce(),
@@ -100,21 +112,31 @@ fn intake(s: &mut Setup) -> Intake {
         me,
         token,
         signed,
+        store: s.store.clone(),
     }
 }
 
-/// Decode + authenticate + verify the walk + store, as a challenger does it.
-/// Returns whether it was accepted.
-fn take_answer(election: &mut PeerElection, me: &PeerId, token: &TokenId, datagram: &[u8]) -> bool {
+/// Decode + authenticate + check the possession proof + verify the walk +
+/// store, as a challenger does it. Returns whether it was accepted.
+fn take_answer(it: &Intake, election: &mut PeerElection, datagram: &[u8]) -> bool {
+    let (me, token) = (&it.me, &it.token);
     let Ok(env) = wire::decode::<u32>(datagram) else {
         return false;
     };
     match env.message {
         Message::Answer(a) => {
-            let authentic =
-                answer_signed_bytes(me, a.ticket, token, &a.answer, &a.signature, &a.responder.addr)
-                    .is_some_and(|signed| a.key.verify_for(&a.responder.id, &signed, &a.auth).is_ok());
+            let authentic = answer_signed_bytes(
+                me,
+                a.ticket,
+                token,
+                &a.answer,
+                &a.signature,
+                &a.proof,
+                &a.responder.addr,
+            )
+            .is_some_and(|signed| a.key.verify_for(&a.responder.id, &signed, &a.auth).is_ok());
             authentic
+                && proof_agreement(&it.store, me, &a.responder.id, token, &a.proof) >= 8
                 && election
                     .handle_answer(a.ticket, &a.answer, &a.signature, a.responder.id)
                     .is_ok()
@@ -198,13 +220,23 @@ fn bare_answer(store: &MemoryStore, me: &Contact<u32>, key: &NodeKey, bytes: &[u
         return None;
     };
     let sig = generate_signature(store, &token, &challenger)?;
-    let signed = answer_signed_bytes(&challenger, ticket, &token, &sig.answer, &sig.signature, &me.addr)?;
+    let proof = generate_proof(store, &challenger, &me.id, &token)?;
+    let signed = answer_signed_bytes(
+        &challenger,
+        ticket,
+        &token,
+        &sig.answer,
+        &sig.signature,
+        &proof,
+        &me.addr,
+    )?;
     wire::encode(&Envelope {
         sender: me.id,
         message: Message::Answer(Answer {
             ticket,
             answer: sig.answer,
             signature: sig.signature,
+            proof,
             responder: me.clone(),
             key: key.public(),
             pow: key.pow_nonce(),
@@ -239,7 +271,7 @@ fn bench_intake(c: &mut Criterion, it: &Intake) {
     g.bench_function("decode_verify_store", |b| {
         b.iter_batched_ref(
             || it.election.clone(),
-            |e| assert!(take_answer(e, &it.me, &it.token, black_box(&it.datagram))),
+            |e| assert!(take_answer(&it, e, black_box(&it.datagram))),
             BatchSize::SmallInput,
         )
     });
@@ -309,7 +341,7 @@ fn print_ratios(it: &Intake, r: &mut Responder, store: &MemoryStore) {
     });
     let intake_t = time_per_call(budget, || {
         let mut e = it.election.clone();
-        assert!(take_answer(&mut e, &it.me, &it.token, black_box(&it.datagram)));
+        assert!(take_answer(it, &mut e, black_box(&it.datagram)));
         black_box(e);
     })
     .saturating_sub(clone_t);

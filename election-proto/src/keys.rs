@@ -16,7 +16,7 @@
 
 use crate::election::MessageTicket;
 use crate::id::{PeerId, TokenId};
-use crate::proof::{TokenMapping, SIGNATURE_SIZE};
+use crate::proof::{PossessionProof, TokenMapping, PROOF_STEPS, PROOF_TAG_LEN, SIGNATURE_SIZE};
 use crate::wire::{Address, PROTOCOL_VERSION};
 use core::fmt;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -30,7 +30,7 @@ pub const SIGNATURE_LEN: usize = 64;
 
 /// Domain-separation prefix of the bytes an answer's responder signs
 /// ([`answer_signed_bytes`]); no other signed message starts with it.
-pub const ANSWER_SIGNING_DOMAIN: &[u8; 26] = b"election-proto answer v2\0\0";
+pub const ANSWER_SIGNING_DOMAIN: &[u8; 26] = b"election-proto answer v3\0\0";
 
 /// An Ed25519 public key (32 bytes, the compressed Edwards point), as carried
 /// on the wire. Not checked when decoded; [`PublicKey::verify`] rejects keys
@@ -221,6 +221,7 @@ impl NodeKey {
 /// | 32    | challenged token |
 /// | 64    | answer: token id, block id |
 /// | 640   | walk: 10 × (token id, block id) |
+/// | 128   | possession proof: 32 × 4-byte tags (wire v3) |
 /// | 2     | length `n` of the responder address encoding, big-endian `u16` |
 /// | n     | responder address, its postcard encoding |
 ///
@@ -233,9 +234,12 @@ pub fn answer_signed_bytes<A: Address>(
     token: &TokenId,
     answer: &TokenMapping,
     walk: &[TokenMapping; SIGNATURE_SIZE],
+    proof: &PossessionProof,
     responder_addr: &A,
 ) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(ANSWER_SIGNING_DOMAIN.len() + 1 + 32 + 8 + 32 + 64 * 11 + 2 + 24);
+    let mut out = Vec::with_capacity(
+        ANSWER_SIGNING_DOMAIN.len() + 1 + 32 + 8 + 32 + 64 * 11 + PROOF_STEPS * PROOF_TAG_LEN + 2 + 24,
+    );
     out.extend_from_slice(ANSWER_SIGNING_DOMAIN);
     out.push(PROTOCOL_VERSION);
     out.extend_from_slice(challenger.as_bytes());
@@ -244,6 +248,9 @@ pub fn answer_signed_bytes<A: Address>(
     for m in core::iter::once(answer).chain(walk.iter()) {
         out.extend_from_slice(m.id.as_bytes());
         out.extend_from_slice(m.block.as_bytes());
+    }
+    for tag in proof {
+        out.extend_from_slice(tag);
     }
     let addr = postcard::to_allocvec(responder_addr).ok()?;
     let len = u16::try_from(addr.len()).ok()?;
@@ -367,20 +374,24 @@ mod tests {
     #[test]
     fn signed_answer_bytes_cover_every_field() {
         let walk = core::array::from_fn(|i| mapping(10 + i as u8));
+        let proof: PossessionProof = core::array::from_fn(|i| [i as u8; 4]);
         let base = answer_signed_bytes(
             &PeerId::new([3; 32]),
             MessageTicket(9),
             &TokenId::new([4; 32]),
             &mapping(4),
             &walk,
+            &proof,
             &5u32,
         )
         .unwrap();
-        assert_eq!(base.len(), 26 + 1 + 32 + 8 + 32 + 64 + 640 + 2 + 1);
+        assert_eq!(base.len(), 26 + 1 + 32 + 8 + 32 + 64 + 640 + 128 + 2 + 1);
         assert!(base.starts_with(ANSWER_SIGNING_DOMAIN));
         assert_eq!(base[26], PROTOCOL_VERSION);
         let mut walk2 = walk;
         walk2[9].block = BlockId::new([0; 32]);
+        let mut proof2 = proof;
+        proof2[31][3] ^= 1;
         let variants = [
             answer_signed_bytes(
                 &PeerId::new([0; 32]),
@@ -388,6 +399,7 @@ mod tests {
                 &TokenId::new([4; 32]),
                 &mapping(4),
                 &walk,
+                &proof,
                 &5u32,
             ),
             answer_signed_bytes(
@@ -396,6 +408,7 @@ mod tests {
                 &TokenId::new([4; 32]),
                 &mapping(4),
                 &walk,
+                &proof,
                 &5u32,
             ),
             answer_signed_bytes(
@@ -404,6 +417,7 @@ mod tests {
                 &TokenId::new([5; 32]),
                 &mapping(4),
                 &walk,
+                &proof,
                 &5u32,
             ),
             answer_signed_bytes(
@@ -412,6 +426,7 @@ mod tests {
                 &TokenId::new([4; 32]),
                 &mapping(5),
                 &walk,
+                &proof,
                 &5u32,
             ),
             answer_signed_bytes(
@@ -420,6 +435,7 @@ mod tests {
                 &TokenId::new([4; 32]),
                 &mapping(4),
                 &walk2,
+                &proof,
                 &5u32,
             ),
             answer_signed_bytes(
@@ -428,9 +444,19 @@ mod tests {
                 &TokenId::new([4; 32]),
                 &mapping(4),
                 &walk,
+                &proof,
                 &6u32,
             ),
         ];
+        let variants = variants.into_iter().chain([answer_signed_bytes(
+            &PeerId::new([3; 32]),
+            MessageTicket(9),
+            &TokenId::new([4; 32]),
+            &mapping(4),
+            &walk,
+            &proof2,
+            &5u32,
+        )]);
         for v in variants {
             assert_ne!(v.unwrap(), base);
         }
@@ -488,19 +514,21 @@ mod tests {
             id: TokenId::from_u64(7),
             block: BlockId::from_u64(8),
         };
+        let proof: PossessionProof = core::array::from_fn(|i| [i as u8, 0xa0, 0x0b, 0x5e]);
         let b = answer_signed_bytes(
             &PeerId::from_u64(3),
             MessageTicket(0x81),
             &TokenId::from_u64(7),
             &m,
             &walk,
+            &proof,
             &5u32,
         )
         .unwrap();
-        assert_eq!(b.len(), 806);
+        assert_eq!(b.len(), 934);
         assert_eq!(
             blake3::hash(&b).to_hex().as_str(),
-            "5d2c0c49b9c22dc0a1c75e21d28ccd6b129b08d064f4b70c27e4d322ffcc896b"
+            "19da7cfebd68f0751b7db934c28d29f4cf2ef6581bbfdc8b4f6abfaa64317cc4"
         );
         assert_eq!(
             &b[b.len() - 3..],
@@ -509,8 +537,8 @@ mod tests {
         );
         assert_eq!(
             hex(&k.sign(&b).to_bytes()),
-            "10c4e1c710557ada907f72c16d3066e16cb7146095fb62f3c368baa33ec7c54f\
-             2f7e3944e1857e2cbda02814715639b766b42e9badc18458f2af21fa3facbf05"
+            "d0531d2dd56250d28023390a26e9fd327dc7eae63e51b0d3d29d9cf63330cef7\
+             99e5fc2dc8b2aa4b38cd84297bb0c1e75eb49c49cb41ed6714578544f24f6208"
         );
         assert_eq!(
             hex(&pow_hash(&k.public(), 0)),

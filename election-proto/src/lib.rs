@@ -163,8 +163,8 @@ pub use election::{
 
 // Ledger view and proof-of-storage.
 pub use proof::{
-    agreement, generate_signature, verify_signature, SignatureError, TokenMapping, TokenSignature,
-    SIGNATURE_SIZE,
+    agreement, generate_proof, generate_signature, proof_agreement, verify_signature, PossessionProof,
+    ProofTag, SignatureError, TokenMapping, TokenSignature, PROOF_STEPS, SIGNATURE_SIZE,
 };
 pub use store::{MemoryStore, TokenStore};
 

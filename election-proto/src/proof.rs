@@ -190,6 +190,139 @@ pub fn agreement(a: &TokenSignature, b: &TokenSignature) -> usize {
     count
 }
 
+/// Steps of a possession proof (wire v3): half walk clockwise of the
+/// challenged token, half counter-clockwise.
+pub const PROOF_STEPS: usize = 32;
+
+/// Bytes of one possession-proof tag.
+pub const PROOF_TAG_LEN: usize = 4;
+
+/// Key-derivation context of the possession proof. Changing it changes the protocol.
+pub const PROOF_CONTEXT: &str = "election-proto v3 possession proof";
+
+/// One step's tag: the first [`PROOF_TAG_LEN`] bytes of a keyed hash of the
+/// step's mapping.
+pub type ProofTag = [u8; PROOF_TAG_LEN];
+
+/// A responder's possession proof (wire v3): one tag per step, the tag of a
+/// step the store cannot take being all zeros.
+pub type PossessionProof = [ProofTag; PROOF_STEPS];
+
+/// The key every tag of the proof `responder` gives `challenger` for
+/// `token` is made with:
+/// `BLAKE3-derive-key(PROOF_CONTEXT, challenger || responder || token)`.
+///
+/// The responder's id is in it, so a proof made by one node is worthless to
+/// another: a node that forwards a query to an honest holder and signs the
+/// holder's walk as its own (the walk of [`generate_signature`] depends only on
+/// the challenger, the token and the block) cannot produce this part without
+/// the blocks. The token's own block is not in the key (each tag carries its
+/// step's block): a holder whose block for the token alone is stale still
+/// matches on the other steps, so one stale entry does not read as another
+/// ledger.
+pub fn proof_key(challenger: &PeerId, responder: &PeerId, token: &TokenId) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key(PROOF_CONTEXT);
+    hasher.update(challenger.as_bytes());
+    hasher.update(responder.as_bytes());
+    hasher.update(token.as_bytes());
+    *hasher.finalize().as_bytes()
+}
+
+/// The [`PROOF_STEPS`] 10-bit suffixes the proof's steps look for: bits
+/// `[10i, 10i + 10)` (little-endian bit order, as in [`signature_chunks`]) of
+/// the first 40 bytes of `BLAKE3-keyed(key, "chunks")`'s output stream.
+pub fn proof_chunks(key: &[u8; 32]) -> [u16; PROOF_STEPS] {
+    let mut hasher = blake3::Hasher::new_keyed(key);
+    hasher.update(b"chunks");
+    let mut bits = [0u8; PROOF_STEPS * 10 / 8];
+    hasher.finalize_xof().fill(&mut bits);
+    let mut chunks = [0u16; PROOF_STEPS];
+    for (i, c) in chunks.iter_mut().enumerate() {
+        let bit = 10 * i;
+        let byte = bit / 8;
+        let word = u16::from_le_bytes([bits[byte], bits[byte + 1]]);
+        *c = (word >> (bit % 8)) & 0x03ff;
+    }
+    chunks
+}
+
+/// The tag of step `index` landing on mapping `m`: the first
+/// [`PROOF_TAG_LEN`] bytes of `BLAKE3-keyed(key, index as u8 || m.id || m.block)`.
+pub fn proof_tag(key: &[u8; 32], index: usize, m: &TokenMapping) -> ProofTag {
+    let mut hasher = blake3::Hasher::new_keyed(key);
+    hasher.update(&[index as u8]);
+    hasher.update(m.id.as_bytes());
+    hasher.update(m.block.as_bytes());
+    let mut tag = [0u8; PROOF_TAG_LEN];
+    tag.copy_from_slice(&hasher.finalize().as_bytes()[..PROOF_TAG_LEN]);
+    tag
+}
+
+/// The mapping each step lands on in `store`: step `i < PROOF_STEPS / 2` is
+/// the first stored token clockwise of `token` with suffix `chunks[i]`, the
+/// others the first counter-clockwise. Every step starts from `token` itself
+/// (unlike the chained signature walk), so a gap in one store spoils one step,
+/// not the rest: each step is a separate piece of evidence.
+fn proof_steps<S: TokenStore + ?Sized>(
+    store: &S,
+    token: &TokenId,
+    chunks: &[u16; PROOF_STEPS],
+) -> [Option<TokenMapping>; PROOF_STEPS] {
+    let mut steps = [None; PROOF_STEPS];
+    for (i, (step, c)) in steps.iter_mut().zip(chunks).enumerate() {
+        *step = if i < PROOF_STEPS / 2 {
+            store.next_with_suffix(token, *c)
+        } else {
+            store.prev_with_suffix(token, *c)
+        };
+    }
+    steps
+}
+
+/// The possession proof `store` gives: `responder` answering `challenger` on
+/// `token`. `None` if the token is not stored.
+pub fn generate_proof<S: TokenStore + ?Sized>(
+    store: &S,
+    challenger: &PeerId,
+    responder: &PeerId,
+    token: &TokenId,
+) -> Option<PossessionProof> {
+    store.lookup(token)?;
+    let key = proof_key(challenger, responder, token);
+    let steps = proof_steps(store, token, &proof_chunks(&key));
+    let mut proof = [[0u8; PROOF_TAG_LEN]; PROOF_STEPS];
+    for (i, (tag, step)) in proof.iter_mut().zip(steps.iter()).enumerate() {
+        if let Some(m) = step {
+            *tag = proof_tag(&key, i, m);
+        }
+    }
+    Some(proof)
+}
+
+/// How many steps of `proof`, which `responder` gave this node
+/// (`challenger`) for `token`, match what this node's own `store` gives for
+/// the same responder (`0..=PROOF_STEPS`). A step this store cannot take
+/// never matches. 0 if this store does not hold `token`.
+pub fn proof_agreement<S: TokenStore + ?Sized>(
+    store: &S,
+    challenger: &PeerId,
+    responder: &PeerId,
+    token: &TokenId,
+    proof: &PossessionProof,
+) -> usize {
+    if store.lookup(token).is_none() {
+        return 0;
+    }
+    let key = proof_key(challenger, responder, token);
+    let steps = proof_steps(store, token, &proof_chunks(&key));
+    steps
+        .iter()
+        .zip(proof.iter())
+        .enumerate()
+        .filter(|(i, (step, tag))| step.is_some_and(|m| proof_tag(&key, *i, &m) == **tag))
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,6 +863,89 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_possession_proof_matches_its_own_store_only_for_its_own_responder() {
+        let l = random_mappings(20_000, 41);
+        let store = MemoryStore::from_mappings(l.iter().copied());
+        let token = l[7].0;
+        let (c, r, relay) = (PeerId::new([1; 32]), PeerId::new([2; 32]), PeerId::new([3; 32]));
+        let proof = generate_proof(&store, &c, &r, &token).expect("stored");
+        assert_eq!(proof_agreement(&store, &c, &r, &token, &proof), PROOF_STEPS);
+        // Another id signing r's proof (a relay) matches nothing.
+        assert_eq!(proof_agreement(&store, &c, &relay, &token, &proof), 0);
+        // Bound to the challenger too, and to the token.
+        assert_eq!(
+            proof_agreement(&store, &PeerId::new([9; 32]), &r, &token, &proof),
+            0
+        );
+        assert_eq!(proof_agreement(&store, &c, &r, &l[8].0, &proof), 0);
+        // Made up without the blocks: nothing.
+        assert_eq!(
+            proof_agreement(&store, &c, &r, &token, &[[0xab; 4]; PROOF_STEPS]),
+            0
+        );
+        // A token not stored cannot be proven, nor checked.
+        let missing = TokenId::new([0x55; 32]);
+        assert_eq!(generate_proof(&store, &c, &r, &missing), None);
+        assert_eq!(proof_agreement(&store, &c, &r, &missing, &proof), 0);
+    }
+
+    #[test]
+    fn each_missing_or_changed_entry_spoils_at_most_its_own_step() {
+        let l = random_mappings(20_000, 43);
+        let full = MemoryStore::from_mappings(l.iter().copied());
+        let token = l[11].0;
+        let (c, r) = (PeerId::new([1; 32]), PeerId::new([2; 32]));
+        // The responder lacks every tenth entry and holds another block for
+        // every seventh (the challenged token's own entry kept).
+        let theirs = MemoryStore::from_mappings(l.iter().enumerate().filter(|(i, _)| i % 10 != 3).map(
+            |(i, (t, b))| {
+                if i % 7 == 2 && *t != token {
+                    (*t, BlockId::new([0xee; 32]))
+                } else {
+                    (*t, *b)
+                }
+            },
+        ));
+        let proof = generate_proof(&theirs, &c, &r, &token).expect("stored");
+        let matched = proof_agreement(&full, &c, &r, &token, &proof);
+        // Steps are independent: about (0.9 × 6/7) of them still match.
+        assert!((15..PROOF_STEPS).contains(&matched), "{matched}");
+        // The same answer, recounted step by step.
+        let key = proof_key(&c, &r, &token);
+        let chunks = proof_chunks(&key);
+        let ours = proof_steps(&full, &token, &chunks);
+        let same = proof_steps(&theirs, &token, &chunks)
+            .iter()
+            .zip(ours.iter())
+            .filter(|(a, b)| a.is_some() && a == b)
+            .count();
+        assert_eq!(same, matched);
+    }
+
+    #[test]
+    fn proof_chunks_are_ten_bit_slices_of_the_keyed_stream() {
+        let key = proof_key(
+            &PeerId::new([1; 32]),
+            &PeerId::new([2; 32]),
+            &TokenId::new([3; 32]),
+        );
+        let chunks = proof_chunks(&key);
+        let mut stream = [0u8; 40];
+        let mut h = blake3::Hasher::new_keyed(&key);
+        h.update(b"chunks");
+        h.finalize_xof().fill(&mut stream);
+        for (i, c) in chunks.iter().enumerate() {
+            let bits: u16 = (0..10)
+                .map(|b| {
+                    let at = 10 * i + b;
+                    u16::from((stream[at / 8] >> (at % 8)) & 1) << b
+                })
+                .sum();
+            assert_eq!(*c, bits, "chunk {i}");
         }
     }
 }

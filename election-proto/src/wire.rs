@@ -56,14 +56,14 @@
 use crate::election::MessageTicket;
 use crate::id::{PeerId, TokenId};
 use crate::keys::{PublicKey, Signature};
-use crate::proof::{TokenMapping, SIGNATURE_SIZE};
+use crate::proof::{PossessionProof, TokenMapping, SIGNATURE_SIZE};
 use core::fmt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Version byte that starts every datagram. A datagram with any other first byte
 /// is rejected with [`DecodeError::UnknownVersion`].
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 
 /// Largest datagram, in bytes (version byte included), that [`encode`] produces
 /// and [`decode`] accepts. Longer input is rejected before it is parsed.
@@ -357,6 +357,10 @@ pub struct Answer<A> {
     pub answer: TokenMapping,
     /// The signature walk: steps `0..5` clockwise, `5..10` counter-clockwise.
     pub signature: [TokenMapping; SIGNATURE_SIZE],
+    /// The possession proof (wire v3): tags only a holder of the blocks near
+    /// the token can compute for this responder's id
+    /// ([`crate::proof::generate_proof`]).
+    pub proof: PossessionProof,
     /// The node that produced the answer. Its address is signed; its id is
     /// `BLAKE3(key)`.
     pub responder: Contact<A>,
@@ -826,6 +830,7 @@ mod tests {
                 ticket: MessageTicket(ticket),
                 answer: mapping(7),
                 signature: core::array::from_fn(|i| mapping(100 + i as u64)),
+                proof: core::array::from_fn(|i| [i as u8; 4]),
                 responder: Contact { id: peer(2), addr },
                 key: PublicKey([0x11; 32]),
                 // Varint sizes: the proof of work spans its range like the ticket.
@@ -901,9 +906,10 @@ mod tests {
         let v4 = |port| NetAddr::V4([0xff; 4], port);
         let v6 = |port| NetAddr::V6([0xff; 16], port);
 
-        assert_eq!(sizes(0u32, u32::MAX), [(100, 109), (869, 891), (133, 150)]);
-        assert_eq!(sizes(v4(0), v4(u16::MAX)), [(100, 109), (874, 894), (143, 156)]);
-        assert_eq!(sizes(v6(0), v6(u16::MAX)), [(100, 109), (886, 906), (167, 180)]);
+        // Wire v3: an answer carries 128 more bytes (the possession proof).
+        assert_eq!(sizes(0u32, u32::MAX), [(100, 109), (997, 1019), (133, 150)]);
+        assert_eq!(sizes(v4(0), v4(u16::MAX)), [(100, 109), (1002, 1022), (143, 156)]);
+        assert_eq!(sizes(v6(0), v6(u16::MAX)), [(100, 109), (1014, 1034), (167, 180)]);
 
         // The largest message with the largest address type fits the cap.
         let worst = encode(&answer(u64::MAX, v6(u16::MAX))).unwrap();
@@ -1146,7 +1152,7 @@ mod tests {
     #[test]
     fn unknown_version_is_rejected() {
         for bytes in samples() {
-            for v in [0u8, 1, 3, 0x7f, 0xff] {
+            for v in [0u8, 1, 2, 4, 0x7f, 0xff] {
                 let mut b = bytes.clone();
                 b[0] = v;
                 assert_eq!(decode_both(&b), [Err(DecodeError::UnknownVersion(v)); 2]);
@@ -1190,9 +1196,27 @@ mod tests {
         let mut bytes = vec![1u8];
         bytes.extend(postcard::to_allocvec(&v1).unwrap());
         assert_eq!(decode::<u32>(&bytes), Err(DecodeError::UnknownVersion(1)));
-        // The same body under the v2 byte is not a v2 answer either (too short).
+        // The same body under the current byte is not an answer either (too short).
         bytes[0] = PROTOCOL_VERSION;
         assert!(decode::<u32>(&bytes).is_err());
+    }
+
+    /// A version-2 answer (no possession proof) is refused by its version
+    /// byte; its body under the v3 byte is too short to be a v3 answer.
+    #[test]
+    fn version_2_datagrams_are_rejected() {
+        let mut v3 = encode(&answer(5, 3u32)).unwrap();
+        // The v2 body: the v3 one without the 128 proof bytes after the walk
+        // (1 version + 32 sender + 1 tag + 1 ticket + 64 answer + 640 walk).
+        let at = 1 + 32 + 1 + 1 + 64 + 640;
+        let mut v2 = v3[..at].to_vec();
+        v2.extend_from_slice(&v3[at + 128..]);
+        v2[0] = 2;
+        assert_eq!(decode::<u32>(&v2), Err(DecodeError::UnknownVersion(2)));
+        v2[0] = PROTOCOL_VERSION;
+        assert!(decode::<u32>(&v2).is_err());
+        v3[0] = 2;
+        assert_eq!(decode::<u32>(&v3), Err(DecodeError::UnknownVersion(2)));
     }
 
     #[test]
@@ -1258,7 +1282,7 @@ mod tests {
         // The address has two variants (V4 = 0, V6 = 1); tag 2 is unknown.
         let v4 = NetAddr::V4([127, 0, 0, 1], 1);
         let mut b = encode(&answer(1, v4)).unwrap();
-        let at = 1 + 32 + 1 + 1 + 64 + 640 + 32;
+        let at = 1 + 32 + 1 + 1 + 64 + 640 + 128 + 32;
         assert_eq!(b[at], 0);
         b[at] = 2;
         assert_eq!(decode::<NetAddr>(&b), Err(DecodeError::Malformed));
@@ -1304,8 +1328,8 @@ mod tests {
             assert_eq!(buf, [1, 2, 3]);
         }
 
-        // A 300-byte address still fits in every message and round-trips.
-        let medium = vec![7u8; 300];
+        // A 160-byte address still fits in every message and round-trips.
+        let medium = vec![7u8; 160];
         for env in [answer(1, medium.clone()), referral(1, medium)] {
             let bytes = encode(&env).unwrap();
             assert!(bytes.len() <= MAX_DATAGRAM_LEN);
@@ -1421,22 +1445,25 @@ mod tests {
             arb_mapping(),
             prop::array::uniform10(arb_mapping()),
             contact(),
-            (arb_id(), any::<u64>(), arb_id(), arb_id()),
+            (arb_id(), any::<u64>(), arb_id(), arb_id(), any::<[[u8; 4]; 32]>()),
         )
-            .prop_map(|(ticket, answer, signature, responder, (key, pow, r, s))| {
-                let mut auth = [0u8; 64];
-                auth[..32].copy_from_slice(&r);
-                auth[32..].copy_from_slice(&s);
-                Message::Answer(Answer {
-                    ticket,
-                    answer,
-                    signature,
-                    responder,
-                    key: PublicKey(key),
-                    pow,
-                    auth: Signature::from_bytes(auth),
-                })
-            });
+            .prop_map(
+                |(ticket, answer, signature, responder, (key, pow, r, s, proof))| {
+                    let mut auth = [0u8; 64];
+                    auth[..32].copy_from_slice(&r);
+                    auth[32..].copy_from_slice(&s);
+                    Message::Answer(Answer {
+                        ticket,
+                        answer,
+                        signature,
+                        proof,
+                        responder,
+                        key: PublicKey(key),
+                        pow,
+                        auth: Signature::from_bytes(auth),
+                    })
+                },
+            );
         let referral =
             (arb_ticket(), arb_id(), contact(), contact()).prop_map(|(ticket, token, high, low)| {
                 Message::Referral(Referral {
@@ -1536,6 +1563,7 @@ mod tests {
             ticket: MessageTicket,
             answer: TokenMapping,
             signature: [TokenMapping; SIGNATURE_SIZE],
+            proof: PossessionProof,
             responder: Contact<A>,
             key: PublicKey,
             pow: u64,
@@ -1572,6 +1600,7 @@ mod tests {
                 ticket,
                 answer,
                 signature,
+                proof,
                 responder,
                 key,
                 pow,
@@ -1580,6 +1609,7 @@ mod tests {
                 ticket,
                 answer,
                 signature,
+                proof,
                 responder,
                 key,
                 pow,

@@ -36,6 +36,7 @@ fn answer(ticket: u64, addr: SocketAddr) -> Envelope<SocketAddr> {
             ticket: MessageTicket(ticket),
             answer: mapping(7),
             signature: core::array::from_fn(|i| mapping(100 + i as u64)),
+            proof: core::array::from_fn(|i| [i as u8; 4]),
             responder: Contact {
                 id: PeerId::from_u64(2),
                 addr,
@@ -113,8 +114,8 @@ fn socket_addr_datagram_sizes_match_the_documented_table() {
     };
     let v4 = |port| SocketAddr::from((Ipv4Addr::BROADCAST, port));
     let v6 = |port| SocketAddr::from((Ipv6Addr::from([0xff; 16]), port));
-    assert_eq!(sizes(v4(0), v4(u16::MAX)), [(100, 109), (874, 894), (143, 156)]);
-    assert_eq!(sizes(v6(0), v6(u16::MAX)), [(100, 109), (886, 906), (167, 180)]);
+    assert_eq!(sizes(v4(0), v4(u16::MAX)), [(100, 109), (1002, 1022), (143, 156)]);
+    assert_eq!(sizes(v6(0), v6(u16::MAX)), [(100, 109), (1014, 1034), (167, 180)]);
     assert!(len(answer(u64::MAX, v6(u16::MAX))) <= MAX_DATAGRAM_LEN);
 
     let msizes = |min: SocketAddr, max: SocketAddr| {

@@ -80,6 +80,13 @@ pub struct ElectionsConfig {
     pub max_referral_hops: u8,
     /// Most elections running at once. Default 4.
     pub max_active_elections: usize,
+    /// Steps of an answer's possession proof (of
+    /// [`PROOF_STEPS`](crate::proof::PROOF_STEPS)) that must match this node's
+    /// own store for the answer to count. Default 8: a relay that holds no
+    /// blocks matches none (a 4-byte tag is guessed with probability 2⁻³²);
+    /// an honest holder matches most of the 32, another ledger version about
+    /// half as many (its answers still count, so a split stays visible).
+    pub min_proof_steps: u8,
     /// Split-brains among the last `partition_window` finished elections that raise
     /// [`Event::PartitionSuspected`](super::Event::PartitionSuspected). Default 3.
     pub partition_alert_threshold: usize,
@@ -100,6 +107,7 @@ impl Default for ElectionsConfig {
             max_hops: 6,
             max_referral_hops: 3,
             max_active_elections: 4,
+            min_proof_steps: 8,
             partition_alert_threshold: 3,
             partition_window: 10,
         }

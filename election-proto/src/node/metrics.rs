@@ -116,6 +116,10 @@ pub struct Metrics {
     /// the chain reached `max_referral_hops`. Each struck the chain's first hop.
     #[serde(default)]
     pub referral_chains_ended: u64,
+    /// Authentic answers to our own channels whose possession proof matched
+    /// fewer than `min_proof_steps` steps of our store: not counted.
+    #[serde(default)]
+    pub unproven_answers: u64,
     /// Pings sent (admission and liveness probes).
     pub probes_sent: u64,
     /// Pings unanswered in time.
@@ -202,6 +206,7 @@ impl Metrics {
             contacts_evicted,
             candidates_dropped,
             referral_chains_ended,
+            unproven_answers,
             probes_sent,
             probes_timed_out,
             unsolicited_replies,
@@ -250,6 +255,7 @@ impl Metrics {
         self.contacts_evicted += contacts_evicted;
         self.candidates_dropped += candidates_dropped;
         self.referral_chains_ended += referral_chains_ended;
+        self.unproven_answers += unproven_answers;
         self.probes_sent += probes_sent;
         self.probes_timed_out += probes_timed_out;
         self.unsolicited_replies += unsolicited_replies;

@@ -12,7 +12,7 @@ use super::Node;
 use crate::election::MessageTicket;
 use crate::id::{ring_distance, PeerId, TokenId};
 use crate::keys::answer_signed_bytes;
-use crate::proof::generate_signature;
+use crate::proof::{generate_proof, generate_signature, proof_agreement};
 use crate::store::TokenStore;
 use crate::wire::{
     Address, Answer, CookieQuery, FindNeighbours, Message, Neighbours, Ping, Pong, Query, Referral, Retry,
@@ -54,13 +54,18 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             return;
         }
         // 1. Answer if the store can sign for the challenger.
-        if let Some(sig) = generate_signature(&self.store, &token, &challenger) {
+        let signed = generate_signature(&self.store, &token, &challenger).and_then(|sig| {
+            let proof = generate_proof(&self.store, &challenger, &self.me.id, &token)?;
+            Some((sig, proof))
+        });
+        if let Some((sig, proof)) = signed {
             let Some(signed) = answer_signed_bytes(
                 &challenger,
                 ticket,
                 &token,
                 &sig.answer,
                 &sig.signature,
+                &proof,
                 &self.me.addr,
             ) else {
                 self.out.metrics.encode_errors += 1;
@@ -71,6 +76,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 ticket,
                 answer: sig.answer,
                 signature: sig.signature,
+                proof,
                 responder: self.me.clone(),
                 key: self.key.public(),
                 pow: self.key.pow_nonce(),
@@ -204,17 +210,44 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         // challenge, from the address we asked (see `health`).
         let witness =
             self.health.is_direct_channel(&answer.ticket, &sender, &from) && answer.responder.id == sender;
+        // Wire v3: the possession proof is keyed by the responder's id, so
+        // only a holder of the blocks around the token can make it for itself;
+        // checked against our own store (we hold the token we challenge).
+        let proven = proof_agreement(
+            &self.store,
+            &self.me.id,
+            &answer.responder.id,
+            &token,
+            &answer.proof,
+        );
+        let aligned = self
+            .elections
+            .get(&token)
+            .and_then(|run| run.is_aligned(&answer))
+            .unwrap_or(true);
+        if proven < usize::from(self.config.elections.min_proof_steps) && aligned {
+            // A walk like ours signed by someone who cannot show it holds
+            // the blocks (a relay re-signing another's answer, a node that
+            // stores next to nothing): it carries no weight. Its channel is
+            // closed and replaced, and a responder that answered us directly
+            // is marked. (An unproven walk unlike ours can never win: it
+            // still counts, so that a node holding another ledger version,
+            // whose blocks we cannot check, shows up as a split-brain.)
+            self.out.metrics.unproven_answers += 1;
+            if witness {
+                self.observe(now, &answer.ticket, sender, Some(proven));
+            }
+            if self.elections.reject(&answer.ticket) {
+                self.strike(&answer.responder.id, &sender);
+                self.open_channels(now, token, 1);
+                self.evaluate(now, token);
+            }
+            return;
+        }
         match self.elections.on_answer(&answer) {
             AnswerOutcome::Counted => {
                 if witness {
-                    let shared = self
-                        .elections
-                        .get(&token)
-                        .and_then(|run| run.shared_with_reference(&answer.ticket));
-                    // Without a reference (a store too sparse to walk) there is nothing to compare.
-                    if let Some(shared) = shared {
-                        self.observe(now, &answer.ticket, sender, Some(shared));
-                    }
+                    self.observe(now, &answer.ticket, sender, Some(proven));
                 }
                 // A relayed responder is only a candidate.
                 let responder = answer.responder;
@@ -254,6 +287,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             token,
             &answer.answer,
             &answer.signature,
+            &answer.proof,
             &answer.responder.addr,
         )
         .is_some_and(|signed| {

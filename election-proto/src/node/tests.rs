@@ -387,6 +387,7 @@ fn answers_when_it_stores_the_token_and_the_answer_verifies_for_the_challenger()
             ticket,
             answer,
             signature,
+            proof,
             responder,
             key,
             pow,
@@ -404,12 +405,14 @@ fn answers_when_it_stores_the_token_and_the_answer_verifies_for_the_challenger()
                 &t,
                 answer,
                 signature,
+                proof,
                 &responder.addr,
             )
             .unwrap();
             assert_eq!(key.verify_for(&n.id(), &signed, auth), Ok(()));
             let other =
-                crate::keys::answer_signed_bytes(&challenger, *ticket, &t, answer, signature, &8u32).unwrap();
+                crate::keys::answer_signed_bytes(&challenger, *ticket, &t, answer, signature, proof, &8u32)
+                    .unwrap();
             assert!(key.verify(&other, auth).is_err(), "the address is signed");
             let sig = TokenSignature {
                 answer: *answer,
@@ -1312,8 +1315,16 @@ fn rewritten_or_unsigned_answers_are_counted_and_change_nothing() {
         edited_answer(&ax, |a| a.responder.addr = 77),
         // The stranger's key and a valid signature of its own, x's id kept.
         edited_answer(&ax, |a| {
-            let signed =
-                crate::keys::answer_signed_bytes(&cid, a.ticket, &t, &a.answer, &a.signature, &1u32).unwrap();
+            let signed = crate::keys::answer_signed_bytes(
+                &cid,
+                a.ticket,
+                &t,
+                &a.answer,
+                &a.signature,
+                &a.proof,
+                &1u32,
+            )
+            .unwrap();
             a.key = stranger.public();
             a.auth = stranger.sign(&signed);
         }),
@@ -1354,6 +1365,134 @@ fn rewritten_or_unsigned_answers_are_counted_and_change_nothing() {
     }
     assert_eq!(elected, vec![(xid, 2)], "x is closest in the cluster {{x, y}}");
     assert_eq!(c.metrics().invalid_signatures, tampered.len() as u64);
+}
+
+/// Wire v3: a relay that stores nothing forwards our query to an honest
+/// holder and signs the holder's walk as its own (id, key, address, valid
+/// Ed25519 signature). The walk is the holder's, so it verifies and agrees
+/// with our own; the possession proof, bound to the holder's id, matches
+/// nothing for the relay's id. The answer carries no weight: counted as
+/// unproven, its channel replaced, the relay never elected.
+#[test]
+fn a_relay_signing_an_honest_holders_walk_as_its_own_is_not_elected() {
+    let t = token(62);
+    // The relay sits nearest the token: if its answer counted, it would win.
+    let keys = placed_keys(&t, &[i64::MAX / 2, 10, -20, 1]);
+    let (kc, kx, ky, kr) = (keys[0].clone(), keys[1].clone(), keys[2].clone(), keys[3].clone());
+    let (cid, xid, yid, rid) = (kc.peer_id(), kx.peer_id(), ky.peer_id(), kr.peer_id());
+    let mut c = Node::new(quick_config(), kc, 0u32, store(Ledger::A), [1; 32]).unwrap();
+    let mut x = Node::new(quick_config(), kx, 1u32, store(Ledger::A), [2; 32]).unwrap();
+    let mut y = Node::new(quick_config(), ky, 2u32, store(Ledger::A), [3; 32]).unwrap();
+    c.handle_input(
+        0,
+        Input::Command(Command::AddContacts(vec![
+            Contact { id: rid, addr: 9 },
+            Contact { id: yid, addr: 2 },
+        ])),
+    );
+    for n in [&mut x, &mut y] {
+        n.handle_input(
+            0,
+            Input::Command(Command::AddContacts(vec![Contact { id: cid, addr: 0 }])),
+        );
+        all_sends(n);
+    }
+    c.handle_input(0, Input::Command(Command::StartElection(t)));
+    let queries: Vec<(u32, Envelope<u32>)> = all_sends(&mut c)
+        .into_iter()
+        .filter(|(_, e)| matches!(e.message, Message::Query(_)))
+        .collect();
+    let to_relay = queries
+        .iter()
+        .find(|(to, _)| *to == 9)
+        .expect("a query to the relay");
+    let to_y = queries.iter().find(|(to, _)| *to == 2).expect("a query to y");
+    // The relay hands the query on to x as if it were c's (same challenger,
+    // ticket and token) and takes x's answer.
+    let honest = {
+        x.handle_input(
+            1,
+            Input::Datagram {
+                from: 0,
+                bytes: &encode(&to_relay.1).unwrap(),
+            },
+        );
+        all_sends(&mut x)
+            .into_iter()
+            .find_map(|(_, e)| match e.message {
+                Message::Answer(a) => Some(a),
+                _ => None,
+            })
+            .expect("x answers")
+    };
+    assert_eq!(honest.responder.id, xid);
+    // ... and re-signs it as its own.
+    let mut forged = honest.clone();
+    forged.responder = Contact { id: rid, addr: 9 };
+    forged.key = kr.public();
+    let signed = crate::keys::answer_signed_bytes(
+        &cid,
+        forged.ticket,
+        &t,
+        &forged.answer,
+        &forged.signature,
+        &forged.proof,
+        &9u32,
+    )
+    .unwrap();
+    forged.auth = kr.sign(&signed);
+    let bytes = encode(&Envelope {
+        sender: rid,
+        message: Message::Answer(forged),
+    })
+    .unwrap();
+    c.handle_input(
+        2,
+        Input::Datagram {
+            from: 9,
+            bytes: &bytes,
+        },
+    );
+    let m = c.metrics();
+    assert_eq!(m.unproven_answers, 1, "the relay's answer is unproven");
+    assert_eq!(m.invalid_signatures, 0, "its Ed25519 signature is valid");
+    // (Its channel is closed; c knows no third first hop to replace it with.)
+    all_sends(&mut c);
+    assert!(
+        c.reputation(&rid).is_some_and(|r| r.strikes == 1),
+        "the relay is marked"
+    );
+    // y answers honestly; the election never elects the relay.
+    y.handle_input(
+        2,
+        Input::Datagram {
+            from: 0,
+            bytes: &encode(&to_y.1).unwrap(),
+        },
+    );
+    for (_, e) in all_sends(&mut y) {
+        c.handle_input(
+            3,
+            Input::Datagram {
+                from: 2,
+                bytes: &encode(&e).unwrap(),
+            },
+        );
+    }
+    c.handle_input(10_000, Input::Timer);
+    let events: Vec<Event<u32>> = std::iter::from_fn(|| c.poll_output())
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e),
+            Output::Send { .. } => None,
+        })
+        .collect();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Elected { winner, .. } if winner.id == rid)),
+        "{events:?}"
+    );
+    assert!(c.elected_peer(&rid).is_none());
 }
 
 /// A datagram of wire version 1 is refused by its version byte and counted.

@@ -2,7 +2,7 @@
 //! `node` harness and the replay generator also build datagrams from.
 
 use crate::fixtures::{
-    block_for, forge, sign_answer, store, ContactSel, Forgery, PeerSel, StoreKind, TokenSel,
+    block_for, forge, proof_from, sign_answer, store, ContactSel, Forgery, PeerSel, StoreKind, TokenSel,
 };
 use arbitrary::{Arbitrary, Unstructured};
 use election_proto::election::MessageTicket;
@@ -248,11 +248,13 @@ impl MessageSpec {
                 let ticket = ticket(*t);
                 let responder = responder.contact();
                 // Signed by the responder's key (a stranger's key for ids outside the pool).
-                let (key, auth) = sign_answer(&challenger, ticket, &token, &sig, &responder);
+                let proof = proof_from(*kind, &challenger, &responder.id, &token);
+                let (key, auth) = sign_answer(&challenger, ticket, &token, &sig, &proof, &responder);
                 Message::Answer(election_proto::wire::Answer {
                     ticket,
                     answer: sig.answer,
                     signature: sig.signature,
+                    proof,
                     responder,
                     key: key.public(),
                     pow: 0,

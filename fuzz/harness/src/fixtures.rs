@@ -11,6 +11,7 @@ use election_proto::proof::{generate_signature, TokenSignature, SIGNATURE_SIZE};
 use election_proto::store::MemoryStore;
 use election_proto::wire::Contact;
 use election_proto::MessageTicket;
+use election_proto::{generate_proof, PossessionProof, PROOF_STEPS};
 use std::sync::OnceLock;
 
 // ---------------------------------------------------------------------------
@@ -73,12 +74,25 @@ pub(crate) fn key_of(id: &PeerId) -> NodeKey {
     }
 }
 
-/// The v2 signature `responder` puts on an answer for `challenger`.
+/// The possession proof `responder` gives `challenger` for `token` from the
+/// store of `kind` (all-zero tags where that store does not hold the token:
+/// what a responder without the blocks can send).
+pub(crate) fn proof_from(
+    kind: StoreKind,
+    challenger: &PeerId,
+    responder: &PeerId,
+    token: &TokenId,
+) -> PossessionProof {
+    generate_proof(store(kind), challenger, responder, token).unwrap_or([[0; 4]; PROOF_STEPS])
+}
+
+/// The v3 signature `responder` puts on an answer for `challenger`.
 pub(crate) fn sign_answer(
     challenger: &PeerId,
     ticket: MessageTicket,
     token: &TokenId,
     sig: &TokenSignature,
+    proof: &PossessionProof,
     responder: &Contact<u32>,
 ) -> (NodeKey, Signature) {
     let key = key_of(&responder.id);
@@ -88,6 +102,7 @@ pub(crate) fn sign_answer(
         token,
         &sig.answer,
         &sig.signature,
+        proof,
         &responder.addr,
     )
     .unwrap_or_default();

@@ -4,7 +4,8 @@
 
 use crate::decode::EnvelopeSpec;
 use crate::fixtures::{
-    fixtures, forge, hash32, pool_index_of_addr, sign_answer, store, ContactSel, Forgery, StoreKind, TokenSel,
+    fixtures, forge, hash32, pool_index_of_addr, proof_from, sign_answer, store, ContactSel, Forgery,
+    StoreKind, TokenSel,
 };
 use arbitrary::{Arbitrary, Unstructured};
 use election_proto::election::{ElectionConfig, MessageTicket};
@@ -400,13 +401,15 @@ impl NodeHarness {
                     |i| f.pool[i],
                 );
                 let responder = Contact { id, addr: to };
-                let (key, auth) = sign_answer(&challenger, ticket, &token, &sig, &responder);
+                let proof = proof_from(kind, &challenger, &responder.id, &token);
+                let (key, auth) = sign_answer(&challenger, ticket, &token, &sig, &proof, &responder);
                 let env = Envelope {
                     sender: id,
                     message: Message::Answer(election_proto::wire::Answer {
                         ticket,
                         answer: sig.answer,
                         signature: sig.signature,
+                        proof,
                         responder,
                         key: key.public(),
                         pow: 0,

@@ -49,6 +49,16 @@ pub fn fabricate_signature(challenger: &PeerId, token: &TokenId, rng: &mut SimRn
 }
 
 /// An answer that does not verify (random walk, wrong suffixes).
+/// A possession proof made up without the blocks (wire v3): random tags.
+/// A challenger's own store matches each with probability 2⁻³².
+pub fn fabricate_proof(rng: &mut SimRng) -> election_proto::PossessionProof {
+    let mut proof = [[0u8; 4]; election_proto::PROOF_STEPS];
+    for tag in proof.iter_mut() {
+        tag.copy_from_slice(&rng.next_u64().to_le_bytes()[..4]);
+    }
+    proof
+}
+
 pub fn garbage_signature(token: &TokenId, rng: &mut SimRng) -> TokenSignature {
     let mut signature = [TokenMapping::default(); SIGNATURE_SIZE];
     for slot in signature.iter_mut() {

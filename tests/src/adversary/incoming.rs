@@ -6,7 +6,7 @@
 //! network model (and draw from the node's stream in the same order) as anything
 //! the core itself sends.
 
-use super::forge::{colluder_stream, fabricate_signature, garbage_signature};
+use super::forge::{colluder_stream, fabricate_proof, fabricate_signature, garbage_signature};
 use super::NodeKind;
 use crate::rng::SimRng;
 use election_proto::keys::answer_signed_bytes;
@@ -105,17 +105,30 @@ pub fn intercept<S: TokenStore>(
             hops_left,
         }) if challenger != me.id => match kind {
             NodeKind::Forger | NodeKind::Colluder => {
-                let sig = if kind == NodeKind::Forger {
-                    fabricate_signature(&challenger, &token, rng)
+                let (sig, proof) = if kind == NodeKind::Forger {
+                    (
+                        fabricate_signature(&challenger, &token, rng),
+                        fabricate_proof(rng),
+                    )
                 } else {
                     let mut s = colluder_stream(colluder_secret, &challenger, &token);
-                    fabricate_signature(&challenger, &token, &mut s)
+                    (
+                        fabricate_signature(&challenger, &token, &mut s),
+                        fabricate_proof(&mut s),
+                    )
                 };
-                replies.push((from, answer(ticket, sig, &me, core.key(), &challenger, &token)));
+                replies.push((
+                    from,
+                    answer(ticket, sig, proof, &me, core.key(), &challenger, &token),
+                ));
             }
             NodeKind::Forwarder => {
                 let junk = garbage_signature(&token, rng);
-                replies.push((from, answer(ticket, junk, &me, core.key(), &challenger, &token)));
+                let proof = fabricate_proof(rng);
+                replies.push((
+                    from,
+                    answer(ticket, junk, proof, &me, core.key(), &challenger, &token),
+                ));
                 if hops_left > 0 {
                     let targets = closest_contacts(core, &token, 2, |id, addr| {
                         *id != challenger && *id != env.sender && addr != from
@@ -180,23 +193,33 @@ fn closest_contacts<S: TokenStore>(
     best.into_iter().map(|(_, a)| a).collect()
 }
 
-/// An `Answer` carrying `sig`, signed (wire v2) with the adversary's own key
-/// as coming from `me`: its invented walk is its own, so the signature is
-/// valid and only the walk checks can reject it.
+/// An `Answer` carrying `sig` and `proof`, signed (wire v3) with the
+/// adversary's own key as coming from `me`: its invented walk is its own, so
+/// the signature is valid and only the walk and proof checks can reject it.
 fn answer(
     ticket: MessageTicket,
     sig: TokenSignature,
+    proof: election_proto::PossessionProof,
     me: &Contact<u32>,
     key: &NodeKey,
     challenger: &PeerId,
     token: &TokenId,
 ) -> Message<u32> {
-    let signed = answer_signed_bytes(challenger, ticket, token, &sig.answer, &sig.signature, &me.addr)
-        .expect("u32 addresses encode");
+    let signed = answer_signed_bytes(
+        challenger,
+        ticket,
+        token,
+        &sig.answer,
+        &sig.signature,
+        &proof,
+        &me.addr,
+    )
+    .expect("u32 addresses encode");
     Message::Answer(wire::Answer {
         ticket,
         answer: sig.answer,
         signature: sig.signature,
+        proof,
         responder: me.clone(),
         key: key.public(),
         pow: key.pow_nonce(),

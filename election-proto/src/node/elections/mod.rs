@@ -308,6 +308,21 @@ impl<A: Clone> Elections<A> {
         }
     }
 
+    /// Closes the still pending channel `ticket` without counting its reply
+    /// (an answer that carries no weight: its possession proof failed).
+    /// Returns whether a pending channel was closed.
+    pub(super) fn reject(&mut self, ticket: &MessageTicket) -> bool {
+        let Some(run) = self.run_for(ticket) else {
+            return false;
+        };
+        if run.election.abandon_channel(*ticket).is_err() {
+            return false;
+        }
+        run.sent_at.remove(ticket);
+        self.tickets.remove(ticket);
+        true
+    }
+
     /// Takes a referral, sent by `sender`, for one of our channels; a closed
     /// channel leaves the index.
     pub(super) fn on_referral(
@@ -433,16 +448,16 @@ impl<A: Clone> ElectionRun<A> {
         self.election.has_used_hop(peer)
     }
 
-    /// How many mappings the answer counted on `ticket` shares with this
-    /// node's own walk (0–10), if the run has a reference and the channel an answer.
-    pub(super) fn shared_with_reference(&self, ticket: &MessageTicket) -> Option<usize> {
+    /// Whether `answer`'s walk is aligned with this node's own (shares at
+    /// least `alignment_threshold` mappings with the reference); `None` if
+    /// the run has no reference (a store too sparse to walk).
+    pub(super) fn is_aligned(&self, answer: &Answer<A>) -> Option<bool> {
         let reference = self.election.reference()?;
-        match self.election.channel_state(*ticket)? {
-            crate::election::ChannelState::Responded { signature, .. } => {
-                Some(crate::proof::agreement(reference, signature))
-            }
-            _ => None,
-        }
+        let sig = crate::proof::TokenSignature {
+            answer: answer.answer,
+            signature: answer.signature,
+        };
+        Some(crate::proof::agreement(reference, &sig) >= self.election.config().alignment_threshold)
     }
 
     /// The address `peer` gave with its latest counted answer.
