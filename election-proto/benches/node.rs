@@ -271,7 +271,7 @@ fn bench_intake(c: &mut Criterion, it: &Intake) {
     g.bench_function("decode_verify_store", |b| {
         b.iter_batched_ref(
             || it.election.clone(),
-            |e| assert!(take_answer(&it, e, black_box(&it.datagram))),
+            |e| assert!(take_answer(it, e, black_box(&it.datagram))),
             BatchSize::SmallInput,
         )
     });
