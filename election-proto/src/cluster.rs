@@ -998,7 +998,7 @@ mod tests {
         // Sparse noise edges among the remaining 12 nodes and into the groups.
         for i in 52..64 {
             for j in 0..i {
-                if rng.next() % 10 == 0 {
+                if rng.next().is_multiple_of(10) {
                     adj[i] |= 1 << j;
                     adj[j] |= 1 << i;
                 }

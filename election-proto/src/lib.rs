@@ -138,6 +138,10 @@ pub mod cluster;
 pub mod election;
 pub mod id;
 pub mod keys;
+// With rust-version 1.88 clippy suggests `Option::is_none_or` (Rust 1.82) at two
+// sites in `node/` (membership.rs, router.rs), which is being restructured on
+// another branch (issue 18). Drop this allow once those two lines use it.
+#[allow(clippy::unnecessary_map_or, clippy::nonminimal_bool)]
 pub mod node;
 pub mod proof;
 mod rng;
