@@ -8,35 +8,24 @@ use election_proto::cluster::{
     maximal_cliques_bounded, DEFAULT_MAX_CLIQUE_STEPS,
 };
 use election_proto::{agreement, BlockId, PeerId, TokenId, TokenMapping, TokenSignature};
+use election_splitmix::SplitMix64;
 use std::time::Duration;
 
-/// Deterministic splitmix64 stream.
-struct Mix(u64);
-
-impl Mix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+/// 32 bytes from four outputs of `rng`, each big-endian.
+fn id(rng: &mut SplitMix64) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    for c in b.chunks_mut(8) {
+        c.copy_from_slice(&rng.next_u64().to_be_bytes());
     }
-
-    fn id(&mut self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        for c in b.chunks_mut(8) {
-            c.copy_from_slice(&self.next().to_be_bytes());
-        }
-        b
-    }
+    b
 }
 
 /// A full-width, random-looking mapping determined by `key`.
 fn mapping(key: u64) -> TokenMapping {
-    let mut rng = Mix(key);
+    let mut rng = SplitMix64(key);
     TokenMapping {
-        id: TokenId::new(rng.id()),
-        block: BlockId::new(rng.id()),
+        id: TokenId::new(id(&mut rng)),
+        block: BlockId::new(id(&mut rng)),
     }
 }
 
@@ -44,8 +33,8 @@ fn mapping(key: u64) -> TokenMapping {
 /// 8..=10 among them); the rest are noise: pairs of stale nodes that agree with each
 /// other (9/10) and up to 6 core mappings, or lone nodes with up to 6 core mappings.
 fn responses(n: usize, seed: u64) -> (TokenId, Vec<(PeerId, TokenSignature)>) {
-    let mut rng = Mix(seed);
-    let token = TokenId::new(rng.id());
+    let mut rng = SplitMix64(seed);
+    let token = TokenId::new(id(&mut rng));
     let members = n * 8 / 10;
     let variants = [(0, 1), (2, 3), (0, 2), (1, 3), (0, 3), (1, 2)];
     let mut out = Vec::with_capacity(n);
@@ -55,11 +44,11 @@ fn responses(n: usize, seed: u64) -> (TokenId, Vec<(PeerId, TokenSignature)>) {
             for (s, k) in keys.iter_mut().take(8).enumerate() {
                 *k = s as u64;
             }
-            let (a, b) = variants[(rng.next() % 6) as usize];
+            let (a, b) = variants[(rng.next_u64() % 6) as usize];
             keys[8] = 100 + a;
             keys[9] = 100 + b;
         } else {
-            let core = (rng.next() % 7) as usize;
+            let core = (rng.next_u64() % 7) as usize;
             let stale_pair = (i - members) / 2;
             for (s, k) in keys.iter_mut().enumerate() {
                 *k = if s < core {
@@ -79,11 +68,11 @@ fn responses(n: usize, seed: u64) -> (TokenId, Vec<(PeerId, TokenSignature)>) {
             },
             signature: keys.map(mapping),
         };
-        out.push((PeerId::new(rng.id()), signature));
+        out.push((PeerId::new(id(&mut rng)), signature));
     }
     // Interleave members and noise.
     for i in (1..out.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         out.swap(i, j);
     }
     (token, out)
@@ -147,11 +136,11 @@ fn bench(c: &mut Criterion) {
     }
 
     // Stress case, not an agreement graph: G(64, 1/2) has thousands of maximal cliques.
-    let mut rng = Mix(99);
+    let mut rng = SplitMix64(99);
     let mut adj = vec![0u64; 64];
     for i in 0..64 {
         for j in i + 1..64 {
-            if rng.next() & 1 == 1 {
+            if rng.next_u64() & 1 == 1 {
                 adj[i] |= 1 << j;
                 adj[j] |= 1 << i;
             }

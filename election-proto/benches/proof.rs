@@ -20,7 +20,7 @@ const SAMPLES: usize = 256;
 
 #[path = "../tests/support/ledger.rs"]
 mod support;
-use support::SplitMix64;
+use support::{mapping, SplitMix64};
 
 /// All tokens in one sorted `Vec`; suffix search walks it one token at a time.
 struct LinearScanStore(Vec<(TokenId, BlockId)>);
@@ -75,7 +75,7 @@ impl TokenStore for LinearScanStore {
 
 fn bench_proof(c: &mut Criterion) {
     let mut rng = SplitMix64(42);
-    let all: Vec<(TokenId, BlockId)> = (0..TOKENS).map(|_| rng.mapping()).collect();
+    let all: Vec<(TokenId, BlockId)> = (0..TOKENS).map(|_| mapping(&mut rng)).collect();
     let indexed = MemoryStore::from_mappings(all.iter().copied());
     let scan = LinearScanStore::new(all.clone());
     let queries: Vec<(TokenId, PeerId)> = (0..SAMPLES)

@@ -777,6 +777,7 @@ mod tests {
     use super::*;
     use crate::id::BlockId;
     use crate::proof::agreement;
+    use election_splitmix::SplitMix64;
     use proptest::prelude::*;
 
     // ---------- graph helpers ----------
@@ -802,18 +803,6 @@ mod tests {
     /// No node outside `set` is adjacent to all of it.
     fn is_maximal(adj: &[u64], set: u64) -> bool {
         (0..adj.len()).all(|v| set >> v & 1 == 1 || adj[v] & set != set)
-    }
-
-    /// Deterministic splitmix64 stream for building test inputs.
-    struct Mix(u64);
-    impl Mix {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
     }
 
     fn symmetric_graph(n: usize, density: u8, bytes: &[u8]) -> Vec<u64> {
@@ -958,10 +947,10 @@ mod tests {
 
     #[test]
     fn transpose_matches_naive() {
-        let mut rng = Mix(3);
+        let mut rng = SplitMix64(3);
         let mut a = [0u64; 64];
         for row in a.iter_mut() {
-            *row = rng.next();
+            *row = rng.next_u64();
         }
         let t = transpose(a);
         for (i, row) in a.iter().enumerate() {
@@ -983,7 +972,7 @@ mod tests {
 
     #[test]
     fn planted_clusters_among_64_noisy_nodes() {
-        let mut rng = Mix(7);
+        let mut rng = SplitMix64(7);
         let groups = [0..30usize, 30..45, 45..52];
         let mut adj = vec![0u64; 64];
         for g in &groups {
@@ -998,7 +987,7 @@ mod tests {
         // Sparse noise edges among the remaining 12 nodes and into the groups.
         for i in 52..64 {
             for j in 0..i {
-                if rng.next() % 10 == 0 {
+                if rng.next_u64().is_multiple_of(10) {
                     adj[i] |= 1 << j;
                     adj[j] |= 1 << i;
                 }
@@ -1336,7 +1325,7 @@ mod tests {
     /// mappings plus 2 of 4 variants, so in-group agreement is 8..=10 and not always
     /// 10. Peer ids are pseudo-random; members are interleaved in the slice.
     fn dense_groups(sizes: &[usize], seed: u64) -> (Vec<(PeerId, TokenSignature)>, Vec<u64>) {
-        let mut rng = Mix(seed);
+        let mut rng = SplitMix64(seed);
         let pairs = [(0, 1), (2, 3), (0, 2), (1, 3), (0, 3), (1, 2)];
         let total: usize = sizes.iter().sum();
         let mut left = sizes.to_vec();
@@ -1347,7 +1336,7 @@ mod tests {
             left[g] -= 1;
             masks[g] |= 1 << i;
             let base = 10_000 * (g as u64 + 1);
-            let (v1, v2) = pairs[(rng.next() % 6) as usize];
+            let (v1, v2) = pairs[(rng.next_u64() % 6) as usize];
             let mut keys = [0u64; 10];
             for (s, k) in keys.iter_mut().take(8).enumerate() {
                 *k = base + s as u64;
@@ -1356,7 +1345,7 @@ mod tests {
             keys[9] = base + 100 + v2;
             let mut id = [0u8; 32];
             for chunk in id.chunks_mut(8) {
-                chunk.copy_from_slice(&rng.next().to_be_bytes());
+                chunk.copy_from_slice(&rng.next_u64().to_be_bytes());
             }
             resp.push((PeerId::new(id), sig_of(keys)));
         }

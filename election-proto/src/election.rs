@@ -31,7 +31,7 @@ pub struct ElectionConfig {
     /// [`SIGNATURE_SIZE`] mappings. Default 6 (the seed had 8): two honest
     /// nodes each missing 10 % of the ledger share ≥ 8 mappings only ~49 % of the
     /// time but ≥ 6 ~77 % of the time, while answers from different ledger
-    /// versions share ~0 (see `tests/calibration.rs` and the README).
+    /// versions share ~0 (see `tests/calibration.rs` and docs/RESULTS.md).
     pub consensus_threshold: usize,
     /// Smallest group of agreeing responders that counts as a cluster. Default 2; at least 2.
     pub min_cluster_size: usize,

@@ -176,3 +176,9 @@ pub use id::{
     clockwise_distance, counter_clockwise_distance, ring_distance, suffix, BlockId, Distance, PeerId,
     RingPoint, TokenId,
 };
+
+// The README's Rust examples compile and run as doc-tests (`cargo test --doc`), so the
+// front door cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

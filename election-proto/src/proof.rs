@@ -328,29 +328,10 @@ mod tests {
     use super::*;
     use crate::id::{clockwise_distance, counter_clockwise_distance};
     use crate::store::MemoryStore;
+    use election_splitmix::SplitMix64;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
     use std::sync::OnceLock;
-
-    /// splitmix64: deterministic test data without extra crates.
-    struct SplitMix64(u64);
-
-    impl SplitMix64 {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn bytes32(&mut self) -> [u8; 32] {
-            let mut b = [0u8; 32];
-            for c in b.chunks_exact_mut(8) {
-                c.copy_from_slice(&self.next_u64().to_le_bytes());
-            }
-            b
-        }
-    }
 
     fn random_mappings(n: usize, seed: u64) -> Vec<(TokenId, BlockId)> {
         let mut rng = SplitMix64(seed);

@@ -287,7 +287,7 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
             log_event(&id, &e);
         }
         started.tick();
-        if last_refresh.map_or(true, |t| t.elapsed() >= METRICS_REFRESH) {
+        if last_refresh.is_none_or(|t| t.elapsed() >= METRICS_REFRESH) {
             last_refresh = Some(Instant::now());
             if let Ok(m) = started.node().metrics() {
                 for warning in health.check(began.elapsed(), &m) {

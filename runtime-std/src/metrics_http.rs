@@ -17,6 +17,44 @@
 //! `Connection: close` reply. Anything else gets a 4xx: 404 for another
 //! method or path, 400 for a request that is not HTTP, 431 for an oversized
 //! one, 408 for one that does not arrive in time.
+//!
+//! # Why not a server crate
+//!
+//! Written by hand because no small, maintained server crate keeps all four
+//! bounds (reviewed for issue 18, in the crates' published sources):
+//!
+//! - **tiny_http 0.12.0** (the latest release; also what `rouille` serves
+//!   with): `ServerConfig` has only `addr` and `ssl`, no size or time limit
+//!   (`src/lib.rs:174`). The accept thread hands each connection to
+//!   `util::TaskPool` (`src/lib.rs:323`): "A new thread is created every time
+//!   all the existing threads are full", at least 4 (`src/util/task_pool.rs:9`,
+//!   `:30`), so connections are served concurrently and threads grow with
+//!   them. `read_next_line` (`src/client.rs:80`) pushes bytes into a `Vec`
+//!   until CRLF and the header loop reads lines until a blank one, neither
+//!   capped; its 408 reply needs an `ErrorKind::TimedOut` read, and nothing
+//!   sets a read timeout on accepted sockets, so a slow client holds its
+//!   thread for ever. Breaks the size bound, the deadline, one connection at a
+//!   time and no thread growth.
+//! - **astra 0.4.0** (a blocking server on hyper 1 and mio): `max_workers(1)`
+//!   would serve one connection at a time and `http1_max_buf_size(8192)` keeps
+//!   the size bound, but `serve` pushes every accepted connection onto an
+//!   unbounded queue for the workers (`src/executor.rs`, `execute`), so open
+//!   sockets pile up instead of waiting in the listen backlog; it gives hyper
+//!   no timer, so hyper's `header_read_timeout` cannot be used and nothing
+//!   bounds a slow client; and `serve` loops over `incoming()` with no way to
+//!   stop it, so [`MetricsServer::shutdown`] could not join its thread. Breaks
+//!   the deadline and the bound on connections held.
+//! - **hyper 1** itself on a current-thread tokio runtime could keep every
+//!   bound (`http1::Builder::max_buf_size(8192)`, `keep_alive(false)`,
+//!   `tokio::time::timeout` around each `serve_connection`, awaited before the
+//!   next `accept`), but it is not small: hyper, hyper-util, http, http-body,
+//!   httparse, want and an async runtime in the plain std adapter (the
+//!   workspace manifest chose `prometheus-client` for having no HTTP stack or
+//!   async runtime), to replace the ~210 lines of [`MetricsServer`] and its
+//!   helpers.
+//! - **httparse** alone is a parser, not a server: the bounds live in the read
+//!   loop, which would stay; it would replace only `parse_head` (two dozen
+//!   lines) and add a fixed header-count limit the endpoint does not have.
 
 use crate::control::IoStats;
 use election_proto::node::{FailureReason, Metrics, LATENCY_BUCKETS_MS};

@@ -15,6 +15,7 @@ use election_proto::election::MessageTicket;
 use election_proto::id::{ring_distance, PeerId, TokenId};
 use election_proto::node::Metrics;
 use election_proto::wire::{self, Envelope, Message, Query};
+use election_splitmix::SplitMix64;
 use runtime_std::cluster::{cluster_node_config, Cluster, ClusterOptions};
 use runtime_std::StdRuntime;
 use std::net::{SocketAddr, UdpSocket};
@@ -22,33 +23,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Deterministic splitmix64 stream for the hostile traffic.
-struct Mix(u64);
-
-impl Mix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn bytes32(&mut self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        for c in b.chunks_mut(8) {
-            c.copy_from_slice(&self.next().to_le_bytes());
-        }
-        b
-    }
-}
-
-fn query(rng: &mut Mix, token: TokenId) -> Vec<u8> {
+fn query(rng: &mut SplitMix64, token: TokenId) -> Vec<u8> {
     let env: Envelope<SocketAddr> = Envelope {
         sender: PeerId::new(rng.bytes32()),
         message: Message::Query(Query {
             token,
-            ticket: MessageTicket(rng.next()),
+            ticket: MessageTicket(rng.next_u64()),
             challenger: PeerId::new(rng.bytes32()),
             hops_left: 4,
         }),
@@ -160,7 +140,7 @@ fn a_hostile_client_gets_no_amplification_no_memory_and_no_say() {
         .expect("the honest cluster elects before the attack");
 
     // 1. Amplification toward a sender that never completes validation.
-    let mut rng = Mix(7);
+    let mut rng = SplitMix64(7);
     let stop = Arc::new(AtomicBool::new(false));
     let lurker = UdpSocket::bind("127.0.0.1:0").unwrap();
     let (came_back, reader) = count_incoming(lurker.try_clone().unwrap(), stop.clone());
@@ -223,7 +203,7 @@ fn a_hostile_client_gets_no_amplification_no_memory_and_no_say() {
         let s = &hostile[i % hostile.len()];
         let (to, bytes) = match i % 4 {
             0 => {
-                let t = tokens[rng.next() as usize % tokens.len()];
+                let t = tokens[rng.next_u64() as usize % tokens.len()];
                 (victim, query(&mut rng, t))
             }
             // A token it does not store: forwarded (a reverse-path entry) or referred.
@@ -235,20 +215,20 @@ fn a_hostile_client_gets_no_amplification_no_memory_and_no_say() {
                 // A real answer with a random ticket and a mangled walk.
                 let mut env = wire::decode::<SocketAddr>(&answer).unwrap();
                 if let Message::Answer(a) = &mut env.message {
-                    a.ticket = MessageTicket(rng.next());
-                    let k = rng.next() as usize % a.signature.len();
+                    a.ticket = MessageTicket(rng.next_u64());
+                    let k = rng.next_u64() as usize % a.signature.len();
                     a.signature[k].block = election_proto::id::BlockId::new(rng.bytes32());
                 }
                 (
-                    targets[rng.next() as usize % targets.len()],
+                    targets[rng.next_u64() as usize % targets.len()],
                     wire::encode(&env).unwrap(),
                 )
             }
             _ => {
-                let len = 1 + rng.next() as usize % 200;
-                let mut b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+                let len = 1 + rng.next_u64() as usize % 200;
+                let mut b: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
                 b[0] = wire::PROTOCOL_VERSION;
-                (targets[rng.next() as usize % targets.len()], b)
+                (targets[rng.next_u64() as usize % targets.len()], b)
             }
         };
         let _ = s.send_to(&bytes, to);

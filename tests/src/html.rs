@@ -119,6 +119,7 @@ fn table(report: &Report) -> String {
         let (target, mark) = match (&row.target, row.met) {
             (Some(t), Some(true)) => (escape(t), "<td class=\"ok\">✓</td>"),
             (Some(t), Some(false)) => (escape(t), "<td class=\"miss\">✗</td>"),
+            (Some(t), None) => (escape(t), "<td>—</td>"),
             _ => (String::new(), "<td></td>"),
         };
         s.push_str(&format!(

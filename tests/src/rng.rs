@@ -5,14 +5,9 @@
 //! wherever a cheap, stateless hash of a 64-bit word is enough (ledger layout,
 //! per-node missing/stale predicates).
 
-/// The splitmix64 finalizer: a bijective, well-avalanching mix of one word.
-#[inline]
-pub fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+/// The splitmix64 finalizer (of `z + GAMMA`): a bijective, well-avalanching
+/// mix of one word; the workspace's one copy, in `election-splitmix`.
+pub use election_splitmix::mix64;
 
 /// Mixes two words into one (order matters).
 #[inline]

@@ -1,5 +1,6 @@
 //! The short summary `simulate` prints: the headline figures with units, each
-//! target (from [`crate::targets`]) beside its figure with a ✓/✗ mark.
+//! target (from [`crate::targets`]) beside its figure with a ✓/✗ mark, or "—"
+//! for a target that does not apply to the run (no departure, no joiner).
 //! `simulate --json` keeps the full detail.
 
 use crate::report::Report;
@@ -14,7 +15,8 @@ pub struct Row {
     pub value: String,
     /// The target as text, if the figure has one.
     pub target: Option<String>,
-    /// Whether the target is met, if the figure has one.
+    /// Whether the target is met; `None` for a figure without a target and for
+    /// a target that does not apply to the run.
     pub met: Option<bool>,
 }
 
@@ -34,7 +36,7 @@ pub fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -65,7 +67,7 @@ pub fn rows(r: &Report) -> Vec<Row> {
             label: t.label.to_string(),
             value: t.show(r),
             target: Some(t.describe()),
-            met: Some(t.met(r)),
+            met: t.met(r),
         })
         .collect();
     rows.push(Row::plain(
@@ -112,10 +114,10 @@ pub fn rows(r: &Report) -> Vec<Row> {
     rows
 }
 
-/// How many targets `r` meets, of how many.
+/// How many targets `r` meets, of how many apply to the run.
 pub fn targets_met(r: &Report) -> (usize, usize) {
-    let met = targets::ALL.iter().filter(|t| t.met(r)).count();
-    (met, targets::ALL.len())
+    let marks: Vec<bool> = targets::ALL.iter().filter_map(|t| t.met(r)).collect();
+    (marks.iter().filter(|&&met| met).count(), marks.len())
 }
 
 /// The summary as terminal text: a title, an aligned table, and where the
@@ -145,12 +147,16 @@ pub fn text(r: &Report) -> String {
     out.push('\n');
     for row in &rows {
         let line = match (&row.target, row.met) {
-            (Some(t), Some(met)) => format!(
+            (Some(t), met) => format!(
                 "{:<w_label$}  {:<w_value$}  {:<w_target$}  {}",
                 row.label,
                 row.value,
                 t,
-                if met { "✓" } else { "✗" }
+                match met {
+                    Some(true) => "✓",
+                    Some(false) => "✗",
+                    None => targets::NOT_APPLICABLE,
+                }
             ),
             _ => format!("{:<w_label$}  {}", row.label, row.value),
         };
@@ -158,8 +164,12 @@ pub fn text(r: &Report) -> String {
         out.push('\n');
     }
     let (met, of) = targets_met(r);
+    let idle = match targets::ALL.len() - of {
+        0 => String::new(),
+        n => format!(" ({n} not applicable to this run)"),
+    };
     out.push_str(&format!(
-        "\ntargets met: {met} of {of}; digest {}\nfull detail: --json\n",
+        "\ntargets met: {met} of {of}{idle}; digest {}\nfull detail: --json\n",
         r.digest
     ));
     out
@@ -168,7 +178,7 @@ pub fn text(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{Sim, SimConfig};
+    use crate::sim::{Departures, Sim, SimConfig};
 
     #[test]
     fn numbers_are_grouped_by_thousands() {
@@ -179,11 +189,23 @@ mod tests {
     }
 
     fn report() -> Report {
+        run(None)
+    }
+
+    fn run(departures: Option<Departures>) -> Report {
         let mut cfg = SimConfig::new(30, 5);
         cfg.node.health.election_interval_ms = 20_000;
+        cfg.departures = departures;
         let mut sim = Sim::new(cfg).unwrap();
         sim.run_until(90_000);
         Report::new(&sim, 1.5)
+    }
+
+    /// The summary's line for `target`.
+    fn line_of<'a>(text: &'a str, target: &targets::Target) -> &'a str {
+        text.lines()
+            .find(|l| l.starts_with(target.label))
+            .unwrap_or_else(|| panic!("no line for {}:\n{text}", target.label))
     }
 
     #[test]
@@ -201,7 +223,11 @@ mod tests {
                 .unwrap_or_else(|| panic!("no line for {}:\n{text}", t.label));
             assert!(line.contains(&t.describe()), "{line}");
             assert!(line.contains(&t.show(&r)), "{line}");
-            let mark = if t.met(&r) { '✓' } else { '✗' };
+            let mark = match t.met(&r) {
+                Some(true) => "✓",
+                Some(false) => "✗",
+                None => targets::NOT_APPLICABLE,
+            };
             assert!(line.ends_with(mark), "{line}");
         }
         let rate = lines.iter().find(|l| l.starts_with("success rate")).unwrap();
@@ -231,5 +257,54 @@ mod tests {
         let (met, of) = targets_met(&r);
         assert!(met <= of - 2);
         assert!(text.contains(&format!("targets met: {met} of {of}")));
+    }
+
+    #[test]
+    fn a_target_the_run_has_nothing_for_is_marked_not_applicable() {
+        let evict = &targets::EVICT_P99;
+        // No departure, no switch: nothing to evict, so no eviction time.
+        let calm = report();
+        assert_eq!(calm.evict_ms_p99, None);
+        let text = text(&calm);
+        let line = line_of(&text, evict);
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words, ["evict", "p99", "—", "≤", "300", "s", "—"], "{line}");
+        let (_, of) = targets_met(&calm);
+        assert_eq!(of, targets::ALL.len() - 1);
+        assert!(text.contains("(1 not applicable to this run)"), "{text}");
+
+        // A third of the nodes leave per minute from the first on: departed
+        // peers that sat in honest tables give eviction times, and the mark is
+        // the comparison with the bound.
+        let departing = run(Some(Departures {
+            per_hour: 20.0,
+            start_ms: 60_000,
+        }));
+        let p99 = departing.evict_ms_p99.expect("departed peers were in tables");
+        let text = super::text(&departing);
+        let line = line_of(&text, evict);
+        let mark = if p99 <= 300_000 { '✓' } else { '✗' };
+        assert!(line.ends_with(mark), "{line}");
+        assert!(line.contains(&format!("{:.0} s", p99 as f64 / 1000.0)), "{line}");
+        assert_eq!(targets_met(&departing).1, targets::ALL.len());
+        assert!(!text.contains("not applicable"), "{text}");
+
+        // Both marks, on the same report.
+        let mut r = calm;
+        r.evict_ms_p99 = Some(299_000);
+        assert!(line_of(&super::text(&r), evict).ends_with('✓'));
+        r.evict_ms_p99 = Some(301_000);
+        assert!(line_of(&super::text(&r), evict).ends_with('✗'));
+    }
+
+    #[test]
+    fn a_node_that_never_got_there_is_a_miss_not_a_blank() {
+        let mut r = report();
+        r.time_to_8_peers_ms_p99 = None;
+        let text = text(&r);
+        let line = line_of(&text, &targets::TIME_TO_8_PEERS_P99);
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words[words.len() - 5..], ["never", "≤", "90", "s", "✗"], "{line}");
+        assert_eq!(targets::TIME_TO_8_PEERS_P99.met(&r), Some(false));
     }
 }

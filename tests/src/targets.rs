@@ -16,8 +16,11 @@
 //! | reverify age p99 | ≤ 1200 s | issue 11: 2 × the default `reverify_period_ms` |
 //! | time to 8 peers p50 / p99 | ≤ 20 s / ≤ 90 s | issue 11, for a node joining a running network |
 //!
-//! A figure the run has nothing to measure for (no departure, no joiner) is
-//! NaN and marked as missed.
+//! A target whose figure the run has nothing to measure for (evict p99 without
+//! a departed or switched peer) does not apply to the run: [`Target::value`]
+//! and [`Target::met`] give `None`, and the summary marks it "—", neither met
+//! nor missed. A figure that is missing because the run fell short (time to 8
+//! peers when the p-th node never got there) is infinite and missed.
 
 use crate::report::Report;
 
@@ -69,19 +72,21 @@ pub struct Target {
     pub bound: Bound,
     /// Where the target comes from.
     pub source: &'static str,
-    /// Reads the figure, in `unit`, from a report.
-    pub measure: fn(&Report) -> f64,
+    /// Reads the figure, in `unit`, from a report; `None` when the run has
+    /// nothing to measure it on.
+    pub measure: fn(&Report) -> Option<f64>,
 }
 
 impl Target {
-    /// The figure of `report`, in [`Target::unit`].
-    pub fn value(&self, report: &Report) -> f64 {
+    /// The figure of `report`, in [`Target::unit`], or `None` when the target
+    /// does not apply to the run.
+    pub fn value(&self, report: &Report) -> Option<f64> {
         (self.measure)(report)
     }
 
-    /// Whether `report` meets this target.
-    pub fn met(&self, report: &Report) -> bool {
-        self.bound.met_by(self.value(report))
+    /// Whether `report` meets this target, or `None` when it does not apply.
+    pub fn met(&self, report: &Report) -> Option<bool> {
+        self.value(report).map(|v| self.bound.met_by(v))
     }
 
     /// The target as text, e.g. `≥ 95 %` or `≤ 1000 ms`.
@@ -92,11 +97,21 @@ impl Target {
         )
     }
 
-    /// The figure of `report` as text with its unit, e.g. `98.2 %`.
+    /// The figure of `report` as text with its unit, e.g. `98.2 %`; `never`
+    /// for a time that was not reached, [`NOT_APPLICABLE`] when the target
+    /// does not apply to the run.
     pub fn show(&self, report: &Report) -> String {
-        with_unit(format!("{:.*}", self.decimals, self.value(report)), self.unit)
+        match self.value(report) {
+            Some(v) if v.is_infinite() => "never".to_string(),
+            Some(v) => with_unit(format!("{:.*}", self.decimals, v), self.unit),
+            None => NOT_APPLICABLE.to_string(),
+        }
     }
 }
+
+/// What the summary shows for the figure and the mark of a target that does
+/// not apply to the run.
+pub const NOT_APPLICABLE: &str = "—";
 
 /// `text unit`, or `text` alone when there is no unit.
 pub fn with_unit(text: String, unit: &str) -> String {
@@ -120,7 +135,7 @@ pub const SUCCESS_RATE: Target = Target {
     decimals: 1,
     bound: Bound::AtLeast(95.0),
     source: "issue 4",
-    measure: |r| 100.0 * r.success_rate,
+    measure: |r| Some(100.0 * r.success_rate),
 };
 
 /// Median win latency.
@@ -130,7 +145,7 @@ pub const LATENCY_P50: Target = Target {
     decimals: 0,
     bound: Bound::AtMost(1000.0),
     source: "issue 4",
-    measure: |r| r.latency_ms_p50 as f64,
+    measure: |r| Some(r.latency_ms_p50 as f64),
 };
 
 /// 99th percentile win latency.
@@ -140,7 +155,7 @@ pub const LATENCY_P99: Target = Target {
     decimals: 0,
     bound: Bound::AtMost(3000.0),
     source: "issue 4",
-    measure: |r| r.latency_ms_p99 as f64,
+    measure: |r| Some(r.latency_ms_p99 as f64),
 };
 
 /// Datagrams sent network-wide per honest election started.
@@ -150,7 +165,7 @@ pub const MESSAGES_PER_ELECTION: Target = Target {
     decimals: 1,
     bound: Bound::AtMost(12.0),
     source: "issue 4",
-    measure: |r| r.messages_per_election,
+    measure: |r| Some(r.messages_per_election),
 };
 
 /// Datagrams sent per node per simulated hour.
@@ -160,7 +175,7 @@ pub const MESSAGES_PER_NODE_HOUR: Target = Target {
     decimals: 0,
     bound: Bound::AtMost(500.0),
     source: "seed's bound",
-    measure: |r| r.messages_per_node_hour,
+    measure: |r| Some(r.messages_per_node_hour),
 };
 
 /// Winners of honest elections that fail the oracle.
@@ -170,7 +185,7 @@ pub const WINNERS_NOT_HONEST: Target = Target {
     decimals: 0,
     bound: Bound::AtMost(0.0),
     source: "oracle",
-    measure: |r| r.winners.not_honest as f64,
+    measure: |r| Some(r.winners.not_honest as f64),
 };
 
 /// Mean share of honest table entries pointing at offline peers.
@@ -180,7 +195,7 @@ pub const TABLE_DEAD_SHARE_MEAN: Target = Target {
     decimals: 2,
     bound: Bound::AtMost(1.0),
     source: "issue 11",
-    measure: |r| 100.0 * r.table_dead_share_mean,
+    measure: |r| Some(100.0 * r.table_dead_share_mean),
 };
 
 /// Largest per-minute share of honest table entries pointing at offline peers.
@@ -190,7 +205,7 @@ pub const TABLE_DEAD_SHARE_MAX: Target = Target {
     decimals: 2,
     bound: Bound::AtMost(3.0),
     source: "issue 11",
-    measure: |r| 100.0 * r.table_dead_share_max,
+    measure: |r| Some(100.0 * r.table_dead_share_max),
 };
 
 /// Mean share of honest table entries whose peer is misaligned (after
@@ -202,9 +217,11 @@ pub const TABLE_MISALIGNED_SHARE_MEAN: Target = Target {
     bound: Bound::AtMost(1.0),
     source: "issue 11",
     measure: |r| {
-        100.0
-            * r.table_misaligned_share_after_heal_mean
-                .unwrap_or(r.table_misaligned_share_mean)
+        Some(
+            100.0
+                * r.table_misaligned_share_after_heal_mean
+                    .unwrap_or(r.table_misaligned_share_mean),
+        )
     },
 };
 
@@ -215,7 +232,7 @@ pub const EVICT_P99: Target = Target {
     decimals: 0,
     bound: Bound::AtMost(300.0),
     source: "issue 11",
-    measure: |r| r.evict_ms_p99.map_or(f64::NAN, |v| v as f64 / 1000.0),
+    measure: |r| r.evict_ms_p99.map(|v| v as f64 / 1000.0),
 };
 
 /// Honest, online, aligned peers evicted per honest node-hour.
@@ -225,7 +242,7 @@ pub const FALSE_EVICTIONS: Target = Target {
     decimals: 3,
     bound: Bound::AtMost(0.05),
     source: "issue 11",
-    measure: |r| r.false_evictions_per_node_hour,
+    measure: |r| Some(r.false_evictions_per_node_hour),
 };
 
 /// Time since alive entries were last verified, p99.
@@ -235,8 +252,14 @@ pub const REVERIFY_AGE_P99: Target = Target {
     decimals: 0,
     bound: Bound::AtMost(1200.0),
     source: "issue 11",
-    measure: |r| r.reverify_age_ms_p99 as f64 / 1000.0,
+    measure: |r| Some(r.reverify_age_ms_p99 as f64 / 1000.0),
 };
+
+/// A time in ms as seconds; `None` (that share of nodes never got there) as
+/// infinity, which no upper bound meets.
+fn never_reached(ms: Option<u64>) -> f64 {
+    ms.map_or(f64::INFINITY, |v| v as f64 / 1000.0)
+}
 
 /// Time for a joining node to reach 8 elected peers, median.
 pub const TIME_TO_8_PEERS_P50: Target = Target {
@@ -245,7 +268,7 @@ pub const TIME_TO_8_PEERS_P50: Target = Target {
     decimals: 1,
     bound: Bound::AtMost(20.0),
     source: "issue 11",
-    measure: |r| r.time_to_8_peers_ms_p50.map_or(f64::NAN, |v| v as f64 / 1000.0),
+    measure: |r| Some(never_reached(r.time_to_8_peers_ms_p50)),
 };
 
 /// Time for a joining node to reach 8 elected peers, p99.
@@ -255,7 +278,7 @@ pub const TIME_TO_8_PEERS_P99: Target = Target {
     decimals: 1,
     bound: Bound::AtMost(90.0),
     source: "issue 11",
-    measure: |r| r.time_to_8_peers_ms_p99.map_or(f64::NAN, |v| v as f64 / 1000.0),
+    measure: |r| Some(never_reached(r.time_to_8_peers_ms_p99)),
 };
 
 /// Every target, in the order the summary lists them.

@@ -112,7 +112,7 @@ impl Timeline {
             let next_minute = (sim.now() / MINUTE_MS + 1) * MINUTE_MS;
             let to = (sim.now() + step_ms).min(next_minute).min(end_ms);
             sim.run_until(to);
-            if sim.now() % MINUTE_MS == 0 || sim.now() >= end_ms {
+            if sim.now().is_multiple_of(MINUTE_MS) || sim.now() >= end_ms {
                 self.sample(sim);
             }
             on_step(sim);

@@ -54,7 +54,7 @@ fn queries_are_forwarded_and_answers_return() {
         assert_ne!(winner, 0);
         assert!(sim.node(0).unwrap().elected_peer(&sim.id(winner)).is_some());
     }
-    // An election can end without consensus (see the README on the threshold);
+    // An election can end without consensus (see docs/RESULTS.md on the threshold);
     // most must be won.
     assert!(
         won >= 5,

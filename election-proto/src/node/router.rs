@@ -354,7 +354,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         // whose ticket its direct reply must carry, which is what admits it
         // (see `admit_first_hop`). Channels opened from the table use admitted
         // contacts only.
-        if !next.is_some_and(|(hop, chain)| self.open_channel_to(now, token, hop, Some(chain)).is_some()) {
+        if next.is_none_or(|(hop, chain)| self.open_channel_to(now, token, hop, Some(chain)).is_none()) {
             self.open_channels(now, token, 1);
         }
         self.evaluate(now, token);

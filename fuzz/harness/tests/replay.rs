@@ -19,6 +19,7 @@
 
 use arbitrary::Unstructured;
 use election_fuzz_harness::{self as fuzzing, ElectionStats, NodeStats};
+use election_splitmix::SplitMix64;
 use std::path::{Path, PathBuf};
 
 const TARGETS: [&str; 3] = ["decode", "election", "node"];
@@ -75,31 +76,24 @@ fn replay<T>(what: &str, data: &[u8], f: impl Fn(&[u8]) -> T) -> T {
     }
 }
 
-/// SplitMix64: a tiny deterministic generator, good enough to make inputs.
-struct Gen(u64);
+/// Generated inputs: a splitmix64 stream (`election-splitmix`) seeded by the
+/// target's name.
+struct Gen(SplitMix64);
 
 impl Gen {
     fn new(target: &str) -> Self {
         let seed = target
             .bytes()
             .fold(0x5eed_f00d_u64, |h, b| h.rotate_left(8) ^ u64::from(b));
-        Gen(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        Gen(SplitMix64(seed))
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.next_u64() % n
     }
 
     fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
+        (0..len).map(|_| self.0.next_u64() as u8).collect()
     }
 }
 

@@ -510,7 +510,7 @@ pub fn cli_cluster_prints_a_json_report(bin: &Path, runtime: &str) -> Result<(),
     if report["nodes"] != 8 || report["runtime"] != runtime {
         return Err(format!("expected 8 {runtime} nodes: {report}"));
     }
-    if !report["elections_succeeded"].as_u64().is_some_and(|n| n > 0) {
+    if report["elections_succeeded"].as_u64().unwrap_or(0) == 0 {
         return Err(format!("no election succeeded: {report}"));
     }
     expect_no_arrays("the cluster report", &report)?;
@@ -519,10 +519,7 @@ pub fn cli_cluster_prints_a_json_report(bin: &Path, runtime: &str) -> Result<(),
             return Err(format!("datagrams_sent_by_kind lacks {kind}: {report}"));
         }
     }
-    if !report["datagrams_sent_by_kind"]["query"]
-        .as_u64()
-        .is_some_and(|n| n > 0)
-    {
+    if report["datagrams_sent_by_kind"]["query"].as_u64().unwrap_or(0) == 0 {
         return Err(format!("no query counted by name: {report}"));
     }
     if !report["failures"].is_object() || !report["decode_errors_by_kind"]["malformed"].is_u64() {

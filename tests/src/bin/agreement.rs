@@ -296,7 +296,7 @@ fn non_increasing(values: &[f64], weights: &[f64]) -> Vec<f64> {
     }
     blocks
         .into_iter()
-        .flat_map(|(m, _, n)| std::iter::repeat(m).take(n))
+        .flat_map(|(m, _, n)| std::iter::repeat_n(m, n))
         .collect()
 }
 

@@ -122,7 +122,7 @@ impl<A: Address> Health<A> {
 
     /// Whether the slot is due; if so, the next one is scheduled.
     pub(super) fn take_slot(&mut self, cx: &mut Cx<'_, A>, now: u64) -> bool {
-        if !self.next_election_at.is_some_and(|at| at <= now) {
+        if self.next_election_at.is_none_or(|at| at > now) {
             return false;
         }
         let base = self.slot_interval(cx.config);

@@ -507,7 +507,7 @@ impl<A: Address> Membership<A> {
             // A named candidate whose host or subnet is full could not be
             // admitted anyway: do not spend a request on it.
             let groups = hop.addr.groups();
-            let known = hop.id.map_or(true, |id| self.contacts.contains(&id));
+            let known = hop.id.is_none_or(|id| self.contacts.contains(&id));
             if !known
                 && !self
                     .contacts
