@@ -273,6 +273,12 @@ impl ElectionHarness {
                 let responder = pool_peer(responder);
                 let before = self.e.channel_state(ticket).cloned();
                 let used: Vec<bool> = suggested.iter().map(|p| self.e.has_used_hop(p)).collect();
+                // Only suggestions strictly closer to the token than the referrer may be followed.
+                let referrer = ring_distance(&responder, &self.token);
+                let closer: Vec<bool> = suggested
+                    .iter()
+                    .map(|p| ring_distance(p, &self.token) < referrer)
+                    .collect();
                 let count = self.e.channel_count();
                 let created = self.e.channels_created();
                 let r = self.e.handle_referral(ticket, token, suggested, responder);
@@ -291,12 +297,12 @@ impl ElectionHarness {
                             .position(|p| *p == next)
                             .expect("referral returned a peer it was not given");
                         assert!(
-                            next != self.me && next != responder && !used[k],
+                            next != self.me && next != responder && !used[k] && closer[k],
                             "referral returned an unusable peer"
                         );
                         // The choice is the usable suggestion closest to the token.
-                        for (p, u) in suggested.iter().zip(&used) {
-                            if *p != self.me && *p != responder && !*u {
+                        for ((p, u), c) in suggested.iter().zip(&used).zip(&closer) {
+                            if *p != self.me && *p != responder && !*u && *c {
                                 assert!(
                                     (ring_distance(&next, &self.token), next)
                                         <= (ring_distance(p, &self.token), *p),
@@ -321,12 +327,25 @@ impl ElectionHarness {
                             None,
                             "NoFreshReferral must close the channel"
                         );
-                        for (p, u) in suggested.iter().zip(&used) {
+                        assert!(
+                            closer.iter().any(|c| *c),
+                            "NoFreshReferral without a closer suggestion"
+                        );
+                        for ((p, u), c) in suggested.iter().zip(&used).zip(&closer) {
                             assert!(
-                                *p == self.me || *p == responder || *u,
+                                *p == self.me || *u || !*c,
                                 "NoFreshReferral with a usable suggestion"
                             );
                         }
+                    }
+                    Err(ElectionError::ReferralNotCloser) => {
+                        assert_eq!(before, Some(ChannelState::Pending));
+                        assert_eq!(
+                            self.e.channel_state(ticket),
+                            None,
+                            "ReferralNotCloser must close the channel"
+                        );
+                        assert!(closer.iter().all(|c| !*c), "a closer suggestion was refused");
                     }
                     Err(e) => {
                         assert_eq!(

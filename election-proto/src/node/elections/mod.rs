@@ -160,8 +160,8 @@ pub(super) enum ReferralOutcome<A> {
     Follow(Contact<A>, Chain),
     /// The channel is closed; neither suggestion is usable, so a replacement
     /// should go to some other first hop. `strike` names the first hop of a
-    /// chain that ended nowhere (no suggestion came closer to the token, or
-    /// the chain reached its length).
+    /// chain that ended nowhere: it reached its length, every referral
+    /// coming closer and none answering.
     Replace {
         /// The chain's first hop, to mark, if the chain ended nowhere.
         strike: Option<PeerId>,
@@ -552,11 +552,13 @@ impl<A: Clone> ElectionRun<A> {
                     depth: chain.depth + 1,
                 },
             ),
-            // Closer peers exist but are in use already: an honest dead end.
-            Err(ElectionError::NoFreshReferral) => ReferralOutcome::Replace { strike: None },
-            Err(ElectionError::ReferralNotCloser) => ReferralOutcome::Replace {
-                strike: Some(chain.origin),
-            },
+            // Closer peers exist but are in use already, or the referrer knows
+            // nobody closer than itself: that is where an honest referral comes
+            // from (a node that knew a closer peer would have forwarded the
+            // query), so it ends the chain without a strike.
+            Err(ElectionError::NoFreshReferral) | Err(ElectionError::ReferralNotCloser) => {
+                ReferralOutcome::Replace { strike: None }
+            }
             Err(_) => return ReferralOutcome::Unmatched,
         };
         self.sent_at.remove(&r.ticket);
