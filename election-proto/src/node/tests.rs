@@ -1495,18 +1495,20 @@ fn a_relay_signing_an_honest_holders_walk_as_its_own_is_not_elected() {
     assert!(c.elected_peer(&rid).is_none());
 }
 
-/// A datagram of wire version 1 is refused by its version byte and counted.
+/// A datagram of wire version 1 or 2 is refused by its version byte and counted.
 #[test]
-fn version_1_datagrams_are_counted_and_ignored() {
-    let mut n = lone(any_key(5), Ledger::A);
-    let mut q = query_bytes(PeerId::new([2; 32]), token(1), PeerId::new([2; 32]), 1, 1);
-    assert_eq!(q[0], crate::wire::PROTOCOL_VERSION);
-    q[0] = 1;
-    n.handle_input(0, Input::Datagram { from: 3, bytes: &q });
-    assert!(sends(&mut n).is_empty());
-    let m = n.metrics();
-    assert_eq!(m.decode_errors_of(crate::wire::DecodeError::UnknownVersion(1)), 1);
-    assert_eq!(m.queries_answered + m.queries_referred + m.queries_forwarded, 0);
+fn version_1_and_2_datagrams_are_counted_and_ignored() {
+    for old in [1u8, 2] {
+        let mut n = lone(any_key(5), Ledger::A);
+        let mut q = query_bytes(PeerId::new([2; 32]), token(1), PeerId::new([2; 32]), 1, 1);
+        assert_eq!(q[0], crate::wire::PROTOCOL_VERSION);
+        q[0] = old;
+        n.handle_input(0, Input::Datagram { from: 3, bytes: &q });
+        assert!(sends(&mut n).is_empty());
+        let m = n.metrics();
+        assert_eq!(m.decode_errors_of(crate::wire::DecodeError::UnknownVersion(old)), 1);
+        assert_eq!(m.queries_answered + m.queries_referred + m.queries_forwarded, 0);
+    }
 }
 
 /// With a proof-of-work difficulty, a candidate is admitted only if the pong
