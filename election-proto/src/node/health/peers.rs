@@ -158,7 +158,7 @@ impl<A: Address> ElectedPeers<A> {
     }
 }
 
-/// Persistable state of a node's peer tables (see [`Node::snapshot`](super::Node::snapshot)).
+/// Persistable state of a node's peer tables (see [`Node::snapshot`](crate::node::Node::snapshot)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerSnapshot<A> {
     /// Format version of this snapshot.
