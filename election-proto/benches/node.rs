@@ -4,14 +4,15 @@
 //! cargo bench -p election-proto --bench node
 //! ```
 //!
-//! - `answer_intake/floor`: the least any v2 intake could cost: a bare postcard
+//! - `answer_intake/floor`: the least any intake could cost: a bare postcard
 //!   decode of the `Answer` datagram, the BLAKE3 hash of its public key (the
 //!   id check) and one strict Ed25519 verification of its signature (over the
 //!   signed bytes, prepared outside the loop).
 //! - `answer_intake/decode_verify_store`: what a challenger does per `Answer`:
 //!   strict `wire::decode` (canonical-form check included), building the
 //!   signed bytes, the id check and Ed25519 verification (as the node's router
-//!   does), then `PeerElection::handle_answer` (ticket lookup, walk
+//!   does), the wire v3 possession-proof check against the store, then
+//!   `PeerElection::handle_answer` (ticket lookup, walk
 //!   verification, store). `answer_intake/decode`, `answer_intake/ed25519` and
 //!   `answer_intake/walk` split that cost.
 //! - `node_throughput/node_answers`: datagrams per second through one `Node`
