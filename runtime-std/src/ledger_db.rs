@@ -223,17 +223,16 @@ impl LedgerDbError {
 
 /// Runs `f`, turning a panic inside redb into [`LedgerDbError::Corrupt`].
 fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, LedgerDbError>) -> Result<T, LedgerDbError> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("redb panicked");
-        Err(LedgerDbError::corrupt(
-            path,
-            format!("database engine failed: {what}"),
-        ))
-    })
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| Err(panicked(path, &*panic)))
+}
+
+fn panicked(path: &Path, panic: &(dyn std::any::Any + Send)) -> LedgerDbError {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("redb panicked");
+    LedgerDbError::corrupt(path, format!("database engine failed: {what}"))
 }
 
 /// What a ledger database holds, as of its last commit.
@@ -424,6 +423,15 @@ impl LedgerDb {
                 })
             }
         };
+        if !fresh {
+            // Look before writing: a writer's open marks the file in use
+            // (writes its header), so a file that is not a ledger database
+            // must be refused by a read-only look first.
+            match probe(path) {
+                Ok(()) | Err(Probe::NeedsRecovery) => {}
+                Err(Probe::Failed(e)) => return Err(e),
+            }
+        }
         guarded(path, || {
             let mut builder = Database::builder();
             builder
@@ -442,7 +450,7 @@ impl LedgerDb {
             if fresh {
                 this.initialise()?;
             }
-            // Refuse a file of another layout before anything writes to it.
+            // After a recovery the look happens here (before any commit).
             this.stats()?;
             Ok(this)
         })
@@ -682,6 +690,42 @@ fn read_stats(p: &Path, txn: &ReadTransaction) -> Result<LedgerDbStats, LedgerDb
     })
 }
 
+/// Why a read-only look at a file did not succeed.
+enum Probe {
+    /// The last writer died mid-write and no writer is running: only a
+    /// writer's open can recover the file (to its last commit).
+    NeedsRecovery,
+    /// Anything else.
+    Failed(LedgerDbError),
+}
+
+fn open_reader(path: &Path, cache_bytes: usize) -> Result<ReadOnlyDatabase, Probe> {
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        redb::Builder::new()
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .set_cache_size(cache_bytes)
+            .open_read_only(path)
+    }));
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(DatabaseError::RepairAborted)) => Err(Probe::NeedsRecovery),
+        Ok(Err(e)) => Err(Probe::Failed(LedgerDbError::from_database(path, e))),
+        Err(panic) => Err(Probe::Failed(panicked(path, &*panic))),
+    }
+}
+
+/// Opens `path` read-only and checks it is a ledger database.
+fn probe(path: &Path) -> Result<(), Probe> {
+    let db = open_reader(path, 1 << 20)?;
+    guarded(path, || {
+        let txn = db
+            .begin_read()
+            .map_err(|e| LedgerDbError::from_redb(path, e.into()))?;
+        read_stats(path, &txn).map(|_| ())
+    })
+    .map_err(Probe::Failed)
+}
+
 /// How a [`LedgerDbStore`] reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerDbOptions {
@@ -772,15 +816,30 @@ impl LedgerDbStore {
             path: path.to_path_buf(),
             error,
         })?;
-        let source = guarded(path, || {
-            redb::Builder::new()
-                .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-                .set_cache_size(options.cache_bytes)
-                .open_read_only(path)
-                .map(Source::ReadOnly)
-                .map_err(|e| LedgerDbError::from_database(path, e))
-        })?;
-        Self::with_source(source, path, options)
+        let db = match open_reader(path, options.cache_bytes) {
+            Ok(db) => db,
+            Err(Probe::Failed(e)) => return Err(e),
+            Err(Probe::NeedsRecovery) => {
+                // The writer died mid-batch and none runs now. redb's recovery
+                // (which only a writer's open runs) restores the last commit;
+                // run it, then read as before.
+                log::warn!(
+                    "ledger database {} was left open by a writer that died; recovering its last commit",
+                    path.display()
+                );
+                match LedgerDb::open(path) {
+                    Ok(w) => drop(w),
+                    // A writer started meanwhile: it recovers the file itself.
+                    Err(LedgerDbError::Locked { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                open_reader(path, options.cache_bytes).map_err(|e| match e {
+                    Probe::Failed(e) => e,
+                    Probe::NeedsRecovery => LedgerDbError::corrupt(path, "recovery did not complete"),
+                })?
+            }
+        };
+        Self::with_source(Source::ReadOnly(db), path, options)
     }
 
     /// A store reading through `writer`'s handle: for a host that updates
@@ -902,16 +961,13 @@ fn take_view(source: &Source, path: &Path) -> Result<View, LedgerDbError> {
     })
 }
 
-fn first(
-    mut range: redb::Range<'_, Key, [u8; 32]>,
-    back: bool,
-) -> Result<Option<TokenMapping>, StorageError> {
-    let item = if back { range.next_back() } else { range.next() };
-    match item {
-        None => Ok(None),
-        Some(Ok((k, v))) => Ok(Some(mapping(&k.value(), v.value()))),
-        Some(Err(e)) => Err(e),
-    }
+type Entry<'a> = Option<(redb::AccessGuard<'a, Key>, redb::AccessGuard<'a, [u8; 32]>)>;
+
+/// The entry, if it lies in bucket `s` (a cursor step may leave the bucket).
+fn in_bucket(entry: Entry<'_>, s: u16) -> Option<TokenMapping> {
+    let (k, v) = entry?;
+    let k = k.value();
+    (k[..2] == s.to_be_bytes()).then(|| mapping(&k, v.value()))
 }
 
 impl TokenStore for LedgerDbStore {
@@ -942,15 +998,15 @@ impl TokenStore for LedgerDbStore {
             return None;
         }
         let view = self.lock();
+        // One B-tree descent to the gap after `from` in bucket `s`; a second
+        // only to wrap around to the bucket's start.
         self.read(&view, |t| {
-            let lo = key(s, from);
-            let hi = key(s, &TokenId::MAX);
-            if let Some(m) = first(t.range((Excluded(lo), Included(hi)))?, false)? {
+            let after = t.lower_bound(Excluded(key(s, from)))?.peek_next()?;
+            if let Some(m) = in_bucket(after, s) {
                 return Ok(Some(m));
             }
-            // Wrap: the bucket's smallest token, unless that is `from` itself.
-            let start = key(s, &TokenId::ZERO);
-            Ok(first(t.range((Included(start), Included(lo)))?, false)?.filter(|m| m.id != *from))
+            let start = t.lower_bound(Included(key(s, &TokenId::ZERO)))?.peek_next()?;
+            Ok(in_bucket(start, s).filter(|m| m.id != *from))
         })
     }
 
@@ -960,13 +1016,13 @@ impl TokenStore for LedgerDbStore {
         }
         let view = self.lock();
         self.read(&view, |t| {
-            let lo = key(s, &TokenId::ZERO);
-            let at = key(s, from);
-            if let Some(m) = first(t.range((Included(lo), Excluded(at)))?, true)? {
+            let before = t.lower_bound(Included(key(s, from)))?.peek_prev()?;
+            if let Some(m) = in_bucket(before, s) {
                 return Ok(Some(m));
             }
-            let end = key(s, &TokenId::MAX);
-            Ok(first(t.range((Included(at), Included(end)))?, true)?.filter(|m| m.id != *from))
+            // Wrap: the bucket's largest token, unless that is `from` itself.
+            let end = t.lower_bound(Excluded(key(s, &TokenId::MAX)))?.peek_prev()?;
+            Ok(in_bucket(end, s).filter(|m| m.id != *from))
         })
     }
 }
