@@ -533,7 +533,7 @@ fn ledger_write(db_path: &std::path::Path, input: &std::path::Path, import: bool
     } else {
         LedgerDb::open(db_path)
     };
-    let db = match opened {
+    let mut db = match opened {
         Ok(db) => db,
         Err(e) => return ledger_error(&e),
     };
@@ -567,6 +567,12 @@ fn ledger_write(db_path: &std::path::Path, input: &std::path::Path, import: bool
             })),
         }
     };
+    if import && result.is_ok() {
+        // A fresh ledger's file holds the pages the import freed; give them back.
+        if let Err(e) = db.compact() {
+            log::warn!("{e} (compaction skipped; the ledger is imported)");
+        }
+    }
     match result {
         Ok(r) => {
             println!(

@@ -584,3 +584,137 @@ fn kill_9_during_apply_leaves_the_last_committed_batch() {
         "only {killed_mid_batch} kills landed mid-batch"
     );
 }
+
+/// Nodes over one ledger database elect on what was committed while they
+/// run: a token inserted after they started is electable, and for tokens
+/// whose block changed, a node reading a copy that missed the change is
+/// never the winner.
+#[test]
+fn running_nodes_elect_on_committed_changes_and_a_node_that_missed_them_loses() {
+    use election_proto::node::{Event, Node};
+    use election_proto::ring_distance;
+    use election_proto::wire::Contact;
+    use runtime_std::cluster::cluster_node_config;
+    use runtime_std::{Clock, Identity, LedgerView, NodeControl, Runtime, StdRuntime};
+    use std::net::{Ipv4Addr, UdpSocket};
+    use std::time::Instant;
+
+    let dir = tempfile::tempdir().unwrap();
+    let memory = synthetic_ledger(11, 4096);
+    let (main, main_path) = fresh(dir.path(), memory.iter().map(|m| (m.id, m.block)));
+    let lag_path = dir.path().join("lag.redb");
+    LedgerDb::create(&lag_path)
+        .unwrap()
+        .apply(memory.iter().map(|m| Change::Put(m.id, m.block)))
+        .unwrap();
+    const FOLLOWERS: usize = 11;
+    let config = cluster_node_config();
+    let clock = Clock::new();
+    let mut members = Vec::new();
+    for i in 0..=FOLLOWERS {
+        let identity = Identity::from_u64(500 + i as u64);
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let contact = Contact {
+            id: identity.peer_id(),
+            addr: socket.local_addr().unwrap(),
+        };
+        members.push((identity, socket, contact));
+    }
+    let contacts: Vec<_> = members.iter().map(|m| m.2.clone()).collect();
+    let laggard = contacts[FOLLOWERS].id;
+    let mut nodes: Vec<Box<dyn NodeControl>> = Vec::new();
+    for (i, (identity, socket, contact)) in members.into_iter().enumerate() {
+        let path = if i == FOLLOWERS { &lag_path } else { &main_path };
+        let store = LedgerDbStore::open(path, following()).unwrap();
+        let node = Node::new(
+            config.clone(),
+            identity.key(),
+            contact.addr,
+            LedgerView::from_db(store),
+            identity.derived_rng_seed(0),
+        )
+        .unwrap();
+        let node = StdRuntime.spawn(node, socket, clock).unwrap();
+        // A few contacts each, as `cluster` gives: routes must differ for
+        // answers to come from several nodes.
+        let n = contacts.len();
+        node.add_contacts((1..=3).map(|k| contacts[(i + k) % n].clone()).collect())
+            .unwrap();
+        nodes.push(node);
+    }
+    // Let the cluster settle: every follower has won an election (bounded).
+    let settle = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < settle
+        && !nodes[..FOLLOWERS]
+            .iter()
+            .all(|n| n.metrics().is_ok_and(|m| m.elections_succeeded > 0))
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for n in nodes.iter_mut() {
+        while n.try_event().is_some() {}
+    }
+    // Queries travel towards the node closest to the token, which answers:
+    // take tokens closest to a follower other than the asker, so that the
+    // answers come from the followers' stores as they are now.
+    let closest_to_a_follower = |t: &TokenId| {
+        contacts
+            .iter()
+            .min_by_key(|c| ring_distance(&c.id, t))
+            .is_some_and(|c| c.id != laggard && c.id != contacts[0].id)
+    };
+    let changed: Vec<TokenId> = memory
+        .iter()
+        .map(|m| m.id)
+        .filter(closest_to_a_follower)
+        .take(4)
+        .collect();
+    assert_eq!(changed.len(), 4);
+    let fresh_token = (0u64..)
+        .map(|i| TokenId::new(*blake3::hash(&i.to_le_bytes()).as_bytes()))
+        .find(closest_to_a_follower)
+        .unwrap();
+    main.apply(
+        changed
+            .iter()
+            .map(|t| Change::Put(*t, b(77)))
+            .chain([Change::Put(fresh_token, b(78))]),
+    )
+    .unwrap();
+
+    // Follower 0 asks for each election until it succeeds (bounded).
+    let mut winners = Vec::new();
+    for token in changed.iter().chain([&fresh_token]) {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let mut winner = None;
+        'asking: while Instant::now() < deadline {
+            nodes[0].start_election(*token).unwrap();
+            let asked = Instant::now();
+            while asked.elapsed() < Duration::from_secs(4) {
+                while let Some(e) = nodes[0].try_event() {
+                    if let Event::Elected {
+                        token: t, winner: w, ..
+                    } = e
+                    {
+                        if t == *token {
+                            winner = Some(w.id);
+                            break 'asking;
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let winner = winner.unwrap_or_else(|| panic!("no election on {token} succeeded"));
+        winners.push(winner);
+    }
+    // The laggard holds no block for the fresh token and an old one for the
+    // changed ones: never elected.
+    assert!(winners.iter().all(|w| *w != laggard), "{winners:?}");
+    assert!(winners
+        .iter()
+        .all(|w| contacts[..FOLLOWERS].iter().any(|c| c.id == *w)));
+    for n in nodes {
+        n.stop().unwrap();
+    }
+}
