@@ -132,18 +132,49 @@ fn pct(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-/// Times `walks` signatures on `store`, in µs each, sorted; and how many failed.
-fn time_walks(store: &dyn TokenStore, picks: &[(TokenId, PeerId)]) -> (Vec<f64>, usize) {
-    let mut us = Vec::with_capacity(picks.len());
-    let mut none = 0;
+/// Involuntary context switches of this thread so far (0 if unreadable).
+fn preemptions() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("nonvoluntary_ctxt_switches:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Walk times (µs, sorted): all of them, and those during which the thread
+/// was not preempted (this machine is shared: a walk that loses the CPU
+/// measures the other jobs, not the store). Plus how many walks failed.
+struct Timed {
+    all: Vec<f64>,
+    unpreempted: Vec<f64>,
+    unsigned: usize,
+}
+
+fn time_walks(store: &dyn TokenStore, picks: &[(TokenId, PeerId)]) -> Timed {
+    let mut all = Vec::with_capacity(picks.len());
+    let mut unpreempted = Vec::with_capacity(picks.len());
+    let mut unsigned = 0;
     for (t, c) in picks {
+        let before = preemptions();
         let start = Instant::now();
         let sig = generate_signature(store, t, c);
-        us.push(start.elapsed().as_secs_f64() * 1e6);
-        none += usize::from(sig.is_none());
+        let us = start.elapsed().as_secs_f64() * 1e6;
+        all.push(us);
+        if preemptions() == before {
+            unpreempted.push(us);
+        }
+        unsigned += usize::from(sig.is_none());
     }
-    us.sort_by(f64::total_cmp);
-    (us, none)
+    all.sort_by(f64::total_cmp);
+    unpreempted.sort_by(f64::total_cmp);
+    Timed {
+        all,
+        unpreempted,
+        unsigned,
+    }
 }
 
 fn drop_os_cache() -> bool {
@@ -206,65 +237,77 @@ fn stores(n: usize, args: &Args) {
             (t, PeerId::new(rng.random()))
         })
         .collect();
-    let show = |name: &str, (us, none): (Vec<f64>, usize)| {
+    let show = |name: &str, t: &Timed| {
         println!(
-            "  {name:<44} p50 {:>7.2} µs  p99 {:>8.2} µs  mean {:>7.2} µs  ({} walks, {none} unsigned)",
-            pct(&us, 0.5),
-            pct(&us, 0.99),
-            us.iter().sum::<f64>() / us.len() as f64,
-            us.len()
+            "  {name:<44} p50 {:>7.2} µs  p99 {:>8.2} µs  (not preempted: {} walks, p50 {:>6.2} µs, p99 {:>7.2} µs)  \
+             mean {:>7.2} µs  {} walks, {} unsigned",
+            pct(&t.all, 0.5),
+            pct(&t.all, 0.99),
+            t.unpreempted.len(),
+            pct(&t.unpreempted, 0.5),
+            pct(&t.unpreempted, 0.99),
+            t.all.iter().sum::<f64>() / t.all.len() as f64,
+            t.all.len(),
+            t.unsigned
         );
-        (pct(&us, 0.5), pct(&us, 0.99))
+        (pct(&t.unpreempted, 0.5), pct(&t.unpreempted, 0.99))
     };
-    println!(
-        "signature generation (lookup + 10 suffix steps), {} random tokens and challengers:",
-        args.walks
-    );
+    println!("signature generation (lookup + 10 suffix steps), {} random tokens and challengers:", args.walks);
     // Cold: a fresh reader (empty redb cache); optionally an empty OS cache too.
     if args.cold {
         if drop_os_cache() {
             let store = LedgerDbStore::open(&db_path, LedgerDbOptions::default()).expect("open");
-            show(
-                "LedgerDbStore cold (fresh reader, OS cache dropped)",
-                time_walks(&store, &picks),
-            );
+            show("LedgerDbStore cold (fresh reader, OS cache dropped)", &time_walks(&store, &picks));
         } else {
             println!("  (cannot drop the OS page cache: not root?)");
         }
     }
     let store = LedgerDbStore::open(&db_path, LedgerDbOptions::default()).expect("open");
-    show(
-        "LedgerDbStore cold (fresh reader, OS cache warm)",
-        time_walks(&store, &picks),
-    );
+    show("LedgerDbStore cold (fresh reader, OS cache warm)", &time_walks(&store, &picks));
     // Warm: the same walks again, interleaved with the memory store's so
     // that both see the same machine load.
-    let mut disk_all = Vec::new();
-    let mut mem_all = Vec::new();
+    let mut disk = Timed {
+        all: Vec::new(),
+        unpreempted: Vec::new(),
+        unsigned: 0,
+    };
+    let mut mem = Timed {
+        all: Vec::new(),
+        unpreempted: Vec::new(),
+        unsigned: 0,
+    };
     for chunk in picks.chunks(1000) {
-        disk_all.extend(time_walks(&store, chunk).0);
-        mem_all.extend(time_walks(&memory, chunk).0);
+        for (into, t) in [(&mut disk, time_walks(&store, chunk)), (&mut mem, time_walks(&memory, chunk))] {
+            into.all.extend(t.all);
+            into.unpreempted.extend(t.unpreempted);
+            into.unsigned += t.unsigned;
+        }
     }
-    disk_all.sort_by(f64::total_cmp);
-    mem_all.sort_by(f64::total_cmp);
-    let (m50, m99) = show("MemoryStore", (mem_all, 0));
-    let (d50, d99) = show("LedgerDbStore warm (32 MiB cache)", (disk_all, 0));
+    for t in [&mut disk, &mut mem] {
+        t.all.sort_by(f64::total_cmp);
+        t.unpreempted.sort_by(f64::total_cmp);
+    }
+    let (m50, m99) = show("MemoryStore", &mem);
+    let (d50, d99) = show("LedgerDbStore warm (32 MiB cache)", &disk);
     println!(
-        "  ratio disk/memory: p50 {:.1}x, p99 {:.1}x",
+        "  ratio disk/memory (walks not preempted): p50 {:.1}x, p99 {:.1}x; all walks: p50 {:.1}x, p99 {:.1}x",
         d50 / m50,
-        d99 / m99
+        d99 / m99,
+        pct(&disk.all, 0.5) / pct(&mem.all, 0.5),
+        pct(&disk.all, 0.99) / pct(&mem.all, 0.99)
     );
-    let big = LedgerDbStore::open(
-        &db_path,
-        LedgerDbOptions {
-            cache_bytes: 1 << 30,
-            ..LedgerDbOptions::default()
-        },
-    )
-    .expect("open");
-    time_walks(&big, &picks);
-    show("LedgerDbStore warm (1 GiB cache)", time_walks(&big, &picks));
-    drop(big);
+    for mb in [128usize, 1024] {
+        let big = LedgerDbStore::open(
+            &db_path,
+            LedgerDbOptions {
+                cache_bytes: mb << 20,
+                ..LedgerDbOptions::default()
+            },
+        )
+        .expect("open");
+        time_walks(&big, &picks);
+        show(&format!("LedgerDbStore warm ({mb} MiB cache)"), &time_walks(&big, &picks));
+    }
     drop(store);
     drop(memory);
 

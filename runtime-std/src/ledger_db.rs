@@ -967,6 +967,11 @@ impl LedgerDbStore {
         &self.inner.path
     }
 
+    /// How the store reads.
+    pub fn options(&self) -> &LedgerDbOptions {
+        &self.inner.options
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, View> {
         // A panic while the lock was held left the view as it was: keep using it.
         self.inner.view.lock().unwrap_or_else(|p| p.into_inner())

@@ -350,6 +350,18 @@ impl NodeSetup {
                 crate::ledger_db::LedgerDbStore::open(path, options.clone()).map_err(SetupError::LedgerDb)?,
             ),
         };
+        #[cfg(feature = "ledger-db")]
+        if let Some(db) = view.db() {
+            let stats = db.stats();
+            log::info!(
+                "ledger database {}: {} tokens, generation {}; following its commits \
+                 (each walk sees the last commit older than {} ms)",
+                db.path().display(),
+                stats.tokens,
+                stats.generation,
+                db.options().max_staleness.as_millis()
+            );
+        }
         let ledger_mappings = view.count();
         if ledger_mappings == 0 {
             log::warn!("the ledger view is empty: this node can route but never answer or elect");
