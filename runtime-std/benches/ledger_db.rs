@@ -252,18 +252,27 @@ fn stores(n: usize, args: &Args) {
         );
         (pct(&t.unpreempted, 0.5), pct(&t.unpreempted, 0.99))
     };
-    println!("signature generation (lookup + 10 suffix steps), {} random tokens and challengers:", args.walks);
+    println!(
+        "signature generation (lookup + 10 suffix steps), {} random tokens and challengers:",
+        args.walks
+    );
     // Cold: a fresh reader (empty redb cache); optionally an empty OS cache too.
     if args.cold {
         if drop_os_cache() {
             let store = LedgerDbStore::open(&db_path, LedgerDbOptions::default()).expect("open");
-            show("LedgerDbStore cold (fresh reader, OS cache dropped)", &time_walks(&store, &picks));
+            show(
+                "LedgerDbStore cold (fresh reader, OS cache dropped)",
+                &time_walks(&store, &picks),
+            );
         } else {
             println!("  (cannot drop the OS page cache: not root?)");
         }
     }
     let store = LedgerDbStore::open(&db_path, LedgerDbOptions::default()).expect("open");
-    show("LedgerDbStore cold (fresh reader, OS cache warm)", &time_walks(&store, &picks));
+    show(
+        "LedgerDbStore cold (fresh reader, OS cache warm)",
+        &time_walks(&store, &picks),
+    );
     // Warm: the same walks again, interleaved with the memory store's so
     // that both see the same machine load.
     let mut disk = Timed {
@@ -277,7 +286,10 @@ fn stores(n: usize, args: &Args) {
         unsigned: 0,
     };
     for chunk in picks.chunks(1000) {
-        for (into, t) in [(&mut disk, time_walks(&store, chunk)), (&mut mem, time_walks(&memory, chunk))] {
+        for (into, t) in [
+            (&mut disk, time_walks(&store, chunk)),
+            (&mut mem, time_walks(&memory, chunk)),
+        ] {
             into.all.extend(t.all);
             into.unpreempted.extend(t.unpreempted);
             into.unsigned += t.unsigned;
@@ -306,7 +318,10 @@ fn stores(n: usize, args: &Args) {
         )
         .expect("open");
         time_walks(&big, &picks);
-        show(&format!("LedgerDbStore warm ({mb} MiB cache)"), &time_walks(&big, &picks));
+        show(
+            &format!("LedgerDbStore warm ({mb} MiB cache)"),
+            &time_walks(&big, &picks),
+        );
     }
     drop(store);
     drop(memory);
@@ -378,6 +393,7 @@ fn cluster(args: &Args) {
             .expect("fill");
         writers.push(w);
     }
+    let initial_bytes = std::fs::metadata(&main_path).map_or(0, |m| m.len());
     // Time-scaled healing: the cluster elects every 2.5 s instead of 60 s (24x),
     // so re-verification and liveness run 24x faster too.
     let mut config: NodeConfig = cluster_node_config();
@@ -497,11 +513,10 @@ fn cluster(args: &Args) {
                             }
                         }
                     }
-                    Event::PeerEvicted { peer, reason } if peer == laggard => {
-                        if reason == EvictionReason::Misaligned && !followed {
-                            misaligned_evictions_of_laggard
-                                .push(start.elapsed().saturating_sub(stop_following));
-                        }
+                    Event::PeerEvicted { peer, reason }
+                        if peer == laggard && reason == EvictionReason::Misaligned && !followed =>
+                    {
+                        misaligned_evictions_of_laggard.push(start.elapsed().saturating_sub(stop_following));
                     }
                     _ => {}
                 }
@@ -525,7 +540,7 @@ fn cluster(args: &Args) {
     let peers_per_follower: Vec<usize> = stopped
         .iter()
         .take(NODES - 1)
-        .filter_map(|s| s.as_ref().ok().map(|s| s.metrics.elected_peers as usize))
+        .filter_map(|s| s.as_ref().ok().map(|s| s.metrics.elected_peers))
         .collect();
     println!(
         "{generation_commits} batches committed; elections: {succeeded}/{started} succeeded overall, \
@@ -558,6 +573,12 @@ fn cluster(args: &Args) {
         laggard_gone_at,
         peers_per_follower,
         ev.len()
+    );
+    println!(
+        "database file: {:.2} MB after the initial fill, {:.2} MB at the end ({} tokens)",
+        initial_bytes as f64 / 1e6,
+        std::fs::metadata(&main_path).map_or(0, |m| m.len()) as f64 / 1e6,
+        ledger_now.len()
     );
     let _ = std::fs::remove_file(&main_path);
     let _ = std::fs::remove_file(&lag_path);
