@@ -82,7 +82,7 @@ pub enum CliCommand {
 pub enum LedgerCommand {
     /// Replace the whole ledger with a ledger file's mappings (creates the
     /// database if needed; a corrupt one is moved aside to
-    /// NAME.corrupt-<UTC time> first).
+    /// NAME.corrupt-YYYYMMDDTHHMMSSZ first).
     Import {
         /// The database file.
         #[arg(long)]
