@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! election-node run --listen ADDR [--advertise ADDR] [--bootstrap ADDR,...]
-//!                   [--state-dir DIR] [--ledger FILE | --ledger-seed N]
+//!                   [--state-dir DIR] [--ledger FILE | --ledger-db PATH | --ledger-seed N]
+//!                   [--ledger-db-cache-mb MIB]
 //!                   [--ledger-tokens N] [--id-seed N] [--interval-ms MS]
 //!                   [--save-interval SECS] [--metrics ADDR]
 //! election-node cluster [--nodes N] [--duration SECS] [--json] [--seed N]
