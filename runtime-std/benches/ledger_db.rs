@@ -18,7 +18,7 @@
 //! success, how long a newly inserted token takes to be electable, and when
 //! the laggard left the followers' tables.
 
-use election_proto::node::{Event, EvictionReason, Node, NodeConfig};
+use election_proto::node::{Event, EvictionReason, FailureReason, Node, NodeConfig};
 use election_proto::wire::Contact;
 use election_proto::{generate_signature, BlockId, MemoryStore, PeerId, TokenId, TokenStore};
 use rand::{Rng, SeedableRng};
@@ -442,6 +442,10 @@ fn cluster(args: &Args) {
     let mut probes: Vec<(TokenId, Instant, usize, Option<Duration>)> = Vec::new();
     let mut last_probe_try = Instant::now();
     let (mut started, mut succeeded) = (0u64, 0u64);
+    let mut probe_set: HashSet<TokenId> = HashSet::new();
+    let mut follower_failures: BTreeMap<String, u64> = BTreeMap::new();
+    let mut file_sizes: Vec<(u64, f64)> = Vec::new();
+    let mut next_size = start + Duration::from_secs(30);
     let (mut f_started, mut f_succeeded) = (0u64, 0u64);
     let mut misaligned_evictions_of_laggard = Vec::new();
     let mut laggard_in_tables_at_stop = 0usize;
@@ -486,6 +490,12 @@ fn cluster(args: &Args) {
             }
             generation_commits += 1;
             probes.push((probe, Instant::now(), rng.random_range(0..NODES - 1), None));
+            probe_set.insert(probe);
+            if Instant::now() >= next_size {
+                next_size += Duration::from_secs(30);
+                let mb = std::fs::metadata(&main_path).map_or(0, |m| m.len()) as f64 / 1e6;
+                file_sizes.push((start.elapsed().as_secs(), mb));
+            }
         }
         // Ask for the pending probes every 250 ms (an election is refused
         // while the node's view does not hold the token yet).
@@ -500,13 +510,24 @@ fn cluster(args: &Args) {
         for (i, node) in nodes.iter_mut().enumerate() {
             while let Some(e) = node.try_event() {
                 match e {
-                    Event::ElectionStarted { .. } => {
+                    // The node's own elections (scheduled, re-verification,
+                    // discovery), not the probes this harness asks for.
+                    Event::ElectionFailed { token, reason, .. }
+                        if reason != FailureReason::Shutdown && !probe_set.contains(&token) =>
+                    {
                         started += 1;
                         f_started += u64::from(i < NODES - 1);
+                        if i < NODES - 1 {
+                            *follower_failures.entry(format!("{reason:?}")).or_insert(0u64) += 1;
+                        }
                     }
                     Event::Elected { token, .. } => {
-                        succeeded += 1;
-                        f_succeeded += u64::from(i < NODES - 1);
+                        if !probe_set.contains(&token) {
+                            started += 1;
+                            succeeded += 1;
+                            f_started += u64::from(i < NODES - 1);
+                            f_succeeded += u64::from(i < NODES - 1);
+                        }
                         for p in probes.iter_mut() {
                             if p.0 == token && p.3.is_none() {
                                 p.3 = Some(p.1.elapsed());
@@ -543,8 +564,9 @@ fn cluster(args: &Args) {
         .filter_map(|s| s.as_ref().ok().map(|s| s.metrics.elected_peers))
         .collect();
     println!(
-        "{generation_commits} batches committed; elections: {succeeded}/{started} succeeded overall, \
-         followers {f_succeeded}/{f_started} ({:.1} %)",
+        "{generation_commits} batches committed; the nodes' own elections (probes excluded): \
+         {succeeded}/{started} succeeded overall, followers {f_succeeded}/{f_started} ({:.1} %); \
+         followers' failures {follower_failures:?}",
         100.0 * f_succeeded as f64 / f_started.max(1) as f64
     );
     println!(
@@ -575,7 +597,7 @@ fn cluster(args: &Args) {
         ev.len()
     );
     println!(
-        "database file: {:.2} MB after the initial fill, {:.2} MB at the end ({} tokens)",
+        "database file: {:.2} MB after the initial fill, {file_sizes:?} (s, MB) every 30 s, {:.2} MB at the end ({} tokens)",
         initial_bytes as f64 / 1e6,
         std::fs::metadata(&main_path).map_or(0, |m| m.len()) as f64 / 1e6,
         ledger_now.len()
