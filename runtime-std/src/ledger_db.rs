@@ -27,7 +27,8 @@
 //!
 //! Every file is untrusted: opening one that is not a ledger database, is of
 //! another format, or that redb reports corrupt is a [`LedgerDbError::Corrupt`],
-//! and the file is never written to. A panic inside redb on a damaged file is
+//! and the file is never written to (a read-only look comes before any
+//! writer's open). A panic inside redb on a damaged file is
 //! caught and reported the same way (redb's debug builds assert on some
 //! corruptions). The command line moves a corrupt file aside
 //! (`NAME.corrupt-<UTC time>`) before importing into a fresh one, as
@@ -849,7 +850,9 @@ struct Inner {
 /// [`lookup`](TokenStore::lookup) and the suffix steps after it) sees one
 /// snapshot; a commit is seen by the first walk that starts
 /// [`max_staleness`](LedgerDbOptions::max_staleness) after it, or at once
-/// after [`refresh`](Self::refresh). It never writes to the file. A read that
+/// after [`refresh`](Self::refresh). It never writes to the file, except
+/// that [`open`](Self::open) runs redb's crash recovery (which restores the
+/// last commit) when the last writer died mid-write and none runs. A read that
 /// fails (I/O error, damage found while running) answers "not stored",
 /// counts in [`errors`](Self::errors) and is logged; the store keeps serving.
 ///
@@ -870,7 +873,8 @@ impl fmt::Debug for LedgerDbStore {
 
 impl LedgerDbStore {
     /// Opens the ledger database at `path` read-only, beside whichever
-    /// process writes it. The file must exist and be a ledger database.
+    /// process writes it. The file must exist and be a ledger database; one
+    /// left unclean by a writer that died is recovered first (logged).
     pub fn open(path: impl AsRef<Path>, options: LedgerDbOptions) -> Result<Self, LedgerDbError> {
         let path = path.as_ref();
         // redb would report a missing file as an I/O error too; say which.
