@@ -346,6 +346,9 @@ fn files_that_are_not_ledger_databases_are_corrupt_and_left_as_they_were() {
     let e = LedgerDbStore::open(dir.path().join("nope"), LedgerDbOptions::default()).unwrap_err();
     assert!(matches!(&e, LedgerDbError::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound));
     assert!(!e.is_corrupt());
+    let e = LedgerDb::open(dir.path().join("nope")).unwrap_err();
+    assert!(matches!(&e, LedgerDbError::Io { error, .. } if error.kind() == std::io::ErrorKind::NotFound));
+    assert!(!dir.path().join("nope").exists());
 }
 
 #[test]
@@ -464,6 +467,23 @@ fn operators_import_apply_and_read_stats_and_a_reader_in_this_process_follows() 
         stderr.contains("line 1: token") && stderr.contains("nothing was written"),
         "{stderr}"
     );
+    assert_eq!(store.refresh().unwrap().generation, 2);
+    // An input file that cannot be read: exit 2, named, nothing written.
+    let out = cli(&["ledger", "apply"], &db, Some(&dir.path().join("missing.txt")));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read ledger") && stderr.contains("missing.txt"),
+        "{stderr}"
+    );
+    // A database that does not exist is not created by apply or stats.
+    let nowhere = dir.path().join("nowhere.redb");
+    for args in [&["ledger", "apply"][..], &["ledger", "stats"]] {
+        let out = cli(args, &nowhere, (args[1] == "apply").then_some(batch.as_path()));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("No such file"));
+    }
+    assert!(!nowhere.exists());
     assert_eq!(store.refresh().unwrap().generation, 2);
 }
 
