@@ -556,6 +556,8 @@ fn kill_9_during_apply_leaves_the_last_committed_batch() {
             writeln!(f, "+ {} {}", TokenId::new(x), b(3)).unwrap();
         }
     }
+    // A reader that stays open through every kill (a running node).
+    let running = LedgerDbStore::open(&db, following()).unwrap();
     let mut killed_mid_batch = 0;
     for attempt in 0..6u64 {
         let mut child = Command::new(BIN)
@@ -585,7 +587,10 @@ fn kill_9_during_apply_leaves_the_last_committed_batch() {
         }
         assert!(!status.success());
         killed_mid_batch += 1;
-        // Readable at once, beside no writer, without repair.
+        // The running reader moves on to the last commit and reads it whole.
+        running.refresh().unwrap();
+        assert_eq!(contents(&running), committed, "attempt {attempt}: running reader");
+        // A reader opening now (recovering the file if it must) sees the same.
         let store = LedgerDbStore::open(&db, following()).unwrap();
         assert_eq!(
             contents(&store),
