@@ -211,7 +211,7 @@ pub fn synthetic_ledger(seed: u64, tokens: usize) -> MemoryStore {
 ///
 /// The ledger is in memory behind an [`Arc`], so a cluster of nodes holding
 /// arcs of one ledger keeps a single copy; or (feature `ledger-db`) on disk, a
-/// [`LedgerDbStore`](crate::ledger_db::LedgerDbStore) that follows the
+/// `ledger_db::LedgerDbStore` that follows the
 /// database's commits while the node runs. Every [`TokenStore`] operation is
 /// at most two searches of the underlying ledger.
 #[derive(Clone, Debug)]
@@ -308,7 +308,7 @@ impl LedgerView {
 
     /// The underlying in-memory ledger for changes. Other views sharing it
     /// keep the old version (copy on write). `None` for an on-disk ledger,
-    /// which changes through its [`LedgerDb`](crate::ledger_db::LedgerDb).
+    /// which changes through its `ledger_db::LedgerDb`.
     pub fn ledger_mut(&mut self) -> Option<&mut MemoryStore> {
         match &mut self.ledger {
             Backing::Memory(m) => Some(Arc::make_mut(m)),
