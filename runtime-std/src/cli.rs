@@ -4,12 +4,20 @@
 //!
 //! ```text
 //! election-node run --listen ADDR [--advertise ADDR] [--bootstrap ADDR,...]
-//!                   [--state-dir DIR] [--ledger FILE | --ledger-seed N]
+//!                   [--state-dir DIR] [--ledger FILE | --ledger-db PATH | --ledger-seed N]
+//!                   [--ledger-db-cache-mb MIB]
 //!                   [--ledger-tokens N] [--id-seed N] [--interval-ms MS]
 //!                   [--save-interval SECS] [--metrics ADDR]
 //! election-node cluster [--nodes N] [--duration SECS] [--json] [--seed N]
 //!                       [--ledger-tokens N] [--interval-ms MS] [--min-success R]
+//! election-node ledger import --db PATH FILE     # replace the ledger with FILE's
+//! election-node ledger apply --db PATH BATCH     # one batch of changes
+//! election-node ledger stats --db PATH [--json]
 //! ```
+//!
+//! `run --ledger-db PATH` (instead of `--ledger FILE`) reads an on-disk ledger
+//! database that `ledger import|apply` (or the host) update while it runs; see
+//! [`crate::ledger_db`]. `FILE` and `BATCH` may be `-` for standard input.
 //!
 //! Every `ADDR` is `IP:PORT` or `HOST:PORT`, resolved once at startup (see
 //! [`crate::addr`]). Both binaries are [`main`] with a different [`Runtime`].
@@ -28,8 +36,10 @@ use crate::cluster::{cluster_node_config, too_small, Cluster, ClusterOptions};
 use crate::control::Runtime;
 use crate::health::HealthWatch;
 use crate::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
+use crate::ledger_db::{LedgerDb, LedgerDbError, LedgerDbOptions, LedgerDbStats, LedgerDbStore};
 use crate::metrics_http::{MetricsFeed, MetricsServer};
 use crate::setup::{log_event, LedgerSource, NodeSetup};
+use crate::state::StateDir;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use election_proto::node::NodeConfig;
 use std::io::{IsTerminal, Write};
@@ -62,6 +72,43 @@ pub enum CliCommand {
     Run(RunArgs),
     /// Run N nodes on 127.0.0.1 in this process and report on their elections.
     Cluster(ClusterArgs),
+    /// Create and update an on-disk ledger database (what `run --ledger-db` reads).
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+/// `ledger` subcommands. Each write is one atomic, durable commit; nodes
+/// reading the database see it within their staleness bound (1 s).
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Replace the whole ledger with a ledger file's mappings (creates the
+    /// database if needed; a corrupt one is moved aside to
+    /// NAME.corrupt-YYYYMMDDTHHMMSSZ first).
+    Import {
+        /// The database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// Ledger file (`<token> <block>` per line), or `-` for stdin.
+        file: PathBuf,
+    },
+    /// Apply one batch of changes: `+ <token> <block>` (insert or replace),
+    /// `- <token>` (remove), one per line; all or nothing.
+    Apply {
+        /// The database file (must exist).
+        #[arg(long)]
+        db: PathBuf,
+        /// Batch file, or `-` for stdin.
+        batch: PathBuf,
+    },
+    /// Print what the database holds.
+    Stats {
+        /// The database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Options of `run`.
@@ -84,6 +131,13 @@ pub struct RunArgs {
     /// Ledger file: one `<64-hex token> <64-hex block>` pair per line, `#` comments.
     #[arg(long, conflicts_with = "ledger_seed")]
     pub ledger: Option<PathBuf>,
+    /// On-disk ledger database (built with `ledger import`), read while
+    /// `ledger apply` or the host changes it.
+    #[arg(long, conflicts_with_all = ["ledger", "ledger_seed"])]
+    pub ledger_db: Option<PathBuf>,
+    /// Page cache for --ledger-db, MiB: what its memory use is bounded by.
+    #[arg(long, default_value_t = crate::ledger_db::DEFAULT_READER_CACHE_BYTES >> 20, requires = "ledger_db")]
+    pub ledger_db_cache_mb: usize,
     /// Seed of the synthetic shared ledger used without --ledger (this node
     /// holds the 90 % arc around its id).
     #[arg(long, default_value_t = 0)]
@@ -158,12 +212,14 @@ pub fn main(name: &'static str, runtime: &dyn Runtime) -> ExitCode {
     let default_level = match cli.command {
         CliCommand::Run(_) => "info",
         CliCommand::Cluster(_) => "warn",
+        CliCommand::Ledger(_) => "info",
     };
     let _ =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level)).try_init();
     match cli.command {
         CliCommand::Run(args) => run(args, runtime),
         CliCommand::Cluster(args) => cluster(args, runtime),
+        CliCommand::Ledger(cmd) => ledger(cmd),
     }
 }
 
@@ -236,9 +292,16 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
         advertise,
         bootstrap,
         state_dir: args.state_dir,
-        ledger: match args.ledger {
-            Some(path) => LedgerSource::File(path),
-            None => LedgerSource::Synthetic {
+        ledger: match (args.ledger, args.ledger_db) {
+            (Some(path), _) => LedgerSource::File(path),
+            (None, Some(path)) => LedgerSource::Db {
+                path,
+                options: LedgerDbOptions {
+                    cache_bytes: args.ledger_db_cache_mb.saturating_mul(1 << 20),
+                    ..LedgerDbOptions::default()
+                },
+            },
+            (None, None) => LedgerSource::Synthetic {
                 seed: args.ledger_seed,
                 tokens: args.ledger_tokens,
                 coverage: DEFAULT_COVERAGE,
@@ -394,5 +457,143 @@ fn cluster(args: ClusterArgs, runtime: &dyn Runtime) -> ExitCode {
         ExitCode::from(EXIT_OK)
     } else {
         ExitCode::from(EXIT_FAILED)
+    }
+}
+
+fn ledger(cmd: LedgerCommand) -> ExitCode {
+    match cmd {
+        LedgerCommand::Import { db, file } => ledger_write(&db, &file, true),
+        LedgerCommand::Apply { db, batch } => ledger_write(&db, &batch, false),
+        LedgerCommand::Stats { db, json } => {
+            // Read-only, beside a writer if one is at work: `stats` never writes.
+            let opened = LedgerDbStore::open(&db, LedgerDbOptions::default()).map(|s| s.stats());
+            let stats = match opened {
+                Ok(stats) => stats,
+                Err(e) => return ledger_error(&e),
+            };
+            if json {
+                println!("{}", stats_json(&stats));
+            } else {
+                println!(
+                    "{}: {} tokens, generation {}, last commit {} (unix s), {} bytes on disk ({:.1} per token)",
+                    db.display(),
+                    stats.tokens,
+                    stats.generation,
+                    stats.committed_at_unix_s,
+                    stats.file_bytes,
+                    stats.file_bytes as f64 / stats.tokens.max(1) as f64
+                );
+            }
+            ExitCode::from(EXIT_OK)
+        }
+    }
+}
+
+fn stats_json(s: &LedgerDbStats) -> String {
+    serde_json::json!({
+        "tokens": s.tokens,
+        "generation": s.generation,
+        "committed_at_unix_s": s.committed_at_unix_s,
+        "file_bytes": s.file_bytes,
+    })
+    .to_string()
+}
+
+fn ledger_error(e: &LedgerDbError) -> ExitCode {
+    if e.is_corrupt() {
+        usage_error(format_args!(
+            "{e}; the file was left as it was (rebuild with `ledger import`, which moves it aside)"
+        ))
+    } else {
+        usage_error(e)
+    }
+}
+
+fn ledger_write(db_path: &std::path::Path, input: &std::path::Path, import: bool) -> ExitCode {
+    let opened = if import {
+        match LedgerDb::create(db_path) {
+            Err(e) if e.is_corrupt() => {
+                let dir = db_path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                let moved = StateDir::open(dir).and_then(|d| d.move_aside(db_path));
+                match moved {
+                    Ok(to) => {
+                        log::error!(
+                            "{e}; moved it aside to {}; importing into a new database",
+                            to.display()
+                        );
+                        LedgerDb::create(db_path)
+                    }
+                    Err(m) => return usage_error(format_args!("{e}, and it cannot be moved aside: {m}")),
+                }
+            }
+            other => other,
+        }
+    } else {
+        LedgerDb::open(db_path)
+    };
+    let mut db = match opened {
+        Ok(db) => db,
+        Err(e) => return ledger_error(&e),
+    };
+    let began = Instant::now();
+    log::info!(
+        "{} {} into {}",
+        if import { "importing" } else { "applying" },
+        input.display(),
+        db_path.display()
+    );
+    let result = if input.as_os_str() == "-" {
+        let stdin = std::io::stdin().lock();
+        if import {
+            db.import(stdin, std::path::Path::new("<stdin>"))
+        } else {
+            db.apply_reader(stdin, std::path::Path::new("<stdin>"))
+        }
+    } else {
+        match std::fs::File::open(input) {
+            Ok(f) => {
+                let r = std::io::BufReader::with_capacity(1 << 16, f);
+                if import {
+                    db.import(r, input)
+                } else {
+                    db.apply_reader(r, input)
+                }
+            }
+            Err(error) => Err(LedgerDbError::Input(crate::ledger::LedgerFileError::Io {
+                path: input.to_path_buf(),
+                error,
+            })),
+        }
+    };
+    if import && result.is_ok() {
+        // A fresh ledger's file holds the pages the import freed; give them back.
+        if let Err(e) = db.compact() {
+            log::warn!("{e} (compaction skipped; the ledger is imported)");
+        }
+    }
+    match result {
+        Ok(r) => {
+            println!(
+                "generation {}: {} inserted, {} replaced, {} unchanged, {} removed, {} not found; \
+                 {} tokens ({:.2} s)",
+                r.generation,
+                r.inserted,
+                r.replaced,
+                r.unchanged,
+                r.removed,
+                r.missing,
+                r.tokens,
+                began.elapsed().as_secs_f64()
+            );
+            ExitCode::from(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("nothing was written");
+            ExitCode::from(EXIT_USAGE)
+        }
     }
 }

@@ -132,33 +132,11 @@ fn parse_ledger_named(
             bad(n, "not valid UTF-8".into(), &mut errors);
             continue;
         };
-        let content = text.split('#').next().unwrap_or("").trim();
-        if content.is_empty() {
-            continue;
-        }
-        let fields: Vec<&str> = content.split_whitespace().collect();
-        if fields.len() != 2 {
-            bad(
-                n,
-                format!(
-                    "expected `<token hex> <block hex>`, found {} field(s)",
-                    fields.len()
-                ),
-                &mut errors,
-            );
-            continue;
-        }
-        let token = match fields[0].parse::<TokenId>() {
-            Ok(t) => t,
-            Err(e) => {
-                bad(n, format!("token: {e}"), &mut errors);
-                continue;
-            }
-        };
-        let block = match fields[1].parse::<BlockId>() {
-            Ok(b) => b,
-            Err(e) => {
-                bad(n, format!("block: {e}"), &mut errors);
+        let (token, block) = match parse_mapping_line(text) {
+            Ok(None) => continue,
+            Ok(Some(pair)) => pair,
+            Err(message) => {
+                bad(n, message, &mut errors);
                 continue;
             }
         };
@@ -173,6 +151,25 @@ fn parse_ledger_named(
         return Err(LedgerFileError::BadLines { path, errors, total });
     }
     Ok(out)
+}
+
+/// Parses one line of a ledger file (see the [module docs](self)): `Ok(None)`
+/// for a blank or comment line, the mapping, or what is wrong with the line.
+pub fn parse_mapping_line(text: &str) -> Result<Option<(TokenId, BlockId)>, String> {
+    let content = text.split('#').next().unwrap_or("").trim();
+    if content.is_empty() {
+        return Ok(None);
+    }
+    let mut fields = content.split_whitespace();
+    let (Some(token), Some(block), None) = (fields.next(), fields.next(), fields.next()) else {
+        return Err(format!(
+            "expected `<token hex> <block hex>`, found {} field(s)",
+            content.split_whitespace().count()
+        ));
+    };
+    let token = token.parse::<TokenId>().map_err(|e| format!("token: {e}"))?;
+    let block = block.parse::<BlockId>().map_err(|e| format!("block: {e}"))?;
+    Ok(Some((token, block)))
 }
 
 /// Reads and parses a ledger file.
@@ -212,20 +209,68 @@ pub fn synthetic_ledger(seed: u64, tokens: usize) -> MemoryStore {
 /// A node's view of a shared ledger: all of it, or the arc of the ring
 /// centred on the node's id.
 ///
-/// The ledger sits behind an [`Arc`], so a cluster of nodes holding arcs of
-/// one ledger keeps a single copy. Every [`TokenStore`] operation is two
-/// `O(log n)` searches of the underlying [`MemoryStore`].
+/// The ledger is in memory behind an [`Arc`], so a cluster of nodes holding
+/// arcs of one ledger keeps a single copy; or (feature `ledger-db`) on disk, a
+/// `ledger_db::LedgerDbStore` that follows the
+/// database's commits while the node runs. Every [`TokenStore`] operation is
+/// at most two searches of the underlying ledger.
 #[derive(Clone, Debug)]
 pub struct LedgerView {
-    ledger: Arc<MemoryStore>,
+    ledger: Backing,
     /// `(start, length)`: holds tokens `t` with `clockwise_distance(start, t) <= length`.
     arc: Option<(TokenId, Distance)>,
+}
+
+/// The ledger under a [`LedgerView`].
+#[derive(Clone, Debug)]
+enum Backing {
+    Memory(Arc<MemoryStore>),
+    #[cfg(feature = "ledger-db")]
+    Db(crate::ledger_db::LedgerDbStore),
+}
+
+impl TokenStore for Backing {
+    fn lookup(&self, token: &TokenId) -> Option<BlockId> {
+        match self {
+            Self::Memory(m) => m.lookup(token),
+            #[cfg(feature = "ledger-db")]
+            Self::Db(d) => d.lookup(token),
+        }
+    }
+
+    fn next_with_suffix(&self, from: &TokenId, s: u16) -> Option<TokenMapping> {
+        match self {
+            Self::Memory(m) => m.next_with_suffix(from, s),
+            #[cfg(feature = "ledger-db")]
+            Self::Db(d) => d.next_with_suffix(from, s),
+        }
+    }
+
+    fn prev_with_suffix(&self, from: &TokenId, s: u16) -> Option<TokenMapping> {
+        match self {
+            Self::Memory(m) => m.prev_with_suffix(from, s),
+            #[cfg(feature = "ledger-db")]
+            Self::Db(d) => d.prev_with_suffix(from, s),
+        }
+    }
 }
 
 impl LedgerView {
     /// A view holding the whole ledger.
     pub fn full(ledger: Arc<MemoryStore>) -> Self {
-        Self { ledger, arc: None }
+        Self {
+            ledger: Backing::Memory(ledger),
+            arc: None,
+        }
+    }
+
+    /// A view holding the whole of an on-disk ledger, following its commits.
+    #[cfg(feature = "ledger-db")]
+    pub fn from_db(store: crate::ledger_db::LedgerDbStore) -> Self {
+        Self {
+            ledger: Backing::Db(store),
+            arc: None,
+        }
     }
 
     /// A view holding the arc of `coverage` (a share of the ring in `(0, 1]`)
@@ -239,7 +284,7 @@ impl LedgerView {
         let half = fraction_of_ring(share / 2.0);
         let start = TokenId::new(*center.ring_bytes()).sub(&half);
         Self {
-            ledger,
+            ledger: Backing::Memory(ledger),
             arc: Some((start, len)),
         }
     }
@@ -252,15 +297,33 @@ impl LedgerView {
         }
     }
 
-    /// The whole underlying ledger.
-    pub fn ledger(&self) -> &MemoryStore {
-        &self.ledger
+    /// The whole underlying ledger, if it is in memory.
+    pub fn ledger(&self) -> Option<&MemoryStore> {
+        match &self.ledger {
+            Backing::Memory(m) => Some(m),
+            #[cfg(feature = "ledger-db")]
+            Backing::Db(_) => None,
+        }
     }
 
-    /// The underlying ledger for changes. Other views sharing it keep the old
-    /// version (copy on write).
-    pub fn ledger_mut(&mut self) -> &mut MemoryStore {
-        Arc::make_mut(&mut self.ledger)
+    /// The underlying in-memory ledger for changes. Other views sharing it
+    /// keep the old version (copy on write). `None` for an on-disk ledger,
+    /// which changes through its `ledger_db::LedgerDb`.
+    pub fn ledger_mut(&mut self) -> Option<&mut MemoryStore> {
+        match &mut self.ledger {
+            Backing::Memory(m) => Some(Arc::make_mut(m)),
+            #[cfg(feature = "ledger-db")]
+            Backing::Db(_) => None,
+        }
+    }
+
+    /// The on-disk ledger store, if the view is over one.
+    #[cfg(feature = "ledger-db")]
+    pub fn db(&self) -> Option<&crate::ledger_db::LedgerDbStore> {
+        match &self.ledger {
+            Backing::Db(d) => Some(d),
+            Backing::Memory(_) => None,
+        }
     }
 
     /// The held arc as `(start, length)`, or `None` for the whole ledger.
@@ -268,11 +331,14 @@ impl LedgerView {
         self.arc
     }
 
-    /// Number of mappings this view holds (counts them: `O(n)`).
+    /// Number of mappings this view holds (an arc of an in-memory ledger
+    /// counts them: `O(n)`; an on-disk ledger's current snapshot knows it).
     pub fn count(&self) -> usize {
-        match self.arc {
-            None => self.ledger.len(),
-            Some(_) => self.ledger.iter().filter(|m| self.covers(&m.id)).count(),
+        match (&self.ledger, self.arc) {
+            (Backing::Memory(m), None) => m.len(),
+            (Backing::Memory(m), Some(_)) => m.iter().filter(|t| self.covers(&t.id)).count(),
+            #[cfg(feature = "ledger-db")]
+            (Backing::Db(d), _) => usize::try_from(d.len()).unwrap_or(usize::MAX),
         }
     }
 }

@@ -13,6 +13,10 @@
 //!   adapters implement so that what follows is written once.
 //! - [`ledger`]: the ledger file format (line-numbered errors), synthetic
 //!   shared ledgers, and [`LedgerView`], the store runtime nodes use.
+//! - `ledger_db` (feature `ledger-db`, which `cli` turns on; brings in
+//!   `redb`): ledgers in an on-disk database that change while the node
+//!   runs, read by a [`TokenStore`](election_proto::TokenStore) that follows
+//!   the writer's commits.
 //! - [`state`]: the `--state-dir` directory (identity seed, peer snapshots,
 //!   atomic writes).
 //! - [`identity`], [`clock`]: identities derived from seeds, OS randomness
@@ -64,6 +68,8 @@ pub mod health;
 pub mod host;
 pub mod identity;
 pub mod ledger;
+#[cfg(feature = "ledger-db")]
+pub mod ledger_db;
 #[cfg(feature = "metrics-http")]
 pub mod metrics_http;
 pub mod setup;

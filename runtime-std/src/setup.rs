@@ -74,6 +74,15 @@ pub enum LedgerSource {
         /// Share of the ring held.
         coverage: f64,
     },
+    /// An on-disk ledger database (feature `ledger-db`), opened read-only;
+    /// the node holds all of it and follows its commits while it runs.
+    #[cfg(feature = "ledger-db")]
+    Db {
+        /// The database file.
+        path: PathBuf,
+        /// How the node reads it (page cache, staleness).
+        options: crate::ledger_db::LedgerDbOptions,
+    },
 }
 
 /// Everything needed to start one node.
@@ -158,6 +167,10 @@ pub struct StartReport {
 pub enum SetupError {
     /// The ledger file is unreadable or has bad lines.
     Ledger(LedgerFileError),
+    /// The ledger database cannot be opened (missing, corrupt, unreadable);
+    /// it was not written to.
+    #[cfg(feature = "ledger-db")]
+    LedgerDb(crate::ledger_db::LedgerDbError),
     /// The state directory cannot be used at all.
     State(StateError),
     /// The listen address cannot be bound.
@@ -186,6 +199,8 @@ impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Ledger(e) => e.fmt(f),
+            #[cfg(feature = "ledger-db")]
+            Self::LedgerDb(e) => e.fmt(f),
             Self::State(e) => write!(f, "state directory: {e}"),
             Self::Bind { addr, error } => write!(f, "cannot bind {addr}: {error}"),
             Self::Config(e) => write!(f, "invalid node configuration: {e}"),
@@ -204,6 +219,8 @@ impl std::error::Error for SetupError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Ledger(e) => Some(e),
+            #[cfg(feature = "ledger-db")]
+            Self::LedgerDb(e) => Some(e),
             Self::State(e) => Some(e),
             Self::Bind { error, .. } | Self::Io(error) => Some(error),
             Self::Config(e) => Some(e),
@@ -328,7 +345,23 @@ impl NodeSetup {
                 tokens,
                 coverage,
             } => LedgerView::arc_around(Arc::new(synthetic_ledger(*seed, *tokens)), &id, *coverage),
+            #[cfg(feature = "ledger-db")]
+            LedgerSource::Db { path, options } => LedgerView::from_db(
+                crate::ledger_db::LedgerDbStore::open(path, options.clone()).map_err(SetupError::LedgerDb)?,
+            ),
         };
+        #[cfg(feature = "ledger-db")]
+        if let Some(db) = view.db() {
+            let stats = db.stats();
+            log::info!(
+                "ledger database {}: {} tokens, generation {}; following its commits \
+                 (each walk sees the last commit older than {} ms)",
+                db.path().display(),
+                stats.tokens,
+                stats.generation,
+                db.options().max_staleness.as_millis()
+            );
+        }
         let ledger_mappings = view.count();
         if ledger_mappings == 0 {
             log::warn!("the ledger view is empty: this node can route but never answer or elect");

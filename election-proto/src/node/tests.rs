@@ -1506,7 +1506,10 @@ fn version_1_and_2_datagrams_are_counted_and_ignored() {
         n.handle_input(0, Input::Datagram { from: 3, bytes: &q });
         assert!(sends(&mut n).is_empty());
         let m = n.metrics();
-        assert_eq!(m.decode_errors_of(crate::wire::DecodeError::UnknownVersion(old)), 1);
+        assert_eq!(
+            m.decode_errors_of(crate::wire::DecodeError::UnknownVersion(old)),
+            1
+        );
         assert_eq!(m.queries_answered + m.queries_referred + m.queries_forwarded, 0);
     }
 }
