@@ -44,8 +44,9 @@ pub(crate) const MAX_CHECKS: usize = 2;
 const MAX_BURST_DOUBLINGS: u32 = 16;
 
 /// Score from which a peer is challenged again at once rather than at the
-/// next slot: an answer sharing nothing, or two sharing 1–3 (about 3 % of
-/// honest answers leave a confirmed peer there).
+/// next slot: one answer whose possession proof matched 12 steps or fewer, or
+/// two or three weak ones (an honest peer's answers match fewer than 19 steps
+/// about 2 % of the time; see `agreement -- 20000 --peers`).
 const URGENT_SCORE: i32 = super::evidence::LLR_BY_SHARED[0] - 100;
 
 /// Most peers remembered as evicted for misalignment.
