@@ -264,6 +264,12 @@ impl Sim {
         self.world.id(i)
     }
 
+    /// The node at address `addr` (node indices, and the addresses of
+    /// eclipse nodes and packed sybil hosts), if any.
+    pub fn node_at(&self, addr: u32) -> Option<usize> {
+        self.world.node_at(addr)
+    }
+
     /// Node `i`'s kind.
     pub fn kind(&self, i: usize) -> NodeKind {
         self.world.kind(i)
