@@ -587,7 +587,10 @@ fn victim_under(kind: Sybil) -> (u64, u64, u64, usize, usize) {
         }
     }
     let elected = cluster.nodes()[0].snapshot().unwrap().elected;
-    let sybil_slots = elected.iter().filter(|p| host.ids.contains(&p.contact.id)).count();
+    let sybil_slots = elected
+        .iter()
+        .filter(|p| host.ids.contains(&p.contact.id))
+        .count();
     let slots = elected.len();
     host.stop();
     cluster.finish();

@@ -301,7 +301,6 @@ impl Report {
         } else {
             joiners.iter().map(|t| [None, *t]).collect()
         };
-        let honest_n = milestones.len().max(1) as f64;
         let by_node = |slot: usize, p: f64| -> Option<u64> {
             // Nodes that never got there sort last.
             let mut v: Vec<u64> = milestones.iter().map(|m| m[slot].unwrap_or(u64::MAX)).collect();
@@ -395,7 +394,7 @@ impl Report {
             eclipse_share_max: sim.eclipse_share_max(),
             eclipse_tables_over_tenth: sim.eclipse_over_tenth().0,
             eclipse_over_tenth_last_minute: sim.eclipse_over_tenth().1,
-            honest_messages_per_node_hour: net.honest_sent as f64 / honest_n / hours,
+            honest_messages_per_node_hour: net.honest_sent as f64 / honest_nodes as f64 / hours,
             nodes: sim.len(),
             simulated_minutes: minutes,
             seed: cfg.seed,

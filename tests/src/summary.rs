@@ -118,7 +118,11 @@ pub fn rows(r: &Report) -> Vec<Row> {
         ));
         rows.push(Row::plain(
             "exhausted elections",
-            format!("{} ({:.1} % of finished)", grouped(a.exhausted), 100.0 * a.exhausted_share),
+            format!(
+                "{} ({:.1} % of finished)",
+                grouped(a.exhausted),
+                100.0 * a.exhausted_share
+            ),
         ));
         let c = &a.sybil_contacts;
         rows.push(Row::plain(

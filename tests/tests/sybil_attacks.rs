@@ -210,7 +210,10 @@ fn packed_sybils_stay_within_the_per_host_and_per_subnet_caps() {
             }
         }
         assert!(ips.values().all(|n| *n <= per_ip), "node {i}: {ips:?}");
-        assert!(subnets.values().all(|n| *n <= per_subnet), "node {i}: {subnets:?}");
+        assert!(
+            subnets.values().all(|n| *n <= per_subnet),
+            "node {i}: {subnets:?}"
+        );
     }
     assert!(checked > 0, "the sybils reached the tables");
 }

@@ -101,7 +101,10 @@ pub fn intercept(node: Referrer<'_>, from: u32, bytes: &[u8]) -> Option<Vec<(u32
         let at = |id| Contact { id, addr: me.addr };
         (at(ia), at(ib))
     } else {
-        let others: Vec<&Contact<u32>> = hosts.iter().filter(|c| c.id != me.id && c.id != q.challenger).collect();
+        let others: Vec<&Contact<u32>> = hosts
+            .iter()
+            .filter(|c| c.id != me.id && c.id != q.challenger)
+            .collect();
         if others.is_empty() {
             // Alone: name itself, which the challenger cannot follow.
             (me.clone(), me.clone())
@@ -175,7 +178,7 @@ mod tests {
             // The challenger follows the one nearer the token.
             asked_as = *[r.high.id, r.low.id]
                 .iter()
-                .min_by_key(|id| (ring_distance(id, &t), **id))
+                .min_by_key(|id| (ring_distance(*id, &t), **id))
                 .unwrap();
         }
     }
@@ -213,6 +216,9 @@ mod tests {
             rng: &mut rng,
             now: 0,
         };
-        assert!(intercept(node, 7, &own).is_none(), "its own elections are its core's");
+        assert!(
+            intercept(node, 7, &own).is_none(),
+            "its own elections are its core's"
+        );
     }
 }

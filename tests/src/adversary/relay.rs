@@ -71,9 +71,7 @@ pub struct Relays {
 
 impl Relays {
     fn live(&mut self, ticket: u64, token: TokenId, now: u64) -> Option<&mut Pending> {
-        self.entries
-            .get_mut(&(ticket, token))
-            .filter(|p| p.expires > now)
+        self.entries.get_mut(&(ticket, token)).filter(|p| p.expires > now)
     }
 
     fn insert(&mut self, key: (u64, TokenId), p: Pending, now: u64) -> bool {
@@ -120,7 +118,11 @@ pub struct Relay<'a, S> {
 
 /// The relay at `node.me` receives `bytes` from `from`. `None`: its core
 /// handles it. `Some(replies)`: `(to, sender, message)` to send instead.
-pub fn intercept<S: TokenStore>(node: Relay<'_, S>, from: u32, bytes: &[u8]) -> Option<Vec<(u32, PeerId, Message<u32>)>> {
+pub fn intercept<S: TokenStore>(
+    node: Relay<'_, S>,
+    from: u32,
+    bytes: &[u8],
+) -> Option<Vec<(u32, PeerId, Message<u32>)>> {
     let env = wire::decode::<u32>(bytes).ok()?;
     let Relay {
         me,
@@ -139,7 +141,10 @@ pub fn intercept<S: TokenStore>(node: Relay<'_, S>, from: u32, bytes: &[u8]) -> 
                 return Some(out);
             }
             let targets = closest_contacts(core, &q.token, FAN_OUT, |id, addr| {
-                *id != q.challenger && *id != env.sender && addr != from && relay_addrs.binary_search(&addr).is_err()
+                *id != q.challenger
+                    && *id != env.sender
+                    && addr != from
+                    && relay_addrs.binary_search(&addr).is_err()
             });
             if targets.is_empty() {
                 return None;
@@ -242,7 +247,14 @@ fn rewrite_answer(
 ) -> Option<(PeerId, Message<u32>)> {
     let (id, key) = signer;
     let token = answer.answer.id;
-    let signed = answer_signed_bytes(challenger, answer.ticket, &token, &answer.answer, &answer.signature, &addr)?;
+    let signed = answer_signed_bytes(
+        challenger,
+        answer.ticket,
+        &token,
+        &answer.answer,
+        &answer.signature,
+        &addr,
+    )?;
     let mine = wire::Answer {
         ticket: answer.ticket,
         answer: answer.answer,
@@ -299,7 +311,8 @@ mod tests {
             .find_map(|t| generate_signature(&store, t, &challenger).map(|s| (*t, s)))
             .unwrap();
         let ticket = election_proto::MessageTicket(5);
-        let signed = answer_signed_bytes(&challenger, ticket, &token, &sig.answer, &sig.signature, &9u32).unwrap();
+        let signed =
+            answer_signed_bytes(&challenger, ticket, &token, &sig.answer, &sig.signature, &9u32).unwrap();
         let honest = wire::Answer {
             ticket,
             answer: sig.answer,
@@ -315,7 +328,13 @@ mod tests {
         let (sender, m) = rewrite_answer(&honest, &challenger, &(relay.peer_id(), relay.clone()), 4).unwrap();
         assert_eq!(sender, relay.peer_id());
         let Message::Answer(a) = m else { panic!() };
-        assert_eq!(a.responder, Contact { id: relay.peer_id(), addr: 4 });
+        assert_eq!(
+            a.responder,
+            Contact {
+                id: relay.peer_id(),
+                addr: 4
+            }
+        );
         assert_eq!((a.answer, a.signature), (honest.answer, honest.signature));
         let mine = answer_signed_bytes(&challenger, ticket, &token, &a.answer, &a.signature, &4u32).unwrap();
         assert!(a.key.verify_for(&relay.peer_id(), &mine, &a.auth).is_ok());

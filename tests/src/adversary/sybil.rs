@@ -84,7 +84,11 @@ pub fn pong_for(keys: &[(PeerId, NodeKey)], ping: &Ping) -> Option<(PeerId, Mess
 
 /// One introduction burst of a host presenting the extra ids `extra`, toward
 /// random nodes of `0..nodes`: `(to node index, sender, message)`.
-pub fn introduce(extra: &[(PeerId, NodeKey)], nodes: usize, rng: &mut SimRng) -> Vec<(u32, PeerId, Message<u32>)> {
+pub fn introduce(
+    extra: &[(PeerId, NodeKey)],
+    nodes: usize,
+    rng: &mut SimRng,
+) -> Vec<(u32, PeerId, Message<u32>)> {
     if extra.is_empty() {
         return Vec::new();
     }
@@ -133,10 +137,7 @@ mod tests {
             let a = address(k, 255);
             assert!(a >> 24 > 0, "never a node index");
             assert_ne!(a, crate::adversary::eclipse::address(k));
-            assert_ne!(
-                g(a).subnet,
-                g(crate::adversary::eclipse::address(k)).subnet
-            );
+            assert_ne!(g(a).subnet, g(crate::adversary::eclipse::address(k)).subnet);
         }
     }
 
@@ -178,7 +179,8 @@ mod tests {
             let Message::FindNeighbours(f) = &m else { panic!() };
             assert_eq!(f.target, sender);
             assert!(keys.iter().any(|(id, _)| *id == sender));
-            let bytes = election_proto::wire::encode(&election_proto::wire::Envelope { sender, message: m }).unwrap();
+            let bytes =
+                election_proto::wire::encode(&election_proto::wire::Envelope { sender, message: m }).unwrap();
             assert_eq!(bytes.len(), FIND_NEIGHBOURS_PADDED_LEN);
         }
         assert!(introduce(&[], 10, &mut rng).is_empty());

@@ -90,7 +90,6 @@ pub use counters::{ElectionCounters, NetCounters};
 pub use node::SimNodeCore;
 pub use oracle::{WinRecord, WinnerClass};
 
-
 use crate::adversary::NodeKind;
 use crate::ledger::{Ledger, LedgerView};
 use crate::rng::{derive32, SimRng};
@@ -465,7 +464,10 @@ impl Sim {
         for core in self.honest_cores() {
             for p in core.elected_peers() {
                 all += 1;
-                let kind = self.world.index_of(&p.contact.id).map(|j| self.world.kind(j as usize));
+                let kind = self
+                    .world
+                    .index_of(&p.contact.id)
+                    .map(|j| self.world.kind(j as usize));
                 relays += u64::from(kind == Some(NodeKind::Relay));
             }
         }
@@ -571,7 +573,12 @@ impl Sim {
 
     /// Samples the sybil share of every honest contact table.
     fn sample_sybil_contacts(&mut self) {
-        if !self.cfg.adversaries.iter().any(|(k, f)| k.is_sybil_host() && *f > 0.0) {
+        if !self
+            .cfg
+            .adversaries
+            .iter()
+            .any(|(k, f)| k.is_sybil_host() && *f > 0.0)
+        {
             return;
         }
         let max = self

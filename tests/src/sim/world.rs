@@ -256,11 +256,7 @@ impl World {
     /// The node index with this id (or, for a sybil host, one of its extra
     /// ids), if any.
     pub(super) fn index_of(&self, id: &PeerId) -> Option<u32> {
-        let find = |ring: &[(PeerId, u32)]| {
-            ring.binary_search_by(|(p, _)| p.cmp(id))
-                .ok()
-                .map(|k| ring[k].1)
-        };
+        let find = |ring: &[(PeerId, u32)]| ring.binary_search_by(|(p, _)| p.cmp(id)).ok().map(|k| ring[k].1);
         find(&self.ring).or_else(|| find(&self.sybil_ring))
     }
 
