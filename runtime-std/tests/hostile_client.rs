@@ -572,17 +572,14 @@ fn victim_under(kind: Sybil) -> (u64, u64, u64, usize, usize) {
                 finished += 1;
                 by_sybil += u64::from(host.ids.contains(&winner.id));
             }
-            Event::ElectionFailed { reason, .. }
-                if matches!(
-                    reason,
+            Event::ElectionFailed {
+                reason:
                     FailureReason::Timeout
-                        | FailureReason::NoConsensus
-                        | FailureReason::SplitBrain
-                        | FailureReason::Exhausted
-                ) =>
-            {
-                finished += 1
-            }
+                    | FailureReason::NoConsensus
+                    | FailureReason::SplitBrain
+                    | FailureReason::Exhausted,
+                ..
+            } => finished += 1,
             _ => {}
         }
     }

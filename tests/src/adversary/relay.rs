@@ -239,7 +239,7 @@ fn nearest_key<'k>(keys: &'k [(PeerId, NodeKey)], token: &TokenId) -> &'k (PeerI
 ///
 /// Wire v3 (prover-bound answers, issue 19) changes what an answer carries;
 /// this function is where a relay adapts to it.
-fn rewrite_answer(
+pub fn rewrite_answer(
     answer: &wire::Answer<u32>,
     challenger: &PeerId,
     signer: &(PeerId, NodeKey),
