@@ -27,7 +27,6 @@
 //! runs membership and elections like anyone; its elections fail for want of
 //! a store).
 
-use crate::rng::SimRng;
 use election_proto::keys::answer_signed_bytes;
 use election_proto::node::Node;
 use election_proto::wire::{self, Contact, CookieQuery, Message, Query};
@@ -110,8 +109,6 @@ pub struct Relay<'a, S> {
     pub relay_addrs: &'a [u32],
     /// Its memory.
     pub relays: &'a mut Relays,
-    /// Its stream (unused today; kept so relays draw like other adversaries).
-    pub rng: &'a mut SimRng,
     /// Current simulated time (ms).
     pub now: u64,
 }
@@ -131,7 +128,6 @@ pub fn intercept<S: TokenStore>(
         relay_addrs,
         relays,
         now,
-        ..
     } = node;
     let mut out = Vec::new();
     match env.message {
@@ -292,6 +288,7 @@ fn closest_contacts<S: TokenStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::SimRng;
     use election_proto::{generate_signature, verify_signature, MemoryStore};
 
     #[test]

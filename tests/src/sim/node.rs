@@ -139,11 +139,11 @@ impl SimNode {
         Some((core, &mut self.rng, &mut self.forks))
     }
 
-    /// What a relay's interception needs at once: the core (if online), the
-    /// node's stream and its relay memory.
-    pub(super) fn relay_parts(&mut self) -> Option<(&SimNodeCore, &mut SimRng, &mut Relays)> {
+    /// What a relay's interception needs at once: the core (if online) and
+    /// its relay memory.
+    pub(super) fn relay_parts(&mut self) -> Option<(&SimNodeCore, &mut Relays)> {
         let core = self.core.as_deref()?;
-        Some((core, &mut self.rng, &mut self.relays))
+        Some((core, &mut self.relays))
     }
 
     /// What a referrer's interception needs: the node's stream and its

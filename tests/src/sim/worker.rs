@@ -388,14 +388,13 @@ impl<'a> Worker<'a> {
         }
         match world.kind(i) {
             NodeKind::Relay => {
-                let (core, rng, relays) = self.node(i).relay_parts()?;
+                let (core, relays) = self.node(i).relay_parts()?;
                 let node = Relay {
                     me,
                     core,
                     keys: world.sybil_keys(i),
                     relay_addrs: world.relay_addrs(),
                     relays,
-                    rng,
                     now,
                 };
                 relay::intercept(node, from, bytes)
