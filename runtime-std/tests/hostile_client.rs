@@ -9,12 +9,17 @@
 //!    leave every table the node reports at or below its cap, the validation
 //!    and rate-limit tables at their caps;
 //! 3. during that flood, forged answers at every node leave the honest
-//!    elections succeeding (≥ 90 % of those that finish).
+//!    elections succeeding (≥ 90 % of those that finish);
+//! 4. issue 19: 32 sybil sockets (one key each) join through a victim and
+//!    relay other nodes' answers as their own, or refer only to each other.
+//!    The `*_today` tests show the attacks work on wire v2; the ignored ones
+//!    hold the fixed targets.
 
 use election_proto::election::MessageTicket;
 use election_proto::id::{ring_distance, PeerId, TokenId};
-use election_proto::node::Metrics;
-use election_proto::wire::{self, Envelope, Message, Query};
+use election_proto::node::{Event, FailureReason, Metrics};
+use election_proto::wire::{self, Contact, Envelope, Message, Query};
+use election_proto::NodeKey;
 use election_splitmix::SplitMix64;
 use runtime_std::cluster::{cluster_node_config, Cluster, ClusterOptions};
 use runtime_std::StdRuntime;
@@ -278,4 +283,338 @@ fn a_hostile_client_gets_no_amplification_no_memory_and_no_say() {
         assert!(n.active_elections <= config.elections.max_active_elections);
     }
     cluster.finish();
+}
+
+// ----- issue 19: relay and refer-only sybils -----------------------------------
+
+/// What the sybil sockets of [`SybilHost`] do with the queries they receive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sybil {
+    /// Store nothing; forward each query to the honest nodes nearest the
+    /// token and return the first answer re-signed as their own.
+    Relay,
+    /// Answer every query with a referral naming two other sybil sockets.
+    Referrer,
+}
+
+/// **The only wire-format-specific code of the UDP relay** (wire v2), as
+/// `rewrite_answer` in `election_tests::adversary::relay` for the simulator:
+/// an honest holder's `answer` for `challenger` becomes the relay's own (its
+/// id and address as responder, its key, `auth` re-signed over
+/// [`answer_signed_bytes`](election_proto::keys::answer_signed_bytes)).
+/// Wire v3 (prover-bound answers, issue 19) changes what an answer carries;
+/// this function is where the relay adapts to it.
+fn rewrite_answer(
+    answer: &wire::Answer<SocketAddr>,
+    challenger: &PeerId,
+    key: &NodeKey,
+    addr: SocketAddr,
+) -> Option<Message<SocketAddr>> {
+    let signed = election_proto::keys::answer_signed_bytes(
+        challenger,
+        answer.ticket,
+        &answer.answer.id,
+        &answer.answer,
+        &answer.signature,
+        &answer.proof,
+        &addr,
+    )?;
+    Some(Message::Answer(wire::Answer {
+        ticket: answer.ticket,
+        answer: answer.answer,
+        signature: answer.signature,
+        // The holder's possession proof, keyed to the holder's id: all a
+        // relay without the blocks has (wire v3 counts it for nothing).
+        proof: answer.proof,
+        responder: Contact {
+            id: key.peer_id(),
+            addr,
+        },
+        key: key.public(),
+        pow: key.pow_nonce(),
+        auth: key.sign(&signed),
+    }))
+}
+
+/// One hostile host: `n` sockets on 127.0.0.1, each with its own Ed25519 key,
+/// driven by one thread. Every socket joins through the victim (a lookup of its
+/// own id, which the victim answers with a probe it pongs) and then acts as
+/// its [`Sybil`] kind says.
+struct SybilHost {
+    ids: Vec<PeerId>,
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl SybilHost {
+    fn start(kind: Sybil, n: usize, seed: u64, victim: SocketAddr, honest: Vec<Contact<SocketAddr>>) -> Self {
+        let mut rng = SplitMix64(seed);
+        let keys: Vec<NodeKey> = (0..n).map(|_| NodeKey::from_secret(rng.bytes32())).collect();
+        let sockets: Vec<UdpSocket> = (0..n)
+            .map(|_| {
+                let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+                s.set_nonblocking(true).unwrap();
+                s
+            })
+            .collect();
+        let ids = keys.iter().map(NodeKey::peer_id).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let handle = std::thread::spawn(move || sybil_loop(kind, keys, sockets, rng, victim, honest, s));
+        Self { ids, stop, handle }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap();
+    }
+}
+
+/// A query a relay socket is relaying: where the rewritten answer goes.
+struct Relayed {
+    prev: SocketAddr,
+    query: Query,
+    answered: bool,
+}
+
+fn sybil_loop(
+    kind: Sybil,
+    keys: Vec<NodeKey>,
+    sockets: Vec<UdpSocket>,
+    mut rng: SplitMix64,
+    victim: SocketAddr,
+    honest: Vec<Contact<SocketAddr>>,
+    stop: Arc<AtomicBool>,
+) {
+    let contacts: Vec<Contact<SocketAddr>> = keys
+        .iter()
+        .zip(&sockets)
+        .map(|(k, s)| Contact {
+            id: k.peer_id(),
+            addr: s.local_addr().unwrap(),
+        })
+        .collect();
+    let send = |i: usize, to: SocketAddr, message: Message<SocketAddr>| {
+        let env = Envelope {
+            sender: contacts[i].id,
+            message,
+        };
+        if let Ok(bytes) = wire::encode(&env) {
+            let _ = sockets[i].send_to(&bytes, to);
+        }
+    };
+    let mut relayed: Vec<std::collections::BTreeMap<(u64, TokenId), Relayed>> =
+        (0..sockets.len()).map(|_| Default::default()).collect();
+    let mut buf = [0u8; 2048];
+    let mut next_join = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if std::time::Instant::now() >= next_join {
+            // Join (again) through the victim: a lookup of one's own id.
+            for (i, c) in contacts.iter().enumerate() {
+                let bare = wire::encode(&Envelope::<SocketAddr> {
+                    sender: c.id,
+                    message: Message::FindNeighbours(wire::FindNeighbours {
+                        target: c.id,
+                        nonce: rng.next_u64(),
+                        padding: Vec::new(),
+                    }),
+                })
+                .unwrap()
+                .len();
+                let lookup = wire::FindNeighbours {
+                    target: c.id,
+                    nonce: rng.next_u64(),
+                    padding: vec![0; wire::FIND_NEIGHBOURS_PADDED_LEN.saturating_sub(bare)],
+                };
+                send(i, victim, Message::FindNeighbours(lookup));
+            }
+            next_join += Duration::from_secs(2);
+        }
+        let mut idle = true;
+        for i in 0..sockets.len() {
+            while let Ok((n, from)) = sockets[i].recv_from(&mut buf) {
+                idle = false;
+                let Ok(env) = wire::decode::<SocketAddr>(&buf[..n]) else {
+                    continue;
+                };
+                let me = &contacts[i];
+                match (env.message, kind) {
+                    (Message::Ping(p), _) if p.target == me.id => {
+                        let pong = wire::Pong {
+                            nonce: p.nonce,
+                            key: keys[i].public(),
+                            pow: keys[i].pow_nonce(),
+                        };
+                        send(i, from, Message::Pong(pong));
+                    }
+                    (Message::Query(q), Sybil::Referrer) if q.challenger != me.id => {
+                        let pick = |r: &mut SplitMix64| {
+                            let k = (i + 1 + r.next_u64() as usize % (contacts.len() - 1)) % contacts.len();
+                            contacts[k].clone()
+                        };
+                        let referral = wire::Referral {
+                            ticket: q.ticket,
+                            token: q.token,
+                            high: pick(&mut rng),
+                            low: pick(&mut rng),
+                        };
+                        send(i, from, Message::Referral(referral));
+                    }
+                    (Message::Query(q), Sybil::Relay) if q.challenger != me.id => {
+                        let mut holders: Vec<&Contact<SocketAddr>> =
+                            honest.iter().filter(|c| c.id != q.challenger).collect();
+                        holders.sort_by_key(|c| ring_distance(&c.id, &q.token));
+                        relayed[i].insert(
+                            (q.ticket.0, q.token),
+                            Relayed {
+                                prev: from,
+                                query: q,
+                                answered: false,
+                            },
+                        );
+                        for h in holders.into_iter().take(2) {
+                            send(i, h.addr, Message::Query(q));
+                        }
+                    }
+                    (Message::Retry(r), Sybil::Relay) => {
+                        if let Some(p) = relayed[i].get(&(r.ticket.0, r.token)) {
+                            let cq = wire::CookieQuery {
+                                query: p.query,
+                                cookie: r.cookie,
+                            };
+                            send(i, from, Message::CookieQuery(cq));
+                        }
+                    }
+                    (Message::Answer(a), Sybil::Relay) => {
+                        let Some(p) = relayed[i].get_mut(&(a.ticket.0, a.answer.id)) else {
+                            continue;
+                        };
+                        if p.answered {
+                            continue;
+                        }
+                        p.answered = true;
+                        let prev = p.prev;
+                        if let Some(m) = rewrite_answer(&a, &p.query.challenger, &keys[i], me.addr) {
+                            send(i, prev, m);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if relayed[i].len() > 4096 {
+                relayed[i].clear();
+            }
+        }
+        if idle {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// The victim's elections while a sybil host of `kind` attacks: an 8-node
+/// loopback cluster, 32 sybil sockets joining through node 0, which then runs
+/// 30 elections for tokens it stores. Returns `(elections won, finished,
+/// won by a sybil id, sybil ids among its elected peers, elected peers)`.
+fn victim_under(kind: Sybil) -> (u64, u64, u64, usize, usize) {
+    let opts = ClusterOptions {
+        nodes: 8,
+        seed: 19,
+        ..ClusterOptions::default()
+    };
+    let mut cluster = Cluster::start(&[&StdRuntime], &opts).unwrap();
+    let victim = cluster.nodes()[0].local_addr();
+    let victim_id = cluster.nodes()[0].id();
+    let honest: Vec<Contact<SocketAddr>> = cluster.nodes().iter().map(|n| n.contact()).collect();
+    cluster
+        .wait_until(Duration::from_secs(120), Duration::from_millis(100), |p| {
+            p.totals.elections_succeeded >= 12
+        })
+        .expect("the honest cluster elects before the attack");
+    let host = SybilHost::start(kind, 32, 1919, victim, honest);
+    // The sybils are in: they fill most of the victim's contact table.
+    cluster
+        .wait_until(Duration::from_secs(60), Duration::from_millis(100), |p| {
+            p.per_node[0].contacts >= 24
+        })
+        .expect("sybils join the victim's contacts");
+    cluster.drain_events();
+    let mut tokens: Vec<TokenId> = cluster.ledger().iter().map(|m| m.id).collect();
+    tokens.sort_by_key(|t| ring_distance(&victim_id, t));
+    for t in tokens.iter().step_by(7).take(30) {
+        cluster.nodes()[0].start_election(*t).unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    let (mut won, mut finished, mut by_sybil) = (0, 0, 0);
+    for (i, e) in cluster.drain_events() {
+        if i != 0 {
+            continue;
+        }
+        match e {
+            Event::Elected { winner, .. } => {
+                won += 1;
+                finished += 1;
+                by_sybil += u64::from(host.ids.contains(&winner.id));
+            }
+            Event::ElectionFailed {
+                reason:
+                    FailureReason::Timeout
+                    | FailureReason::NoConsensus
+                    | FailureReason::SplitBrain
+                    | FailureReason::Exhausted,
+                ..
+            } => finished += 1,
+            _ => {}
+        }
+    }
+    let elected = cluster.nodes()[0].snapshot().unwrap().elected;
+    let sybil_slots = elected
+        .iter()
+        .filter(|p| host.ids.contains(&p.contact.id))
+        .count();
+    let slots = elected.len();
+    host.stop();
+    cluster.finish();
+    println!(
+        "{kind:?}: victim won {won} of {finished} elections, {by_sybil} by a sybil; \
+         sybils hold {sybil_slots} of its {slots} elected slots"
+    );
+    (won, finished, by_sybil, sybil_slots, slots)
+}
+
+/// Relay sybils that store nothing get elected today (issue 19): the walk
+/// does not depend on the responder, so a holder's answer re-signed by the
+/// relay verifies and joins the honest cluster.
+#[test]
+fn relay_sybils_that_store_nothing_are_elected_today() {
+    let (_, finished, by_sybil, _, _) = victim_under(Sybil::Relay);
+    assert!(finished >= 10, "elections ran: {finished}");
+    assert!(by_sybil > 0, "no relay won");
+}
+
+/// Issue 19's target: no relay sybil wins, and none holds an elected slot.
+#[test]
+#[ignore = "fails until wire v3 (issue 19): relays won 34-36 of the victim's 36-38 elections and held 5-6 of its 7-8 elected slots"]
+fn relay_sybils_are_never_elected() {
+    let (_, finished, by_sybil, sybil_slots, _) = victim_under(Sybil::Relay);
+    assert!(finished >= 10, "elections ran: {finished}");
+    assert_eq!((by_sybil, sybil_slots), (0, 0));
+}
+
+/// Refer-only sybils stop the victim's elections today (issue 19): every
+/// referral to a fresh id is followed and spends the election's query budget.
+#[test]
+fn refer_only_sybils_stop_elections_today() {
+    let (won, finished, _, _, _) = victim_under(Sybil::Referrer);
+    assert!(finished >= 10, "elections ran: {finished}");
+    assert!((won as f64) < 0.9 * finished as f64, "{won} of {finished} won");
+}
+
+/// Issue 19's target: referrals converge; the victim still elects (≥ 0.9).
+#[test]
+#[ignore = "fails until referrals converge (issue 19): the victim won 1-3 of 36-37 elections under refer-only sybils"]
+fn refer_only_sybils_leave_the_victim_electing() {
+    let (won, finished, _, _, _) = victim_under(Sybil::Referrer);
+    assert!(finished >= 10, "elections ran: {finished}");
+    assert!(won as f64 >= 0.9 * finished as f64, "{won} of {finished} won");
 }

@@ -44,6 +44,33 @@ pub struct Winners {
     pub not_honest: u64,
 }
 
+/// What the relay and referrer adversaries (issue 19) achieved.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SybilAttack {
+    /// Ids each relay or referrer host presents.
+    pub ids_per_host: u64,
+    /// Hosts per /24 (0: each host its own).
+    pub hosts_per_subnet: usize,
+    /// Honest elections won by a relay, a node that stores nothing (target 0).
+    pub relay_wins: u64,
+    /// `relay_wins` over all honest wins.
+    pub relay_win_share: f64,
+    /// Honest elections won by a referrer.
+    pub referrer_wins: u64,
+    /// Honest elections that ended `exhausted` (query budget spent).
+    pub exhausted: u64,
+    /// `exhausted` over finished honest elections.
+    pub exhausted_share: f64,
+    /// Relays in the honest nodes' elected-peer tables at the end.
+    pub relay_elected_slots: u64,
+    /// Entries in those tables at the end.
+    pub elected_slots: u64,
+    /// Sybil hosts' ids in the honest contact tables at the end.
+    pub sybil_contacts: crate::sim::SybilContacts,
+    /// Largest share of sybil ids in any honest contact table, sampled every minute.
+    pub sybil_contact_share_max: f64,
+}
+
 /// Everything `simulate` prints. The first block of fields are the issue's keys.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -105,6 +132,8 @@ pub struct Report {
     pub eclipse_tables_over_tenth: u64,
     /// The last minute such a sample was taken (0 if never).
     pub eclipse_over_tenth_last_minute: u64,
+    /// Attacks of issue 19: relays, referrers and their sybil ids.
+    pub sybil_attack: SybilAttack,
     /// Datagrams honest nodes sent per honest node per simulated hour
     /// (adversaries' traffic left out).
     pub honest_messages_per_node_hour: f64,
@@ -272,7 +301,6 @@ impl Report {
         } else {
             joiners.iter().map(|t| [None, *t]).collect()
         };
-        let honest_n = milestones.len().max(1) as f64;
         let by_node = |slot: usize, p: f64| -> Option<u64> {
             // Nodes that never got there sort last.
             let mut v: Vec<u64> = milestones.iter().map(|m| m[slot].unwrap_or(u64::MAX)).collect();
@@ -345,10 +373,28 @@ impl Report {
             time_to_first_peer_ms_p99: by_node(0, 0.99),
             time_to_8_peers_ms_p50: by_node(1, 0.5),
             time_to_8_peers_ms_p99: by_node(1, 0.99),
+            sybil_attack: {
+                let (relay_elected_slots, elected_slots) = sim.relay_elected();
+                let relay_wins = h.winners_of_kind(NodeKind::Relay);
+                let exhausted = h.failed(FailureReason::Exhausted);
+                SybilAttack {
+                    ids_per_host: cfg.sybils.ids_per_host,
+                    hosts_per_subnet: cfg.sybils.hosts_per_subnet,
+                    relay_wins,
+                    relay_win_share: relay_wins as f64 / h.succeeded.max(1) as f64,
+                    referrer_wins: h.winners_of_kind(NodeKind::Referrer),
+                    exhausted,
+                    exhausted_share: exhausted as f64 / h.finished().max(1) as f64,
+                    relay_elected_slots,
+                    elected_slots,
+                    sybil_contacts: sim.sybil_contacts(),
+                    sybil_contact_share_max: sim.sybil_share_max(),
+                }
+            },
             eclipse_share_max: sim.eclipse_share_max(),
             eclipse_tables_over_tenth: sim.eclipse_over_tenth().0,
             eclipse_over_tenth_last_minute: sim.eclipse_over_tenth().1,
-            honest_messages_per_node_hour: net.honest_sent as f64 / honest_n / hours,
+            honest_messages_per_node_hour: net.honest_sent as f64 / honest_nodes as f64 / hours,
             nodes: sim.len(),
             simulated_minutes: minutes,
             seed: cfg.seed,

@@ -103,6 +103,44 @@ pub fn rows(r: &Report) -> Vec<Row> {
         "latency p90 / max",
         with_unit(format!("{} / {}", r.latency_ms_p90, r.latency_ms_max), "ms"),
     ));
+    let sybil_hosts = ["relay", "referrer"]
+        .iter()
+        .any(|k| r.adversaries.get(*k).is_some_and(|f| *f > 0.0));
+    if sybil_hosts {
+        let a = &r.sybil_attack;
+        rows.push(Row::plain(
+            "relay wins (store nothing)",
+            format!(
+                "{} ({:.1} % of wins; {} of {} elected slots at the end)",
+                grouped(a.relay_wins),
+                100.0 * a.relay_win_share,
+                grouped(a.relay_elected_slots),
+                grouped(a.elected_slots)
+            ),
+        ));
+        rows.push(Row::plain(
+            "exhausted elections",
+            format!(
+                "{} ({:.1} % of finished)",
+                grouped(a.exhausted),
+                100.0 * a.exhausted_share
+            ),
+        ));
+        let c = &a.sybil_contacts;
+        rows.push(Row::plain(
+            "sybil ids in honest tables",
+            format!(
+                "{} of {} entries, in {} of {} tables (max share {:.1} %; {} ids/host, {} hosts/24)",
+                grouped(c.sybil),
+                grouped(c.entries),
+                grouped(c.tables_with_sybil),
+                grouped(c.tables),
+                100.0 * a.sybil_contact_share_max,
+                a.ids_per_host,
+                a.hosts_per_subnet
+            ),
+        ));
+    }
     rows.push(Row::plain(
         "wall time",
         format!(

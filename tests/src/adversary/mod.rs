@@ -14,6 +14,11 @@
 //! | `dropper`   | sends nothing: every datagram it emits is dropped (a black hole) |
 //! | `mangler`   | every datagram it emits has bytes flipped, is truncated or has garbage appended |
 //! | `eclipse`   | one address presenting [`eclipse::IDS_PER_ADDRESS`] ids; eclipse addresses share a few /24s. It floods lookups and queries with those ids as senders, answers every ping for any of them, names only eclipse ids in its `Neighbours` replies, and drops queries (see [`eclipse`]) |
+//! | `relay`     | stores nothing; forwards each query to its contacts nearest the token and returns the first answer re-signed as its own (see [`relay`]) |
+//! | `referrer`  | answers every query with a referral naming only ids it controls (see [`referrer`]) |
+//!
+//! Relays and referrers are *sybil hosts*: [`sybil::Sybils`] sets how many
+//! ids each presents at its one address and how many hosts share a /24.
 //!
 //! Where each behaviour lives:
 //!
@@ -21,7 +26,10 @@
 //!   ([`intercept`]), and the forwarder's memory ([`Forks`]);
 //! - [`outgoing`]: what droppers and manglers do to what they send ([`tamper`]);
 //! - [`forge`]: the answers they invent;
-//! - [`population`]: which nodes are adversaries, and the colluder groups.
+//! - [`population`]: which nodes are adversaries, and the colluder groups;
+//! - [`relay`], [`referrer`]: those two kinds, whole (what they receive, what
+//!   they remember);
+//! - [`sybil`]: sybil hosts' addresses, extra ids and introductions.
 //!
 //! Lazy nodes need no code here: the simulator gives them a thinner, staler store.
 
@@ -30,6 +38,9 @@ pub mod forge;
 pub mod incoming;
 pub mod outgoing;
 pub mod population;
+pub mod referrer;
+pub mod relay;
+pub mod sybil;
 
 pub use forge::{colluder_stream, fabricate_signature, garbage_signature};
 pub use incoming::{intercept, Forks, Receiver};
@@ -59,11 +70,15 @@ pub enum NodeKind {
     /// Presents many ids at one address, floods lookups and queries, names only
     /// other eclipse ids in its `Neighbours` replies, and drops elections.
     Eclipse,
+    /// Stores nothing; relays other nodes' answers re-signed as its own.
+    Relay,
+    /// Answers every query with a referral to its own ids.
+    Referrer,
 }
 
 impl NodeKind {
     /// Number of kinds; the length of a per-kind counter array.
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 10;
 
     /// Every kind, in index order: `ALL[k.index()] == k`.
     pub const ALL: [NodeKind; Self::COUNT] = [
@@ -75,6 +90,8 @@ impl NodeKind {
         Self::Dropper,
         Self::Mangler,
         Self::Eclipse,
+        Self::Relay,
+        Self::Referrer,
     ];
 
     /// Dense index into [`NodeKind::ALL`].
@@ -93,7 +110,14 @@ impl NodeKind {
             Self::Dropper => "dropper",
             Self::Mangler => "mangler",
             Self::Eclipse => "eclipse",
+            Self::Relay => "relay",
+            Self::Referrer => "referrer",
         }
+    }
+
+    /// Whether this kind is a sybil host (see [`sybil`]).
+    pub fn is_sybil_host(self) -> bool {
+        matches!(self, Self::Relay | Self::Referrer)
     }
 
     /// Parses a kind name (a trailing `s` is accepted: `forgers`).
@@ -157,6 +181,10 @@ mod tests {
         assert!(parse_adversaries("forger:0.6,lazy:0.6").is_err());
         assert!(parse_adversaries("honest:0.1").is_err());
         assert_eq!(NodeKind::parse("Manglers"), Some(NodeKind::Mangler));
+        assert_eq!(
+            parse_adversaries("relay:0.2,referrers:0.1").unwrap(),
+            vec![(NodeKind::Relay, 0.2), (NodeKind::Referrer, 0.1)]
+        );
     }
 
     #[test]

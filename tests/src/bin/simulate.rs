@@ -11,12 +11,14 @@
 //! full report including the per-minute `timeline`; `--html FILE` also writes a
 //! page of charts.
 //!
-//! Kinds: forwarder, forger, colluder, lazy, dropper, mangler, eclipse. Further flags tune
+//! Kinds: forwarder, forger, colluder, lazy, dropper, mangler, eclipse, relay,
+//! referrer (`--sybil-ids`, `--sybil-subnet` shape the last two). Further flags tune
 //! the model and the node configuration (see `--help`); without them every node
 //! runs `NodeConfig::default()`.
 
 use clap::Parser;
 use election_tests::adversary::parse_adversaries;
+use election_tests::adversary::sybil::Sybils;
 use election_tests::output::PendingFile;
 use election_tests::report::Report;
 use election_tests::sim::{Churn, Departures, Joiners, Partition, Sim, SimConfig, Switch, SwitchKind};
@@ -51,7 +53,8 @@ struct Args {
     /// Per-datagram latency range in ms, uniform: LO-HI.
     #[arg(long, default_value = "20-80", value_parser = parse_range)]
     latency_ms: (u64, u64),
-    /// Adversaries: KIND:FRACTION,... (forwarder, forger, colluder, lazy, dropper, mangler, eclipse).
+    /// Adversaries: KIND:FRACTION,... (forwarder, forger, colluder, lazy, dropper, mangler, eclipse,
+    /// relay, referrer).
     #[arg(long, default_value = "")]
     adversaries: String,
     /// Open a partition (with a ledger fork in one half) at this minute.
@@ -109,6 +112,12 @@ struct Args {
     /// Share of nodes leaving per hour (each comes back after 1-10 minutes).
     #[arg(long, default_value_t = 0.0)]
     churn: f64,
+    /// Relays and referrers (sybil hosts): ids each presents at its address.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    sybil_ids: u64,
+    /// Relays and referrers (sybil hosts) per /24, 1-255 (0: each in a /24 of its own).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=255))]
+    sybil_subnet: u64,
     /// Colluders per group (0: one group of all colluders).
     #[arg(long, default_value_t = 0)]
     colluder_group: usize,
@@ -205,6 +214,10 @@ fn main() {
     cfg.replication = args.replication;
     cfg.arc_depth = args.arc_depth;
     cfg.colluder_group_size = args.colluder_group;
+    cfg.sybils = Sybils {
+        ids_per_host: args.sybil_ids,
+        hosts_per_subnet: args.sybil_subnet as usize,
+    };
     cfg.bootstrap_random = args.bootstrap_random;
     cfg.bootstrap_neighbours = args.bootstrap_neighbours;
     cfg.bootstrap_pool = args.bootstrap_pool;

@@ -3,6 +3,7 @@
 //! Two runs with equal configurations are identical, bit for bit, whatever
 //! [`SimConfig::threads`] says.
 
+use crate::adversary::sybil::Sybils;
 use crate::adversary::NodeKind;
 use election_proto::node::NodeConfig;
 
@@ -136,6 +137,9 @@ pub struct SimConfig {
     pub lazy_stale: f64,
     /// Colluders per group; 0 puts all colluders in one group. Default 0.
     pub colluder_group_size: usize,
+    /// How relays and referrers (sybil hosts) present themselves: ids per
+    /// host, hosts per /24. Default one id per host, each host its own /24.
+    pub sybils: Sybils,
     /// An optional partition.
     pub partition: Option<Partition>,
     /// Optional churn.
@@ -209,6 +213,7 @@ impl SimConfig {
             lazy_coverage: 0.6,
             lazy_stale: 0.3,
             colluder_group_size: 0,
+            sybils: Sybils::default(),
             partition: None,
             churn: None,
             departures: None,

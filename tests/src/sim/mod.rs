@@ -107,6 +107,19 @@ use window::Window;
 use worker::{Worker, WorkerOutput};
 use world::World;
 
+/// Sybil hosts' ids (relays', referrers') in honest contact tables, at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SybilContacts {
+    /// Honest contact tables looked at (honest nodes online).
+    pub tables: u64,
+    /// Entries in them.
+    pub entries: u64,
+    /// Entries that are ids of sybil hosts.
+    pub sybil: u64,
+    /// Tables holding at least one.
+    pub tables_with_sybil: u64,
+}
+
 /// A running simulation.
 ///
 /// Deterministic: the same [`SimConfig`] gives the same run, bit for bit (same
@@ -137,6 +150,9 @@ pub struct Sim {
     /// Samples (node, minute) with more than a tenth eclipse ids, and the
     /// last minute that had one.
     eclipse_over_tenth: (u64, u64),
+    /// Largest share of sybil hosts' ids (relays, referrers) in any honest
+    /// contact table at any sample.
+    sybil_share_max: f64,
     /// Nodes that left for good.
     departed: Vec<bool>,
     /// Nodes that switched version or turned lazy.
@@ -182,6 +198,7 @@ impl Sim {
             next_sample_at: 60_000,
             eclipse_share_max: 0.0,
             eclipse_over_tenth: (0, 0),
+            sybil_share_max: 0.0,
             departed: vec![false; n],
             switched: vec![false; n],
             joining: vec![None; n],
@@ -244,6 +261,12 @@ impl Sim {
     /// Node `i`'s id.
     pub fn id(&self, i: usize) -> PeerId {
         self.world.id(i)
+    }
+
+    /// The node at address `addr` (node indices, and the addresses of
+    /// eclipse nodes and packed sybil hosts), if any.
+    pub fn node_at(&self, addr: u32) -> Option<usize> {
+        self.world.node_at(addr)
     }
 
     /// Node `i`'s kind.
@@ -414,6 +437,43 @@ impl Sim {
         self.eclipse_over_tenth
     }
 
+    /// Largest share of sybil hosts' ids (relays' and referrers', every id
+    /// they present) in any honest contact table, over samples taken every
+    /// simulated minute (0 without sybil hosts).
+    pub fn sybil_share_max(&self) -> f64 {
+        self.sybil_share_max
+    }
+
+    /// Sybil hosts' ids in the honest nodes' contact tables now.
+    pub fn sybil_contacts(&self) -> SybilContacts {
+        let mut c = SybilContacts::default();
+        for core in self.honest_cores() {
+            let (all, sybil) = self.sybil_count(core.contacts().map(|c| c.addr));
+            c.tables += 1;
+            c.entries += all as u64;
+            c.sybil += sybil as u64;
+            c.tables_with_sybil += u64::from(sybil > 0);
+        }
+        c
+    }
+
+    /// Relays in the honest nodes' elected-peer tables now: `(relay entries,
+    /// all entries)`.
+    pub fn relay_elected(&self) -> (u64, u64) {
+        let (mut relays, mut all) = (0, 0);
+        for core in self.honest_cores() {
+            for p in core.elected_peers() {
+                all += 1;
+                let kind = self
+                    .world
+                    .index_of(&p.contact.id)
+                    .map(|j| self.world.kind(j as usize));
+                relays += u64::from(kind == Some(NodeKind::Relay));
+            }
+        }
+        (relays, all)
+    }
+
     /// For every honest node, when its first and its eighth elected peer arrived
     /// (ms since the start), if they did.
     pub fn peer_milestones(&self) -> Vec<[Option<u64>; 2]> {
@@ -493,8 +553,46 @@ impl Sim {
 
     // ----- internals ---------------------------------------------------------
 
+    /// The cores of the honest nodes online.
+    fn honest_cores(&self) -> impl Iterator<Item = &SimNodeCore> {
+        (0..self.nodes.len())
+            .filter(|i| self.world.kind(*i) == NodeKind::Honest)
+            .filter_map(|i| self.nodes[i].core())
+    }
+
+    /// Of the contacts at `addrs`: how many, and how many are sybil hosts.
+    fn sybil_count(&self, addrs: impl Iterator<Item = u32>) -> (usize, usize) {
+        let (mut all, mut sybil) = (0, 0);
+        for a in addrs {
+            all += 1;
+            let kind = self.world.node_at(a).map(|j| self.world.kind(j));
+            sybil += usize::from(kind.is_some_and(NodeKind::is_sybil_host));
+        }
+        (all, sybil)
+    }
+
+    /// Samples the sybil share of every honest contact table.
+    fn sample_sybil_contacts(&mut self) {
+        if !self
+            .cfg
+            .adversaries
+            .iter()
+            .any(|(k, f)| k.is_sybil_host() && *f > 0.0)
+        {
+            return;
+        }
+        let max = self
+            .honest_cores()
+            .map(|core| self.sybil_count(core.contacts().map(|c| c.addr)))
+            .filter(|(all, _)| *all > 0)
+            .map(|(all, sybil)| sybil as f64 / all as f64)
+            .fold(0.0, f64::max);
+        self.sybil_share_max = self.sybil_share_max.max(max);
+    }
+
     /// Samples the eclipse share of every honest contact table.
     fn sample_contacts(&mut self) {
+        self.sample_sybil_contacts();
         if self.world.eclipse_addrs().is_empty() {
             return;
         }

@@ -1,6 +1,8 @@
 //! The running state of one simulated node.
 
 use super::queue::Key;
+use crate::adversary::referrer::Referrals;
+use crate::adversary::relay::Relays;
 use crate::adversary::Forks;
 use crate::ledger::LedgerView;
 use crate::rng::SimRng;
@@ -26,6 +28,10 @@ pub(super) struct SimNode {
     split_tokens: Vec<TokenId>,
     /// Forwarder memory (empty for other kinds).
     forks: Forks,
+    /// Relay memory (empty for other kinds).
+    relays: Relays,
+    /// Referrer memory (empty for other kinds).
+    referrals: Referrals,
     /// This node's own stream: network fate of what it sends, adversary inventions.
     rng: SimRng,
     /// Numbers everything this node's processing produces (see [`Key`]).
@@ -95,6 +101,8 @@ impl SimNode {
             incarnation: 0,
             split_tokens: Vec::new(),
             forks: Forks::default(),
+            relays: Relays::default(),
+            referrals: Referrals::default(),
             next_flood_at: 0,
             peers_added: 0,
             peer_milestones: [None; 2],
@@ -129,6 +137,20 @@ impl SimNode {
     pub(super) fn adversary_parts(&mut self) -> Option<(&SimNodeCore, &mut SimRng, &mut Forks)> {
         let core = self.core.as_deref()?;
         Some((core, &mut self.rng, &mut self.forks))
+    }
+
+    /// What a relay's interception needs at once: the core (if online) and
+    /// its relay memory.
+    pub(super) fn relay_parts(&mut self) -> Option<(&SimNodeCore, &mut Relays)> {
+        let core = self.core.as_deref()?;
+        Some((core, &mut self.relays))
+    }
+
+    /// What a referrer's interception needs: the node's stream and its
+    /// referrer memory (`None` while it is offline).
+    pub(super) fn referrer_parts(&mut self) -> Option<(&mut SimRng, &mut Referrals)> {
+        self.core.as_ref()?;
+        Some((&mut self.rng, &mut self.referrals))
     }
 
     /// The next key for something node `index` produced at `time`.

@@ -14,7 +14,9 @@ use super::node::SimNode;
 use super::oracle::{self, Win, WinRecord};
 use super::queue::{Entry, Key, NodeEvent};
 use super::world::World;
-use crate::adversary::{self, eclipse, NodeKind, Outgoing, Receiver};
+use crate::adversary::referrer::{self, Referrer};
+use crate::adversary::relay::{self, Relay};
+use crate::adversary::{self, eclipse, sybil, NodeKind, Outgoing, Receiver};
 use election_proto::node::{Event, EvictionReason, Input, Output};
 use election_proto::wire::{self, Contact, Envelope, Message};
 use election_proto::PeerId;
@@ -229,6 +231,16 @@ impl<'a> Worker<'a> {
                 self.adversary_send(i, to, sender, message);
             }
         }
+        if world.kind(i).is_sybil_host()
+            && !world.sybil_extra(i).is_empty()
+            && self.node(i).flood_due(now, sybil::INTRO_EVERY_MS)
+        {
+            let burst = sybil::introduce(world.sybil_extra(i), world.len(), self.node(i).rng());
+            for (to, sender, message) in burst {
+                let to = world.addr(to as usize);
+                self.adversary_send(i, to, sender, message);
+            }
+        }
         let now = self.now;
         if let Some(r) = self.node(i).rearm(timeout, now) {
             self.out.tally.stuck_timers += u64::from(r.stuck);
@@ -323,6 +335,14 @@ impl<'a> Worker<'a> {
                 return;
             }
         }
+        if world.kind(i).is_sybil_host() {
+            if let Some(replies) = self.sybil_intercept(i, me.clone(), from, &bytes) {
+                for (to, sender, message) in replies {
+                    self.adversary_send(i, to, sender, message);
+                }
+                return;
+            }
+        }
         let replies = self.node(i).adversary_parts().and_then(|(core, rng, forks)| {
             let node = Receiver {
                 kind: world.kind(i),
@@ -343,6 +363,55 @@ impl<'a> Worker<'a> {
                 }
             }
             None => self.feed(i, Input::Datagram { from, bytes: &bytes }),
+        }
+    }
+
+    /// What sybil host `i` (a relay or a referrer, at `me`) does with a
+    /// datagram: pongs for its extra ids, then its kind's own interception.
+    /// `None`: its core handles the datagram.
+    fn sybil_intercept(
+        &mut self,
+        i: usize,
+        me: Contact<u32>,
+        from: u32,
+        bytes: &[u8],
+    ) -> Option<Vec<(u32, PeerId, Message<u32>)>> {
+        let world = self.world;
+        let now = self.now;
+        if let Ok(Envelope {
+            message: Message::Ping(ping),
+            ..
+        }) = wire::decode::<u32>(bytes)
+        {
+            let (sender, pong) = sybil::pong_for(world.sybil_extra(i), &ping)?;
+            return Some(vec![(from, sender, pong)]);
+        }
+        match world.kind(i) {
+            NodeKind::Relay => {
+                let (core, relays) = self.node(i).relay_parts()?;
+                let node = Relay {
+                    me,
+                    core,
+                    keys: world.sybil_keys(i),
+                    relay_addrs: world.relay_addrs(),
+                    relays,
+                    now,
+                };
+                relay::intercept(node, from, bytes)
+            }
+            NodeKind::Referrer => {
+                let (rng, memory) = self.node(i).referrer_parts()?;
+                let node = Referrer {
+                    me,
+                    extra: world.sybil_extra(i),
+                    hosts: world.referrers(),
+                    memory,
+                    rng,
+                    now,
+                };
+                referrer::intercept(node, from, bytes)
+            }
+            _ => None,
         }
     }
 

@@ -3,9 +3,10 @@
 
 use super::config::SimConfig;
 use super::network::Network;
-use crate::adversary::{assign_kinds, ColluderGroups, NodeKind};
+use crate::adversary::{assign_kinds, sybil, ColluderGroups, NodeKind};
 use crate::ledger::{Ledger, LedgerView};
 use crate::rng::{derive32, derive64, SimRng};
+use election_proto::wire::Contact;
 use election_proto::{NodeKey, PeerId};
 use std::sync::Arc;
 
@@ -28,10 +29,22 @@ pub(super) struct World {
     views: Vec<LedgerView>,
     network: Network,
     /// Each node's address: its index, except eclipse nodes (see
-    /// [`crate::adversary::eclipse::address`]).
+    /// [`crate::adversary::eclipse::address`]) and, when several share a /24,
+    /// sybil hosts (see [`crate::adversary::sybil::address`]).
     addrs: Vec<u32>,
-    /// Eclipse addresses and their nodes, sorted by address.
+    /// Addresses other than node indices and their nodes, sorted by address.
     eclipse: Vec<(u32, u32)>,
+    /// Each sybil host's extra ids and keys (empty for everyone else).
+    sybil_extra: Vec<Vec<(PeerId, NodeKey)>>,
+    /// Each sybil host's own id and key, then its extra ones (empty for
+    /// everyone else).
+    sybil_keys: Vec<Vec<(PeerId, NodeKey)>>,
+    /// `(extra id, node)` sorted by id, to find a sybil host by any of its ids.
+    sybil_ring: Vec<(PeerId, u32)>,
+    /// Every referrer host's own id and address, in node order.
+    referrers: Vec<Contact<u32>>,
+    /// Every relay's address, sorted.
+    relay_addrs: Vec<u32>,
     /// Every eclipse address, in node order.
     eclipse_addrs: Vec<u32>,
     /// Whether to keep every event and classified win.
@@ -74,10 +87,11 @@ impl World {
             .iter()
             .enumerate()
             .map(|(i, id)| {
-                let (coverage, stale) = if kinds[i] == NodeKind::Lazy {
-                    (cfg.lazy_coverage, cfg.lazy_stale)
-                } else {
-                    (cfg.coverage, cfg.stale)
+                let (coverage, stale) = match kinds[i] {
+                    NodeKind::Lazy => (cfg.lazy_coverage, cfg.lazy_stale),
+                    // A relay stores nothing.
+                    NodeKind::Relay => (0.0, 0.0),
+                    _ => (cfg.coverage, cfg.stale),
                 };
                 LedgerView::new(
                     ledger.clone(),
@@ -103,12 +117,69 @@ impl World {
             }
         }
         let eclipse_addrs = eclipse.iter().map(|(a, _)| *a).collect();
+        let per_subnet = cfg.sybils.hosts_per_subnet;
+        let mut hosts = 0;
+        for (i, a) in addrs.iter_mut().enumerate() {
+            if kinds[i].is_sybil_host() && per_subnet > 0 {
+                *a = sybil::address(hosts, per_subnet);
+                eclipse.push((*a, i as u32));
+                hosts += 1;
+            }
+        }
         eclipse.sort_unstable();
 
+        let extra_ids = cfg.sybils.ids_per_host.max(1) - 1;
+        let sybil_extra: Vec<Vec<(PeerId, NodeKey)>> = (0..n)
+            .map(|i| {
+                if !kinds[i].is_sybil_host() {
+                    return Vec::new();
+                }
+                (1..=extra_ids)
+                    .map(|j| {
+                        let k = sybil::extra_key(seed, i, j);
+                        (k.peer_id(), k)
+                    })
+                    .collect()
+            })
+            .collect();
+        let sybil_keys = (0..n)
+            .map(|i| {
+                if !kinds[i].is_sybil_host() {
+                    return Vec::new();
+                }
+                std::iter::once((ids[i], keys[i].clone()))
+                    .chain(sybil_extra[i].iter().cloned())
+                    .collect()
+            })
+            .collect();
+        let mut sybil_ring: Vec<(PeerId, u32)> = sybil_extra
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| v.iter().map(move |(id, _)| (*id, i as u32)))
+            .collect();
+        sybil_ring.sort_unstable();
+        let referrers = (0..n)
+            .filter(|i| kinds[*i] == NodeKind::Referrer)
+            .map(|i| Contact {
+                id: ids[i],
+                addr: addrs[i],
+            })
+            .collect();
+
+        let mut relay_addrs: Vec<u32> = (0..n)
+            .filter(|i| kinds[*i] == NodeKind::Relay)
+            .map(|i| addrs[i])
+            .collect();
+        relay_addrs.sort_unstable();
         Self {
+            relay_addrs,
             addrs,
             eclipse,
             eclipse_addrs,
+            sybil_extra,
+            sybil_keys,
+            sybil_ring,
+            referrers,
             ledger,
             keys,
             ids,
@@ -182,12 +253,31 @@ impl World {
         &mut self.network
     }
 
-    /// The node index with this id, if any.
+    /// The node index with this id (or, for a sybil host, one of its extra
+    /// ids), if any.
     pub(super) fn index_of(&self, id: &PeerId) -> Option<u32> {
-        self.ring
-            .binary_search_by(|(p, _)| p.cmp(id))
-            .ok()
-            .map(|k| self.ring[k].1)
+        let find = |ring: &[(PeerId, u32)]| ring.binary_search_by(|(p, _)| p.cmp(id)).ok().map(|k| ring[k].1);
+        find(&self.ring).or_else(|| find(&self.sybil_ring))
+    }
+
+    /// Sybil host `i`'s extra ids and keys (empty for other nodes).
+    pub(super) fn sybil_extra(&self, i: usize) -> &[(PeerId, NodeKey)] {
+        &self.sybil_extra[i]
+    }
+
+    /// Sybil host `i`'s own id and key, then its extra ones (empty for other nodes).
+    pub(super) fn sybil_keys(&self, i: usize) -> &[(PeerId, NodeKey)] {
+        &self.sybil_keys[i]
+    }
+
+    /// Every relay's address, sorted.
+    pub(super) fn relay_addrs(&self) -> &[u32] {
+        &self.relay_addrs
+    }
+
+    /// Every referrer host's own id and address.
+    pub(super) fn referrers(&self) -> &[Contact<u32>] {
+        &self.referrers
     }
 
     /// The `pos`-th node in id order (wrapping).
