@@ -105,7 +105,7 @@ impl Default for ElectionsConfig {
             channel_timeout_ms: 1_500,
             election_timeout_ms: 5_000,
             max_hops: 6,
-            max_referral_hops: 3,
+            max_referral_hops: 1,
             max_active_elections: 4,
             min_proof_steps: 8,
             partition_alert_threshold: 3,

@@ -336,12 +336,17 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         // there is a fresh one, else open a replacement to another first hop.
         let next = match self.elections.on_referral(&referral, sender, &self.config) {
             ReferralOutcome::Follow(hop, chain) => Some((hop, chain)),
-            ReferralOutcome::Replace { strike } => {
+            ReferralOutcome::Replace { strike, dead_end } => {
                 if let Some(origin) = strike {
                     // The chain we started there went nowhere: its first hop
                     // is passed over by later elections' first-hop picks.
                     self.out.metrics.referral_chains_ended += 1;
                     self.membership.strike(&origin);
+                }
+                if let Some(referrer) = dead_end {
+                    if self.membership.dead_end(&referrer) {
+                        self.out.metrics.referral_chains_ended += 1;
+                    }
                 }
                 None
             }

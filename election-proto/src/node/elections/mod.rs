@@ -165,6 +165,9 @@ pub(super) enum ReferralOutcome<A> {
     Replace {
         /// The chain's first hop, to mark, if the chain ended nowhere.
         strike: Option<PeerId>,
+        /// The referrer, if it named nobody closer than itself (a dead end
+        /// its record counts, see `Membership::dead_end`).
+        dead_end: Option<PeerId>,
     },
     /// No pending channel can take it: nothing changed.
     Unmatched,
@@ -540,6 +543,7 @@ impl<A: Clone> ElectionRun<A> {
             // exhaust the election.
             Ok(_) if chain.depth >= max_hops => ReferralOutcome::Replace {
                 strike: Some(chain.origin),
+                dead_end: None,
             },
             Ok(next) => ReferralOutcome::Follow(
                 if next == r.high.id {
@@ -552,13 +556,19 @@ impl<A: Clone> ElectionRun<A> {
                     depth: chain.depth + 1,
                 },
             ),
-            // Closer peers exist but are in use already, or the referrer knows
-            // nobody closer than itself: that is where an honest referral comes
-            // from (a node that knew a closer peer would have forwarded the
-            // query), so it ends the chain without a strike.
-            Err(ElectionError::NoFreshReferral) | Err(ElectionError::ReferralNotCloser) => {
-                ReferralOutcome::Replace { strike: None }
-            }
+            // Closer peers exist but are in use already: an honest dead end.
+            Err(ElectionError::NoFreshReferral) => ReferralOutcome::Replace {
+                strike: None,
+                dead_end: None,
+            },
+            // The referrer knows nobody closer than itself: that is where an
+            // honest referral comes from too (a node that knew a closer peer
+            // would have forwarded the query), so it ends the chain without a
+            // strike; the referrer's record decides (`Membership::dead_end`).
+            Err(ElectionError::ReferralNotCloser) => ReferralOutcome::Replace {
+                strike: None,
+                dead_end: Some(sender),
+            },
             Err(_) => return ReferralOutcome::Unmatched,
         };
         self.sent_at.remove(&r.ticket);

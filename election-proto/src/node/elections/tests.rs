@@ -235,7 +235,10 @@ fn a_referral_closes_its_channel_and_names_a_fresh_closer_first_hop() {
     let t2 = e.open_channel(START, token, &first_hop(near(90)), None).unwrap();
     assert_eq!(
         e.on_referral(&referral_to(t2, near(80), near(300)), near(90), &c),
-        ReferralOutcome::Replace { strike: None }
+        ReferralOutcome::Replace {
+            strike: None,
+            dead_end: None
+        }
     );
     assert_eq!(e.owner(&t2), None, "closed even without a usable suggestion");
     assert_eq!(e.owner(&t), Some(token));
@@ -266,10 +269,13 @@ fn a_referral_that_does_not_come_closer_ends_its_chain() {
     // Sideways and back: neither suggestion is closer than the referrer.
     let r = referral_to(t, near(5_000), near(1_000));
     // Not followed; no strike: an honest node refers only when it knows
-    // nobody closer than itself.
+    // nobody closer than itself. The referrer's record counts a dead end.
     assert_eq!(
         e.on_referral(&r, near(1_000), &c),
-        ReferralOutcome::Replace { strike: None }
+        ReferralOutcome::Replace {
+            strike: None,
+            dead_end: Some(near(1_000))
+        }
     );
     assert_eq!(e.owner(&t), None);
 }
@@ -297,7 +303,7 @@ fn a_chain_of_referrals_spends_at_most_one_plus_max_referral_hops_queries() {
                 hop = next.id;
                 chain = Some(link);
             }
-            ReferralOutcome::Replace { strike } => {
+            ReferralOutcome::Replace { strike, .. } => {
                 assert_eq!(
                     strike,
                     Some(origin),

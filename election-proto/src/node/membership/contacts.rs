@@ -17,8 +17,16 @@ pub struct Reputation {
     pub won: u32,
     /// Sum of the peer's average agreement with its cluster, in tenths (for the mean).
     pub agreement_tenths: u32,
-    /// Invalid signatures or conflicting answers attributed to the peer.
+    /// Invalid signatures or conflicting answers attributed to the peer, and
+    /// referral chains it started that led nowhere (see `dead_ends`).
     pub strikes: u32,
+    /// Times, since its last strike for it, that the peer as a first hop
+    /// referred us to nobody closer to the token. An honest node does that
+    /// now and then (it knows nobody closer and does not hold the token);
+    /// one that does it twice as often as it takes part in a cluster, plus
+    /// twice, is struck.
+    #[serde(default)]
+    pub dead_ends: u32,
 }
 
 impl Reputation {

@@ -154,6 +154,23 @@ impl<A: Address> Membership<A> {
         }
     }
 
+    /// A first hop of ours referred us to nobody closer to the token: struck
+    /// once such dead ends outnumber twice its cluster memberships plus one
+    /// (a refer-only node never takes part in a cluster; an honest node near
+    /// the token mostly does).
+    pub(super) fn dead_end(&mut self, id: &PeerId) -> bool {
+        let Some(r) = self.contacts.reputation_mut(id) else {
+            return false;
+        };
+        r.dead_ends = r.dead_ends.saturating_add(1);
+        if r.dead_ends < r.participated.saturating_add(1).saturating_mul(2) {
+            return false;
+        }
+        r.dead_ends = 0;
+        r.strikes = r.strikes.saturating_add(1);
+        true
+    }
+
     /// Credits the members of an election's winning cluster.
     pub(super) fn credit_cluster(&mut self, members: &[PeerId], winner: &PeerId, avg_agreement: f64) {
         for m in members {
