@@ -1108,6 +1108,33 @@ mod tests {
     }
 
     #[test]
+    fn loopback_grouping_per_ip_treats_127_addresses_as_real_hosts_and_subnets() {
+        let enc = |a: NetAddr| postcard::to_allocvec(&a).unwrap();
+        let per_ip = |a: NetAddr| AddressGroups::of_encoding_with(&enc(a), LoopbackGroups::PerIp);
+        let per_port = |a: NetAddr| AddressGroups::of_encoding_with(&enc(a), LoopbackGroups::PerPort);
+        // Per IP: two ports of 127.0.1.1 are one host; 127.0.1.2 shares its /24; 127.0.2.1 does not.
+        let a = per_ip(NetAddr::V4([127, 0, 1, 1], 7000));
+        assert_eq!(a, per_ip(NetAddr::V4([127, 0, 1, 1], 7001)));
+        let b = per_ip(NetAddr::V4([127, 0, 1, 2], 7000));
+        assert_ne!(a.ip, b.ip);
+        assert_eq!(a.subnet, b.subnet);
+        assert_ne!(a.subnet, per_ip(NetAddr::V4([127, 0, 2, 1], 7000)).subnet);
+        assert_eq!(
+            per_ip(NetAddr::V6(LOCALHOST_V6, 1)),
+            per_ip(NetAddr::V6(LOCALHOST_V6, 2))
+        );
+        // Per port (the default): every loopback port is its own host and subnet.
+        let p = per_port(NetAddr::V4([127, 0, 1, 1], 7000));
+        assert_ne!(p.ip, per_port(NetAddr::V4([127, 0, 1, 1], 7001)).ip);
+        assert_ne!(p.subnet, per_port(NetAddr::V4([127, 0, 1, 1], 7001)).subnet);
+        assert_eq!(loopback_groups(), LoopbackGroups::PerPort, "the default");
+        assert_eq!(LoopbackGroups::default(), LoopbackGroups::PerPort);
+        // Non-loopback addresses do not depend on the setting.
+        let real = NetAddr::V4([192, 0, 2, 1], 1);
+        assert_eq!(per_ip(real), per_port(real));
+    }
+
+    #[test]
     fn golden_bytes_pin_the_format() {
         let bytes = encode(&referral(0x81, 0x0102u32)).unwrap();
         let mut expect = vec![PROTOCOL_VERSION];

@@ -612,7 +612,7 @@ fn summarize(args: &[String]) -> Result<(), String> {
             / others.len().max(1) as f64;
         let with_elected = others
             .iter()
-            .filter(|n| n["elected"].as_array().is_some_and(|a| a.iter().any(|c| is_sybil(c))))
+            .filter(|n| n["elected"].as_array().is_some_and(|a| a.iter().any(&is_sybil)))
             .count();
         out["others"] = json!({
             "mean_sybil_share_of_contacts": share,

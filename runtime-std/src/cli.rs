@@ -460,6 +460,12 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
                 }
                 feed.update(m, started.node().io_stats());
             }
+            if let Ok(snapshot) = started.node().snapshot() {
+                for warning in health.check_contacts(&snapshot.contacts) {
+                    log::warn!("{warning}");
+                }
+            }
+            feed.update_health(health.gauges());
         }
         if last_summary.elapsed() >= Duration::from_secs(60) {
             last_summary = Instant::now();

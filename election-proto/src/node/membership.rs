@@ -8,6 +8,7 @@
 use super::admission::Purpose;
 use super::contacts::Admit;
 use super::discovery::Hop;
+use super::metrics::Rejection;
 use super::Node;
 use crate::id::{ring_distance, Distance, PeerId};
 
@@ -178,7 +179,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             .contacts
             .group_has_room(&groups, self.admission.pending_in(&groups))
         {
-            self.metrics.contacts_rejected += 1;
+            self.metrics.reject(Rejection::BeforeProbe);
             return;
         }
         if self.contacts.len() >= self.config.max_contacts {
@@ -240,12 +241,13 @@ impl<A: Address, S: TokenStore> Node<A, S> {
         match self.contacts.admit(&self.me.id, c.id, c.addr.clone(), now, false) {
             Admit::Known => {}
             Admit::Added => self.metrics.contacts_admitted += 1,
-            Admit::GroupFull | Admit::Full => self.metrics.contacts_rejected += 1,
+            Admit::GroupFull => self.metrics.reject(Rejection::GroupFull),
+            Admit::Full => self.metrics.reject(Rejection::TableFull),
             Admit::CheckFirst(victim) => {
                 if self.admission.is_probing(&victim.id)
                     || self.admission.len() >= self.config.max_pending_probes
                 {
-                    self.metrics.contacts_rejected += 1;
+                    self.metrics.reject(Rejection::TableFull);
                 } else {
                     let _ = self.probe(now, victim, Purpose::Liveness { newcomer: c });
                 }
@@ -328,7 +330,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                     .contacts
                     .group_has_room(&groups, self.admission.pending_in(&groups))
             {
-                self.metrics.contacts_rejected += 1;
+                self.metrics.reject(Rejection::BeforeProbe);
                 continue;
             }
             let nonce = self.rng.next_u64();
