@@ -274,7 +274,11 @@ impl fmt::Debug for StartedNode {
 
 impl NodeSetup {
     /// Starts the node on `runtime`: loads or creates the identity, loads the
-    /// ledger, binds the socket, restores saved peers, contacts bootstrap peers.
+    /// ledger, binds the socket, loads or mines the identity's proof of work
+    /// (when `config.pow_difficulty` > 0: saved as `identity.pow` in the
+    /// state directory, progress every [`POW_CHECKPOINT`], interruptible
+    /// through [`NodeSetup::mining`]), restores saved peers, contacts
+    /// bootstrap peers.
     ///
     /// A corrupt or unreadable state file is moved aside (see
     /// [`StateDir::move_aside`]), reported in [`StartReport::state_problems`]
@@ -324,9 +328,7 @@ impl NodeSetup {
             s.save_identity(&identity).map_err(SetupError::State)?;
         }
         let id = identity.peer_id();
-        // The identity's proof of work: loaded, resumed or mined.
         self.config.validate().map_err(SetupError::Config)?;
-        let pow_nonce = self.identity_pow(&identity, state.as_ref(), &mut problems, &mut moved_aside)?;
         // Saved peers.
         let saved_peers = match &state {
             Some(s) => match s.load_peers() {
@@ -379,6 +381,9 @@ impl NodeSetup {
             error,
         })?;
         let bound = socket.local_addr().map_err(SetupError::Io)?;
+        // The identity's proof of work: loaded, resumed or mined, once
+        // everything that can fail fast (ledger, socket) has been checked.
+        let pow_nonce = self.identity_pow(&identity, state.as_ref(), &mut problems, &mut moved_aside)?;
         let advertise = advertised(self.advertise.unwrap_or(bound));
         // With --id-seed the node's seed is derived from it (reproducible
         // demos, no OS randomness needed); otherwise it is fresh, drawn before
