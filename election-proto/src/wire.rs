@@ -114,7 +114,10 @@ static LOOPBACK_PER_IP: core::sync::atomic::AtomicBool = core::sync::atomic::Ato
 /// set it before starting nodes, as contacts already admitted keep the groups
 /// they were admitted with).
 pub fn set_loopback_groups(groups: LoopbackGroups) {
-    LOOPBACK_PER_IP.store(groups == LoopbackGroups::PerIp, core::sync::atomic::Ordering::Relaxed);
+    LOOPBACK_PER_IP.store(
+        groups == LoopbackGroups::PerIp,
+        core::sync::atomic::Ordering::Relaxed,
+    );
 }
 
 /// How this process groups loopback addresses (see [`set_loopback_groups`]).

@@ -208,15 +208,7 @@ fn sybil(o: &Opts) -> Result<(), String> {
         let honest = honest.clone();
         handles.push(std::thread::spawn(move || {
             drive(
-                node,
-                key,
-                socket,
-                i,
-                &contacts,
-                &honest,
-                target,
-                variant,
-                duration,
+                node, key, socket, i, &contacts, &honest, target, variant, duration,
             )
         }));
     }
@@ -323,7 +315,9 @@ fn drive(
             let handled = match (variant, query) {
                 (Variant::Refer, Some(q)) if q.challenger != me.id => {
                     counts.queries += 1;
-                    pick = pick.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    pick = pick
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let a = (index + 1 + (pick >> 33) as usize % (sybils.len() - 1)) % sybils.len();
                     let b = if (a + 1) % sybils.len() == index {
                         (a + 2) % sybils.len()
@@ -347,7 +341,9 @@ fn drive(
                     if relayed.len() >= 4096 {
                         relayed.clear();
                     }
-                    pick = pick.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    pick = pick
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let to = honest[(pick >> 33) as usize % honest.len()];
                     let fwd = Query { hops_left: 0, ..q };
                     relayed.insert(
@@ -378,9 +374,14 @@ fn drive(
                     Some(Message::Answer(a)) if relayed.contains_key(&a.ticket) => {
                         if let Some(rel) = relayed.remove(&a.ticket) {
                             let q = rel.query;
-                            if let Some(signed) =
-                                answer_signed_bytes(&q.challenger, q.ticket, &q.token, &a.answer, &a.signature, &me.addr)
-                            {
+                            if let Some(signed) = answer_signed_bytes(
+                                &q.challenger,
+                                q.ticket,
+                                &q.token,
+                                &a.answer,
+                                &a.signature,
+                                &me.addr,
+                            ) {
                                 send(
                                     rel.from,
                                     Message::Answer(Answer {
@@ -405,7 +406,9 @@ fn drive(
                             if rel.tries < 3 {
                                 rel.tries += 1;
                                 let q = rel.query;
-                                pick = pick.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                                pick = pick
+                                    .wrapping_mul(6364136223846793005)
+                                    .wrapping_add(1442695040888963407);
                                 let to = honest[(pick >> 33) as usize % honest.len()];
                                 send(to, Message::Query(q));
                             } else {
@@ -440,7 +443,10 @@ fn pow_cost(o: &Opts) -> Result<(), String> {
         zeros = zeros.max(election_proto::keys::leading_zero_bits(&pow_hash(&key, n)));
     }
     let per = began.elapsed().as_secs_f64() / tries.max(1) as f64;
-    println!("{tries} Argon2id evaluations: {:.2} ms each (one core)", per * 1e3);
+    println!(
+        "{tries} Argon2id evaluations: {:.2} ms each (one core)",
+        per * 1e3
+    );
     // Keys, no proof of work: the cost of grinding an id near a point.
     let began = Instant::now();
     let n = 20_000u32;
@@ -518,7 +524,11 @@ fn summarize(args: &[String]) -> Result<(), String> {
     let sybil_addrs: BTreeSet<String> = sybil
         .as_ref()
         .and_then(|s| s["sybils"].as_array())
-        .map(|a| a.iter().filter_map(|x| x["addr"].as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x["addr"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let is_sybil = |v: &Value| v["addr"].as_str().is_some_and(|a| sybil_addrs.contains(a));
     let attack_from = sybil.as_ref().map_or(0, |s| u(&s["started_unix_ms"]));
@@ -597,7 +607,11 @@ fn summarize(args: &[String]) -> Result<(), String> {
             });
         }
         // The other honest nodes.
-        let others: Vec<&Value> = nodes.iter().filter(|(i, _)| Some(*i) != target_index).map(|(_, n)| n).collect();
+        let others: Vec<&Value> = nodes
+            .iter()
+            .filter(|(i, _)| Some(*i) != target_index)
+            .map(|(_, n)| n)
+            .collect();
         let share: f64 = others
             .iter()
             .map(|n| {
@@ -630,7 +644,10 @@ fn summarize(args: &[String]) -> Result<(), String> {
     if as_json {
         println!("{}", serde_json::to_string(&out).map_err(|e| e.to_string())?);
     } else {
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+        );
     }
     Ok(())
 }

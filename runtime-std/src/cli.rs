@@ -28,16 +28,16 @@ use crate::addr::{resolve, resolve_bootstrap};
 use crate::cluster::{cluster_node_config, too_small, Cluster, ClusterOptions};
 use crate::control::Runtime;
 use crate::health::HealthWatch;
+use crate::identity::MiningProgress;
 use crate::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
 use crate::metrics_http::{MetricsFeed, MetricsServer};
+use crate::setup::MiningControl;
 use crate::setup::{log_event, LedgerSource, NodeSetup, SetupError};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use election_proto::node::NodeConfig;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use crate::identity::MiningProgress;
-use crate::setup::MiningControl;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -433,11 +433,17 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
                     time_to_first_success_ms.get_or_insert(at_ms);
                     Some(("elected".to_string(), Some(winner.addr)))
                 }
-                election_proto::node::Event::ElectionFailed { reason, .. } => Some((reason.name().to_string(), None)),
+                election_proto::node::Event::ElectionFailed { reason, .. } => {
+                    Some((reason.name().to_string(), None))
+                }
                 _ => None,
             };
             if let Some((outcome, winner)) = record.filter(|_| elections.len() < SUMMARY_MAX_ELECTIONS) {
-                elections.push(ElectionRecord { at_ms, outcome, winner });
+                elections.push(ElectionRecord {
+                    at_ms,
+                    outcome,
+                    winner,
+                });
             }
             log_event(&id, &e);
         }
@@ -497,7 +503,12 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
                     time_to_contacts_ms,
                     time_to_first_success_ms,
                     contacts: stopped.snapshot.contacts.clone(),
-                    elected: stopped.snapshot.elected.iter().map(|p| p.contact.clone()).collect(),
+                    elected: stopped
+                        .snapshot
+                        .elected
+                        .iter()
+                        .map(|p| p.contact.clone())
+                        .collect(),
                     wins,
                     started_unix_ms,
                     elections,

@@ -265,8 +265,12 @@ impl HealthWatch {
         self.gauges.largest_block_share = top_block.as_ref().map_or(0.0, |(_, k)| share(*k));
         let judged = n >= CONCENTRATION_MIN_CONTACTS;
         let over = match (top_subnet, top_block) {
-            (Some((k, group)), _) if judged && share(k) > SUBNET_SHARE_WARN => Some((group, k, SUBNET_SHARE_WARN)),
-            (_, Some((group, k))) if judged && share(k) > BLOCK_SHARE_WARN => Some((group, k, BLOCK_SHARE_WARN)),
+            (Some((k, group)), _) if judged && share(k) > SUBNET_SHARE_WARN => {
+                Some((group, k, SUBNET_SHARE_WARN))
+            }
+            (_, Some((group, k))) if judged && share(k) > BLOCK_SHARE_WARN => {
+                Some((group, k, BLOCK_SHARE_WARN))
+            }
             _ => None,
         };
         let mut out = Vec::new();
@@ -370,10 +374,14 @@ impl HealthWatch {
 /// How a subnet is named in a warning.
 fn subnet_label(addr: &SocketAddr) -> String {
     match addr.ip() {
-        IpAddr::V4(ip) if ip.is_loopback() && election_proto::wire::loopback_groups() == LoopbackGroups::PerPort => {
+        IpAddr::V4(ip)
+            if ip.is_loopback() && election_proto::wire::loopback_groups() == LoopbackGroups::PerPort =>
+        {
             addr.to_string()
         }
-        IpAddr::V6(ip) if ip.is_loopback() && election_proto::wire::loopback_groups() == LoopbackGroups::PerPort => {
+        IpAddr::V6(ip)
+            if ip.is_loopback() && election_proto::wire::loopback_groups() == LoopbackGroups::PerPort =>
+        {
             addr.to_string()
         }
         IpAddr::V4(ip) => {
@@ -391,12 +399,16 @@ fn subnet_label(addr: &SocketAddr) -> String {
 /// loopback, link-local and unique-local ones.
 fn public_block(ip: &IpAddr) -> Option<String> {
     match ip {
-        IpAddr::V4(ip) if !(ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified()) => {
+        IpAddr::V4(ip)
+            if !(ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified()) =>
+        {
             let o = ip.octets();
             Some(format!("{}.{}.0.0/16", o[0], o[1]))
         }
         IpAddr::V6(ip)
-            if !(ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xfe00) == 0xfc00
+            if !(ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
                 || (ip.segments()[0] & 0xffc0) == 0xfe80) =>
         {
             let s = ip.segments();
@@ -482,13 +494,26 @@ mod tests {
     fn one_subnet_or_public_block_holding_too_many_contacts_is_warned_about_once() {
         let mut w = HealthWatch::new(Vec::new(), 2);
         let spread = contacts(&[
-            "1.1.1.1:1", "2.2.2.2:1", "3.3.3.3:1", "4.4.4.4:1", "5.5.5.5:1", "6.6.6.6:1", "7.7.7.7:1", "8.8.8.8:1",
+            "1.1.1.1:1",
+            "2.2.2.2:1",
+            "3.3.3.3:1",
+            "4.4.4.4:1",
+            "5.5.5.5:1",
+            "6.6.6.6:1",
+            "7.7.7.7:1",
+            "8.8.8.8:1",
         ]);
         assert!(w.check_contacts(&spread).is_empty());
         assert!((w.gauges().largest_subnet_share - 0.125).abs() < 1e-9);
         // Three of eight in one /24: 37.5 % > 25 %.
         let crowded = contacts(&[
-            "203.0.113.1:1", "203.0.113.2:1", "203.0.113.3:9", "4.4.4.4:1", "5.5.5.5:1", "6.6.6.6:1", "7.7.7.7:1",
+            "203.0.113.1:1",
+            "203.0.113.2:1",
+            "203.0.113.3:9",
+            "4.4.4.4:1",
+            "5.5.5.5:1",
+            "6.6.6.6:1",
+            "7.7.7.7:1",
             "8.8.8.8:1",
         ]);
         let got = w.check_contacts(&crowded);
@@ -501,13 +526,21 @@ mod tests {
                 limit: SUBNET_SHARE_WARN
             }]
         );
-        assert!(got[0].to_string().contains("3 of this node's 8 contacts are in 203.0.113.0/24"));
+        assert!(got[0]
+            .to_string()
+            .contains("3 of this node's 8 contacts are in 203.0.113.0/24"));
         assert!(w.check_contacts(&crowded).is_empty(), "not repeated");
         assert_eq!(w.gauges().warnings_active, 1);
         assert!(w.check_contacts(&spread).is_empty(), "cleared");
         // Five of eight in one public /16, two per /24.
         let block = contacts(&[
-            "198.51.1.1:1", "198.51.1.2:1", "198.51.2.1:1", "198.51.2.2:1", "198.51.3.1:1", "6.6.6.6:1", "7.7.7.7:1",
+            "198.51.1.1:1",
+            "198.51.1.2:1",
+            "198.51.2.1:1",
+            "198.51.2.2:1",
+            "198.51.3.1:1",
+            "6.6.6.6:1",
+            "7.7.7.7:1",
             "8.8.8.8:1",
         ]);
         let got = w.check_contacts(&block);
@@ -545,11 +578,18 @@ mod tests {
             got.extend(w.check(LATE, &m));
         }
         assert!(
-            got.iter().any(|w| matches!(w, Warning::SuccessCollapsed { earlier, .. } if *earlier == 1.0)),
+            got.iter()
+                .any(|w| matches!(w, Warning::SuccessCollapsed { earlier, .. } if *earlier == 1.0)),
             "{got:?}"
         );
         assert!(
-            got.iter().any(|w| matches!(w, Warning::MostlyExhausted { window: RECENT_ELECTIONS, .. })),
+            got.iter().any(|w| matches!(
+                w,
+                Warning::MostlyExhausted {
+                    window: RECENT_ELECTIONS,
+                    ..
+                }
+            )),
             "{got:?}"
         );
         assert_eq!(got.len(), 2, "each once: {got:?}");

@@ -393,7 +393,8 @@ impl NodeSetup {
             None => (self.random)().map_err(SetupError::Randomness)?,
         };
         let key = identity.key().with_pow_nonce(pow_nonce);
-        let node = Node::new(self.config.clone(), key, advertise, view, rng_seed).map_err(SetupError::Config)?;
+        let node =
+            Node::new(self.config.clone(), key, advertise, view, rng_seed).map_err(SetupError::Config)?;
         let clock = Clock::starting_at(saved_peers.as_ref().map_or(0, |f| f.saved_at_ms));
         let node = runtime.spawn(node, socket, clock).map_err(SetupError::Io)?;
         let mut report = StartReport {
@@ -471,8 +472,14 @@ impl NodeSetup {
                     reason: format!("proof of work belongs to peer {}, not {id}", f.peer_id),
                 }),
                 Ok(Some(f)) => {
-                    if let Some(n) = f.nonce.filter(|n| election_proto::keys::pow_valid(&key, *n, bits)) {
-                        log::info!("identity proof of work ({bits} bits) loaded from {}", s.pow_path().display());
+                    if let Some(n) = f
+                        .nonce
+                        .filter(|n| election_proto::keys::pow_valid(&key, *n, bits))
+                    {
+                        log::info!(
+                            "identity proof of work ({bits} bits) loaded from {}",
+                            s.pow_path().display()
+                        );
                         return Ok(n);
                     }
                     // Every nonce below `next_nonce` had fewer than `f.bits`

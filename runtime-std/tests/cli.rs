@@ -206,7 +206,15 @@ fn run_mines_its_proof_keeps_it_and_writes_a_summary_on_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.json");
     let mut child = node()
-        .args(["run", "--listen", "127.0.0.1:0", "--id-seed", "9", "--pow-difficulty", "2"])
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--id-seed",
+            "9",
+            "--pow-difficulty",
+            "2",
+        ])
         .args(["--loopback-groups", "per-ip", "--state-dir"])
         .arg(dir.path())
         .arg("--summary")
@@ -220,7 +228,10 @@ fn run_mines_its_proof_keeps_it_and_writes_a_summary_on_shutdown() {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut mined = false;
     loop {
-        let line = lines.next().expect("a listening line before stderr ends").unwrap();
+        let line = lines
+            .next()
+            .expect("a listening line before stderr ends")
+            .unwrap();
         mined |= line.contains("identity proof of work (2 bits) found");
         if line.contains(" listening on ") {
             break;
@@ -240,9 +251,20 @@ fn run_mines_its_proof_keeps_it_and_writes_a_summary_on_shutdown() {
     assert!(pow["nonce"].is_u64(), "{pow}");
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     assert_eq!(s["peer_id"], pow["peer_id"]);
-    for key in ["addr", "uptime_ms", "contacts", "elected", "wins", "elections", "metrics"] {
+    for key in [
+        "addr",
+        "uptime_ms",
+        "contacts",
+        "elected",
+        "wins",
+        "elections",
+        "metrics",
+    ] {
         assert!(!s[key].is_null(), "{key} missing from {s}");
     }
-    assert!(s["time_to_contacts_ms"].is_null(), "a lone node never knows 8 contacts");
+    assert!(
+        s["time_to_contacts_ms"].is_null(),
+        "a lone node never knows 8 contacts"
+    );
     assert!(s["metrics"]["rejected_before_probe"].is_u64());
 }

@@ -35,7 +35,9 @@ fn start(ip: [u8; 4], id_seed: u64, bootstrap: Option<SocketAddr>) -> StartedNod
         config: NodeConfig::default(),
         ..NodeSetup::new(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), 0))
     };
-    setup.start(&StdRuntime).expect("start a node on a loopback address")
+    setup
+        .start(&StdRuntime)
+        .expect("start a node on a loopback address")
 }
 
 struct Outcome {
@@ -55,8 +57,16 @@ fn flood(t: u8, done: impl Fn(&Outcome, usize) -> bool) -> Outcome {
     let at = target.node().contact().addr;
     let mut others = Vec::new();
     for i in 0..FLOOD {
-        others.push(start([127, 0, t + 1, 1], u64::from(t) * 100 + 1 + u64::from(i), Some(at)));
-        others.push(start([127, 0, t + 2, 1 + i], u64::from(t) * 100 + 50 + u64::from(i), Some(at)));
+        others.push(start(
+            [127, 0, t + 1, 1],
+            u64::from(t) * 100 + 1 + u64::from(i),
+            Some(at),
+        ));
+        others.push(start(
+            [127, 0, t + 2, 1 + i],
+            u64::from(t) * 100 + 50 + u64::from(i),
+            Some(at),
+        ));
     }
     let measure = |target: &StartedNode| {
         let snapshot = target.node().snapshot().expect("target running");
@@ -66,8 +76,16 @@ fn flood(t: u8, done: impl Fn(&Outcome, usize) -> bool) -> Outcome {
             IpAddr::V6(_) => [0; 4],
         };
         Outcome {
-            from_host: snapshot.contacts.iter().filter(|c| ip(c) == [127, 0, t + 1, 1]).count(),
-            from_subnet: snapshot.contacts.iter().filter(|c| ip(c)[..3] == [127, 0, t + 2]).count(),
+            from_host: snapshot
+                .contacts
+                .iter()
+                .filter(|c| ip(c) == [127, 0, t + 1, 1])
+                .count(),
+            from_subnet: snapshot
+                .contacts
+                .iter()
+                .filter(|c| ip(c)[..3] == [127, 0, t + 2])
+                .count(),
             refused: metrics.rejected_before_probe + metrics.rejected_group_full,
         }
     };
@@ -76,7 +94,11 @@ fn flood(t: u8, done: impl Fn(&Outcome, usize) -> bool) -> Outcome {
     for round in 0..600 {
         let joined = others
             .iter()
-            .filter(|o| o.node().snapshot().is_ok_and(|s| s.contacts.iter().any(|c| c.addr == at)))
+            .filter(|o| {
+                o.node()
+                    .snapshot()
+                    .is_ok_and(|s| s.contacts.iter().any(|c| c.addr == at))
+            })
             .count();
         outcome = measure(&target);
         if done(&outcome, joined) || round == 599 {
@@ -115,8 +137,23 @@ fn per_host_and_per_subnet_caps_bite_on_loopback_only_when_grouped_per_ip() {
         joined == 2 * usize::from(FLOOD) && o.refused >= beyond && o.from_host >= 1 && o.from_subnet >= 1
     });
     set_loopback_groups(LoopbackGroups::PerPort);
-    assert!(per_ip.from_host <= 2, "per-host cap: {} contacts on one address", per_ip.from_host);
-    assert!(per_ip.from_subnet <= 4, "per-subnet cap: {} contacts in one /24", per_ip.from_subnet);
-    assert!(per_ip.refused >= beyond, "the target refused {} (expected at least {beyond})", per_ip.refused);
-    assert!(per_ip.from_host >= 1 && per_ip.from_subnet >= 1, "the caps limit, they do not exclude");
+    assert!(
+        per_ip.from_host <= 2,
+        "per-host cap: {} contacts on one address",
+        per_ip.from_host
+    );
+    assert!(
+        per_ip.from_subnet <= 4,
+        "per-subnet cap: {} contacts in one /24",
+        per_ip.from_subnet
+    );
+    assert!(
+        per_ip.refused >= beyond,
+        "the target refused {} (expected at least {beyond})",
+        per_ip.refused
+    );
+    assert!(
+        per_ip.from_host >= 1 && per_ip.from_subnet >= 1,
+        "the caps limit, they do not exclude"
+    );
 }

@@ -36,13 +36,24 @@ fn setup(dir: &Path, bits: u8) -> NodeSetup {
 }
 
 fn saved(dir: &Path) -> PowFile {
-    StateDir::open(dir).unwrap().load_pow().unwrap().expect("identity.pow written")
+    StateDir::open(dir)
+        .unwrap()
+        .load_pow()
+        .unwrap()
+        .expect("identity.pow written")
 }
 
 /// The first nonce from `start` with `bits` of work for the test identity.
 fn first_nonce(start: u64) -> u64 {
     let key = Identity::from_u64(ID_SEED).key().public();
-    match mine_identity_pow(&key, BITS, start, Duration::from_secs(3600), &|| false, &mut |_| true) {
+    match mine_identity_pow(
+        &key,
+        BITS,
+        start,
+        Duration::from_secs(3600),
+        &|| false,
+        &mut |_| true,
+    ) {
         MineOutcome::Found(n) => n,
         MineOutcome::Stopped { .. } => unreachable!("nothing stops it"),
     }
@@ -62,7 +73,11 @@ fn the_proof_is_mined_once_kept_beside_the_key_and_loaded_on_restart() {
     assert_eq!(nonce, first_nonce(0), "the first valid nonce from 0");
     // Restart: the saved proof is used as it is.
     let bytes = std::fs::read(dir.path().join("identity.pow")).unwrap();
-    setup(dir.path(), BITS).start(&StdRuntime).unwrap().stop().unwrap();
+    setup(dir.path(), BITS)
+        .start(&StdRuntime)
+        .unwrap()
+        .stop()
+        .unwrap();
     assert_eq!(std::fs::read(dir.path().join("identity.pow")).unwrap(), bytes);
 }
 
@@ -87,15 +102,28 @@ fn an_interrupted_mining_saves_its_progress_and_the_next_start_resumes_from_it()
     // Progress past the first valid nonce: resuming must not find it again.
     let skip = first_nonce(0) + 1;
     let dir_state = StateDir::open(dir.path()).unwrap();
-    dir_state.save_pow(&PowFile { next_nonce: skip, ..pow }).unwrap();
-    setup(dir.path(), BITS).start(&StdRuntime).unwrap().stop().unwrap();
+    dir_state
+        .save_pow(&PowFile {
+            next_nonce: skip,
+            ..pow
+        })
+        .unwrap();
+    setup(dir.path(), BITS)
+        .start(&StdRuntime)
+        .unwrap()
+        .stop()
+        .unwrap();
     let nonce = saved(dir.path()).nonce.expect("mined");
     assert_eq!(nonce, first_nonce(skip), "resumed at {skip}");
     // A lower difficulty than the one saved starts again at 0 (a nonce below
     // `next_nonce` may pass it).
     let pow = saved(dir.path());
     dir_state.save_pow(&PowFile { nonce: None, ..pow }).unwrap();
-    setup(dir.path(), BITS - 1).start(&StdRuntime).unwrap().stop().unwrap();
+    setup(dir.path(), BITS - 1)
+        .start(&StdRuntime)
+        .unwrap()
+        .stop()
+        .unwrap();
     assert!(saved(dir.path()).nonce.unwrap() <= nonce);
 }
 
@@ -103,7 +131,10 @@ fn an_interrupted_mining_saves_its_progress_and_the_next_start_resumes_from_it()
 fn a_corrupt_or_foreign_proof_file_is_moved_aside_and_mined_anew() {
     for (name, content) in [
         ("corrupt", b"{not json".to_vec()),
-        ("other format", br#"{"format":9,"peer_id":"00","bits":4,"nonce":1,"next_nonce":1}"#.to_vec()),
+        (
+            "other format",
+            br#"{"format":9,"peer_id":"00","bits":4,"nonce":1,"next_nonce":1}"#.to_vec(),
+        ),
         (
             "another identity's",
             serde_json::to_vec(&PowFile {
@@ -123,7 +154,11 @@ fn a_corrupt_or_foreign_proof_file_is_moved_aside_and_mined_anew() {
         assert_eq!(report.moved_aside.len(), 1, "{name}: {report:?}");
         let aside = &report.moved_aside[0];
         assert!(
-            aside.file_name().unwrap().to_string_lossy().starts_with("identity.pow.corrupt-"),
+            aside
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("identity.pow.corrupt-"),
             "{name}: {aside:?}"
         );
         assert_eq!(std::fs::read(aside).unwrap(), content, "{name}: kept as it was");
@@ -136,7 +171,9 @@ fn a_corrupt_or_foreign_proof_file_is_moved_aside_and_mined_anew() {
 fn an_invalid_saved_nonce_is_not_trusted_and_difficulty_zero_mines_nothing() {
     let dir = tempfile::tempdir().unwrap();
     // A "found" nonce that is not a valid proof (say, hand-edited).
-    let bad = (0..64).find(|n| !pow_valid(&Identity::from_u64(ID_SEED).key().public(), *n, BITS)).unwrap();
+    let bad = (0..64)
+        .find(|n| !pow_valid(&Identity::from_u64(ID_SEED).key().public(), *n, BITS))
+        .unwrap();
     StateDir::open(dir.path())
         .unwrap()
         .save_pow(&PowFile {
@@ -147,7 +184,11 @@ fn an_invalid_saved_nonce_is_not_trusted_and_difficulty_zero_mines_nothing() {
             next_nonce: 0,
         })
         .unwrap();
-    setup(dir.path(), BITS).start(&StdRuntime).unwrap().stop().unwrap();
+    setup(dir.path(), BITS)
+        .start(&StdRuntime)
+        .unwrap()
+        .stop()
+        .unwrap();
     assert_eq!(saved(dir.path()).nonce, Some(first_nonce(0)));
     // Difficulty 0: no proof needed, nothing written.
     let dir = tempfile::tempdir().unwrap();

@@ -458,7 +458,12 @@ mod tests {
         m.reject(Rejection::GroupFull);
         m.reject(Rejection::TableFull);
         assert_eq!(
-            (m.contacts_rejected, m.rejected_before_probe, m.rejected_group_full, m.rejected_table_full),
+            (
+                m.contacts_rejected,
+                m.rejected_before_probe,
+                m.rejected_group_full,
+                m.rejected_table_full
+            ),
             (4, 2, 1, 1)
         );
         let mut total = m.clone();
@@ -466,7 +471,11 @@ mod tests {
         assert_eq!((total.contacts_rejected, total.rejected_before_probe), (8, 4));
         // Metrics saved before the split still load, the split counters at 0.
         let mut json = serde_json::to_value(&m).unwrap();
-        for k in ["rejected_before_probe", "rejected_group_full", "rejected_table_full"] {
+        for k in [
+            "rejected_before_probe",
+            "rejected_group_full",
+            "rejected_table_full",
+        ] {
             json.as_object_mut().unwrap().remove(k);
         }
         let old: Metrics = serde_json::from_value(json).unwrap();
