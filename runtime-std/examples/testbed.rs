@@ -570,6 +570,7 @@ fn summarize(args: &[String]) -> Result<(), String> {
         "nodes_never_8_contacts": never8,
         "nodes_with_8_elected_at_end": elected8,
         "least_contacts_at_end": if min_contacts == u64::MAX { 0 } else { min_contacts },
+        "nodes_with_warnings": nodes.iter().filter(|(_, n)| n["warnings"].as_array().is_some_and(|w| !w.is_empty())).count(),
     });
     if let (Some(s), Some(t)) = (&sybil, target_index) {
         let target = nodes.iter().find(|(i, _)| *i == t).map(|(_, n)| n);
@@ -604,6 +605,9 @@ fn summarize(args: &[String]) -> Result<(), String> {
                 "elected": elected.len(),
                 "won_by_sybils_in_attack": by_sybil,
                 "elected_in_attack": won,
+                "warnings": n["warnings"].as_array().map_or(Vec::new(), |w| {
+                    w.iter().filter_map(|x| x[1].as_str()).map(|t| t.chars().take(60).collect::<String>()).collect()
+                }),
             });
         }
         // The other honest nodes.

@@ -194,6 +194,9 @@ pub struct RunSummary {
     pub started_unix_ms: u64,
     /// Every election it finished, in order.
     pub elections: Vec<ElectionRecord>,
+    /// Every health warning it raised (see [`crate::health`]), with the time
+    /// since start (ms), in order.
+    pub warnings: Vec<(u64, String)>,
     /// Its final metrics.
     pub metrics: election_proto::node::Metrics,
 }
@@ -416,6 +419,7 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
     let mut time_to_first_success_ms = None;
     let mut wins = std::collections::BTreeMap::new();
     let mut elections = Vec::new();
+    let mut warnings = Vec::new();
     let started_unix_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -460,15 +464,18 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
         started.tick();
         if last_refresh.map_or(true, |t| t.elapsed() >= METRICS_REFRESH) {
             last_refresh = Some(Instant::now());
+            let mut raised = Vec::new();
             if let Ok(m) = started.node().metrics() {
-                for warning in health.check(began.elapsed(), &m) {
-                    log::warn!("{warning}");
-                }
+                raised.extend(health.check(began.elapsed(), &m));
                 feed.update(m, started.node().io_stats());
             }
             if let Ok(snapshot) = started.node().snapshot() {
-                for warning in health.check_contacts(&snapshot.contacts) {
-                    log::warn!("{warning}");
+                raised.extend(health.check_contacts(&snapshot.contacts));
+            }
+            for warning in raised {
+                log::warn!("{warning}");
+                if warnings.len() < SUMMARY_MAX_ELECTIONS {
+                    warnings.push((began.elapsed().as_millis() as u64, warning.to_string()));
                 }
             }
             feed.update_health(health.gauges());
@@ -512,6 +519,7 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
                     wins,
                     started_unix_ms,
                     elections,
+                    warnings,
                     metrics: stopped.metrics.clone(),
                 };
                 let written = serde_json::to_vec_pretty(&summary)

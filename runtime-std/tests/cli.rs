@@ -258,6 +258,7 @@ fn run_mines_its_proof_keeps_it_and_writes_a_summary_on_shutdown() {
         "elected",
         "wins",
         "elections",
+        "warnings",
         "metrics",
     ] {
         assert!(!s[key].is_null(), "{key} missing from {s}");

@@ -540,7 +540,15 @@ pub fn cli_run_prints_named_metrics_on_sigterm(bin: &Path) -> Result<(), String>
     use std::io::BufRead;
     use std::process::{Command, Stdio};
     let mut child = Command::new(bin)
-        .args(["run", "--listen", "127.0.0.1:0", "--id-seed", "7", "--pow-difficulty", "0"])
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--id-seed",
+            "7",
+            "--pow-difficulty",
+            "0",
+        ])
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
