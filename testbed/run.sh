@@ -21,7 +21,8 @@
 #
 # The figures go to DIR/summary.json (also printed); per node: DIR/node-I/
 # (log, summary.json, state). DIR/counters.txt: the host's ARP table-overflow
-# count and the namespaces' UDP drop counters over the run.
+# count and the namespaces' UDP drop counters over the run (totals; per
+# namespace in DIR/udp_counters.txt).
 set -euo pipefail
 
 NODES=32
@@ -214,8 +215,10 @@ for pid in "${PIDS[@]}"; do
 done
 ARP1=$(arp_fulls)
 in_err=0; rcv=0; snd=0
+echo "# namespace udp_in_errors udp_rcvbuf_errors udp_sndbuf_errors" >"$OUT/udp_counters.txt"
 for ns in $ALL_NS; do
   read -r a b c < <(udp_drops "$ns")
+  echo "$ns $a $b $c" >>"$OUT/udp_counters.txt"
   in_err=$((in_err + a)); rcv=$((rcv + b)); snd=$((snd + c))
 done
 echo "arp_table_fulls_during_run=$((ARP1 - ARP0)) udp_in_errors=$in_err udp_rcvbuf_errors=$rcv udp_sndbuf_errors=$snd namespaces=$(echo "$ALL_NS" | wc -w)" >"$OUT/counters.txt"
