@@ -202,3 +202,63 @@ fn an_invalid_saved_nonce_is_not_trusted_and_difficulty_zero_mines_nothing() {
     ));
     assert!(!dir.path().join("identity.pow").exists());
 }
+
+/// Peers enforce the difficulty on real sockets: a node whose proof has fewer
+/// bits than the target asks for is refused (its pong fails the check), one
+/// with a mined proof is admitted.
+#[test]
+fn peers_enforce_the_difficulty() {
+    const NET: u8 = 3;
+    let start = |dir: &Path, id_seed: u64, bits: u8, bootstrap: Option<SocketAddr>| {
+        let mut config = NodeConfig::default();
+        config.pow_difficulty = bits;
+        NodeSetup {
+            state_dir: Some(dir.to_path_buf()),
+            id_seed: Some(id_seed),
+            bootstrap: bootstrap
+                .map(runtime_std::BootstrapPeer::Addr)
+                .into_iter()
+                .collect(),
+            ledger: LedgerSource::Synthetic {
+                seed: 1,
+                tokens: 256,
+                coverage: 0.9,
+            },
+            config,
+            ..NodeSetup::new(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        }
+        .start(&StdRuntime)
+        .unwrap()
+    };
+    // An identity whose nonce 0 is not a NET-bit proof: with difficulty 0 it
+    // sends nonce 0.
+    let cheap = (100..200)
+        .find(|s| !pow_valid(&Identity::from_u64(*s).key().public(), 0, NET))
+        .unwrap();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let target = start(dirs[0].path(), 1, NET, None);
+    let at = target.node().contact().addr;
+    let free = start(dirs[1].path(), cheap, 0, Some(at));
+    let paid = start(dirs[2].path(), 2, NET, Some(at));
+    let (free_id, paid_id) = (free.node().id(), paid.node().id());
+    let knows = |id| {
+        target
+            .node()
+            .snapshot()
+            .is_ok_and(|s| s.contacts.iter().any(|c| c.id == id))
+    };
+    // Bounded wait for both outcomes to be decided.
+    for _ in 0..300 {
+        let rejected = target.node().metrics().map_or(0, |m| m.identities_rejected);
+        if rejected >= 1 && knows(paid_id) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(knows(paid_id), "the node with a {NET}-bit proof is admitted");
+    assert!(!knows(free_id), "the node without one is not");
+    assert!(target.node().metrics().unwrap().identities_rejected >= 1);
+    for n in [free, paid, target] {
+        n.stop().unwrap();
+    }
+}
