@@ -92,18 +92,60 @@ pub trait Address: Clone + Eq + Ord + core::hash::Hash + fmt::Debug + Serialize 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GroupKey([u8; 20]);
 
+/// How loopback addresses (127.0.0.0/8, `::1`) are grouped for the contact
+/// caps; see [`AddressGroups`] and [`set_loopback_groups`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LoopbackGroups {
+    /// Each loopback address *and port* is its own host and subnet: many
+    /// nodes on 127.0.0.1 (a local demo or test cluster) do not crowd each
+    /// other out. The default.
+    #[default]
+    PerPort,
+    /// Loopback addresses are grouped like any other (by IP and /24 or /64):
+    /// the caps bite on many sockets of one address, as they do on real
+    /// networks. For tests of the caps on 127.x.y.z addresses.
+    PerIp,
+}
+
+static LOOPBACK_PER_IP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Sets how every node in this process groups loopback addresses from now on
+/// (process-wide: it is a property of the host's addresses, not of one node;
+/// set it before starting nodes, as contacts already admitted keep the groups
+/// they were admitted with).
+pub fn set_loopback_groups(groups: LoopbackGroups) {
+    LOOPBACK_PER_IP.store(
+        groups == LoopbackGroups::PerIp,
+        core::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// How this process groups loopback addresses (see [`set_loopback_groups`]).
+pub fn loopback_groups() -> LoopbackGroups {
+    if LOOPBACK_PER_IP.load(core::sync::atomic::Ordering::Relaxed) {
+        LoopbackGroups::PerIp
+    } else {
+        LoopbackGroups::PerPort
+    }
+}
+
 /// The two groups an address falls in: its host (`ip`) and its subnet (`subnet`).
 ///
 /// | address (its postcard encoding)            | `ip`                  | `subnet`            |
 /// |--------------------------------------------|-----------------------|---------------------|
 /// | `SocketAddr` V4 (tag 0, 4 bytes, port)     | the IPv4 address      | its /24             |
 /// | `SocketAddr` V6 (tag 1, 16 bytes, port)    | the IPv6 address      | its /64             |
-/// | loopback (127.0.0.0/8, `::1`)              | address **and port**  | same as `ip`        |
+/// | loopback (127.0.0.0/8, `::1`), [`LoopbackGroups::PerPort`] | address **and port** | same as `ip`        |
 /// | `u32` (a varint of 1..=5 bytes)            | the value             | its low 24 bits     |
 /// | anything else                              | the whole encoding    | same as `ip`        |
 ///
 /// Loopback is grouped by port because a test or demo cluster runs many
-/// nodes on 127.0.0.1: each local socket counts as its own host. A `u32` is
+/// nodes on 127.0.0.1: each local socket counts as its own host. That rule is
+/// the process-wide setting [`LoopbackGroups::PerPort`] (the default); with
+/// [`LoopbackGroups::PerIp`] ([`set_loopback_groups`]) loopback addresses are
+/// grouped like any other (IPv4 by address and /24, so 127.0.1.1 and
+/// 127.0.2.1 are two hosts in two subnets; `::1` by address and /64), and
+/// the per-host and per-subnet caps apply to many sockets on one address. A `u32` is
 /// read as an IPv4 address whose *first* octet is its lowest byte, so
 /// consecutive integers (simulator node indices, test addresses) fall in
 /// different /24s, while values that differ only in their top byte share one
@@ -117,8 +159,15 @@ pub struct AddressGroups {
 }
 
 impl AddressGroups {
-    /// Groups from an address's postcard encoding (see the type's table).
+    /// Groups from an address's postcard encoding (see the type's table),
+    /// loopback grouped as the process-wide [`loopback_groups`] says.
     pub fn of_encoding(bytes: &[u8]) -> Self {
+        Self::of_encoding_with(bytes, loopback_groups())
+    }
+
+    /// Groups from an address's postcard encoding, loopback grouped by `loopback`.
+    pub fn of_encoding_with(bytes: &[u8], loopback: LoopbackGroups) -> Self {
+        let per_port = loopback == LoopbackGroups::PerPort;
         let key = |family: u8, part: &[u8]| {
             let mut k = [0u8; 20];
             k[0] = family;
@@ -131,7 +180,7 @@ impl AddressGroups {
         match bytes {
             [0, ip @ ..] if bytes.len() >= 6 && bytes.len() <= 8 && port_ok(&bytes[5..]) => {
                 let ip = &ip[..4];
-                if ip[0] == 127 {
+                if ip[0] == 127 && per_port {
                     let k = key(3, &bytes[1..]);
                     return Self { ip: k, subnet: k };
                 }
@@ -144,7 +193,7 @@ impl AddressGroups {
                 let ip = &ip[..16];
                 let mut loopback = [0u8; 16];
                 loopback[15] = 1;
-                if ip == loopback {
+                if ip == loopback && per_port {
                     let k = key(6, &bytes[1..]);
                     return Self { ip: k, subnet: k };
                 }
@@ -1065,6 +1114,33 @@ mod tests {
         assert_eq!(big.ip, big.subnet);
         assert_ne!(big, vec![2u8; 40].groups());
         assert_ne!(AddressGroups::of_encoding(&[]), 0u32.groups());
+    }
+
+    #[test]
+    fn loopback_grouping_per_ip_treats_127_addresses_as_real_hosts_and_subnets() {
+        let enc = |a: NetAddr| postcard::to_allocvec(&a).unwrap();
+        let per_ip = |a: NetAddr| AddressGroups::of_encoding_with(&enc(a), LoopbackGroups::PerIp);
+        let per_port = |a: NetAddr| AddressGroups::of_encoding_with(&enc(a), LoopbackGroups::PerPort);
+        // Per IP: two ports of 127.0.1.1 are one host; 127.0.1.2 shares its /24; 127.0.2.1 does not.
+        let a = per_ip(NetAddr::V4([127, 0, 1, 1], 7000));
+        assert_eq!(a, per_ip(NetAddr::V4([127, 0, 1, 1], 7001)));
+        let b = per_ip(NetAddr::V4([127, 0, 1, 2], 7000));
+        assert_ne!(a.ip, b.ip);
+        assert_eq!(a.subnet, b.subnet);
+        assert_ne!(a.subnet, per_ip(NetAddr::V4([127, 0, 2, 1], 7000)).subnet);
+        assert_eq!(
+            per_ip(NetAddr::V6(LOCALHOST_V6, 1)),
+            per_ip(NetAddr::V6(LOCALHOST_V6, 2))
+        );
+        // Per port (the default): every loopback port is its own host and subnet.
+        let p = per_port(NetAddr::V4([127, 0, 1, 1], 7000));
+        assert_ne!(p.ip, per_port(NetAddr::V4([127, 0, 1, 1], 7001)).ip);
+        assert_ne!(p.subnet, per_port(NetAddr::V4([127, 0, 1, 1], 7001)).subnet);
+        assert_eq!(loopback_groups(), LoopbackGroups::PerPort, "the default");
+        assert_eq!(LoopbackGroups::default(), LoopbackGroups::PerPort);
+        // Non-loopback addresses do not depend on the setting.
+        let real = NetAddr::V4([192, 0, 2, 1], 1);
+        assert_eq!(per_ip(real), per_port(real));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!                   [--ledger-db-cache-mb MIB]
 //!                   [--ledger-tokens N] [--id-seed N] [--interval-ms MS]
 //!                   [--save-interval SECS] [--metrics ADDR]
+//!                   [--pow-difficulty BITS] [--summary FILE]
 //! election-node cluster [--nodes N] [--duration SECS] [--json] [--seed N]
 //!                       [--ledger-tokens N] [--interval-ms MS] [--min-success R]
 //! election-node ledger import --db PATH FILE     # replace the ledger with FILE's
@@ -35,18 +36,20 @@ use crate::addr::{resolve, resolve_bootstrap};
 use crate::cluster::{cluster_node_config, too_small, Cluster, ClusterOptions};
 use crate::control::Runtime;
 use crate::health::HealthWatch;
+use crate::identity::MiningProgress;
 use crate::ledger::{DEFAULT_COVERAGE, DEFAULT_SYNTHETIC_TOKENS};
 use crate::ledger_db::{LedgerDb, LedgerDbError, LedgerDbOptions, LedgerDbStats, LedgerDbStore};
 use crate::metrics_http::{MetricsFeed, MetricsServer};
-use crate::setup::{log_event, LedgerSource, NodeSetup};
+use crate::setup::MiningControl;
+use crate::setup::{log_event, LedgerSource, NodeSetup, SetupError};
 use crate::state::StateDir;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use election_proto::node::NodeConfig;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// Exit code: success.
@@ -55,6 +58,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code: bad arguments, or the node or cluster could not start.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code: interrupted (a second Ctrl-C, or Ctrl-C while mining the
+/// identity proof of work: its progress is kept for the next start).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Command line of both node binaries.
 #[derive(Debug, Parser)]
@@ -159,6 +165,94 @@ pub struct RunArgs {
     /// HOST:PORT; port 0: any free port, logged at startup).
     #[arg(long)]
     pub metrics: Option<String>,
+    /// Identity proof of work, in leading zero bits of Argon2id: this node
+    /// mines it once per identity (kept in --state-dir) and admits only
+    /// peers whose proof has as many. Every node of a network must use the
+    /// same value. 0 turns it off (identities are then free: tests and
+    /// demos only). See docs/OPERATING.md for how the default was chosen.
+    #[arg(long, default_value_t = DEFAULT_POW_DIFFICULTY, value_parser = clap::value_parser!(u8).range(0..=i64::from(election_proto::keys::MAX_POW_BITS)))]
+    pub pow_difficulty: u8,
+    /// On shutdown, write a machine-readable summary of the run (JSON: id,
+    /// address, time to 8 contacts, metrics, contacts, elected peers,
+    /// elections won per winner) to this file.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// How addresses on loopback (127.0.0.0/8, ::1) are grouped for the
+    /// per-host and per-subnet contact caps: `per-port` (each port its own
+    /// host and subnet: local demo clusters on 127.0.0.1) or `per-ip` (as
+    /// any other address). Process-wide.
+    #[arg(long, value_enum, default_value_t = LoopbackGroupsArg::PerPort)]
+    pub loopback_groups: LoopbackGroupsArg,
+}
+
+/// `--loopback-groups` values (see [`election_proto::wire::LoopbackGroups`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LoopbackGroupsArg {
+    /// Each loopback port is its own host and subnet.
+    PerPort,
+    /// Loopback addresses are grouped like any other: by IP and /24 (/64).
+    PerIp,
+}
+
+impl From<LoopbackGroupsArg> for election_proto::wire::LoopbackGroups {
+    fn from(a: LoopbackGroupsArg) -> Self {
+        match a {
+            LoopbackGroupsArg::PerPort => Self::PerPort,
+            LoopbackGroupsArg::PerIp => Self::PerIp,
+        }
+    }
+}
+
+/// Default of `run --pow-difficulty` (see docs/OPERATING.md, "Identity
+/// proof of work", for the measurement behind it).
+pub const DEFAULT_POW_DIFFICULTY: u8 = 16;
+
+/// Contacts counted for [`RunSummary::time_to_contacts_ms`].
+pub const SUMMARY_CONTACTS: usize = 8;
+
+/// One finished election in a [`RunSummary`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ElectionRecord {
+    /// When it finished, ms since the node started.
+    pub at_ms: u64,
+    /// `elected`, or the failure reason's name (`timeout`, `exhausted`, ...).
+    pub outcome: String,
+    /// The winner's address, if one was elected.
+    pub winner: Option<std::net::SocketAddr>,
+}
+
+/// Most [`ElectionRecord`]s a summary keeps (the first ones).
+pub const SUMMARY_MAX_ELECTIONS: usize = 100_000;
+
+/// What `run --summary FILE` writes on shutdown.
+#[derive(Debug, serde::Serialize)]
+pub struct RunSummary {
+    /// The node's id.
+    pub peer_id: election_proto::PeerId,
+    /// The address it advertised.
+    pub addr: std::net::SocketAddr,
+    /// How long it ran, ms.
+    pub uptime_ms: u64,
+    /// Time from start until it first knew [`SUMMARY_CONTACTS`] contacts
+    /// (ms, to the 250 ms the run loop polls at), if it ever did.
+    pub time_to_contacts_ms: Option<u64>,
+    /// Time from start until its first successful election, ms.
+    pub time_to_first_success_ms: Option<u64>,
+    /// Its contacts at shutdown.
+    pub contacts: Vec<election_proto::wire::Contact<std::net::SocketAddr>>,
+    /// Its elected peers at shutdown.
+    pub elected: Vec<election_proto::wire::Contact<std::net::SocketAddr>>,
+    /// Elections it won per winner address (from its `Elected` events).
+    pub wins: std::collections::BTreeMap<std::net::SocketAddr, u64>,
+    /// Wall-clock time it started, ms since the Unix epoch (to line runs up).
+    pub started_unix_ms: u64,
+    /// Every election it finished, in order.
+    pub elections: Vec<ElectionRecord>,
+    /// Every health warning it raised (see [`crate::health`]), with the time
+    /// since start (ms), in order.
+    pub warnings: Vec<(u64, String)>,
+    /// Its final metrics.
+    pub metrics: election_proto::node::Metrics,
 }
 
 /// Options of `cluster`.
@@ -224,21 +318,45 @@ pub fn main(name: &'static str, runtime: &dyn Runtime) -> ExitCode {
 }
 
 /// Installs the Ctrl-C / SIGTERM handler: the first signal is delivered on the
-/// returned channel, the second exits the process at once.
-fn interrupt_channel() -> mpsc::Receiver<()> {
+/// returned channel and sets the returned flag, the second exits the process
+/// at once.
+fn interrupt_channel() -> (mpsc::Receiver<()>, Arc<AtomicBool>) {
     let (tx, rx) = mpsc::channel();
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
     let count = AtomicUsize::new(0);
     let installed = ctrlc::set_handler(move || {
         if count.fetch_add(1, Ordering::SeqCst) > 0 {
             eprintln!("\ninterrupted again; exiting without cleanup");
             std::process::exit(130);
         }
+        set.store(true, Ordering::SeqCst);
         let _ = tx.send(());
     });
     if let Err(e) = installed {
         log::warn!("cannot install a Ctrl-C handler ({e}); Ctrl-C will not shut down cleanly");
     }
-    rx
+    (rx, flag)
+}
+
+/// Prints identity-mining progress: a live line on a terminal, a log line
+/// every 30 s otherwise.
+fn mining_progress(p: &MiningProgress) {
+    let line = format!(
+        "mining the identity proof of work ({} bits): {} tries ({:.0} % of the {:.0} expected), {} s",
+        p.bits,
+        p.tries,
+        100.0 * p.tries as f64 / p.expected_tries(),
+        p.expected_tries(),
+        p.elapsed.as_secs()
+    );
+    if std::io::stderr().is_terminal() {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{line}");
+        let _ = err.flush();
+    } else if p.elapsed.as_secs() % 30 < crate::setup::POW_CHECKPOINT.as_secs().max(1) {
+        log::info!("{line}");
+    }
 }
 
 /// How often `run` reads the node's metrics: for the metrics endpoint and the
@@ -311,16 +429,35 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
         config: {
             let mut config = NodeConfig::default();
             config.health.election_interval_ms = args.interval_ms;
+            config.guard.pow_difficulty = args.pow_difficulty;
             config
         },
         save_interval: Duration::from_secs(args.save_interval.max(1)),
         ..NodeSetup::new(listen)
     };
-    let interrupts = interrupt_channel();
+    election_proto::wire::set_loopback_groups(args.loopback_groups.into());
+    let (interrupts, interrupted) = interrupt_channel();
+    let setup = NodeSetup {
+        mining: MiningControl {
+            stop: Some(interrupted),
+            progress: Some(mining_progress),
+        },
+        ..setup
+    };
     let mut started = match setup.start(runtime) {
         Ok(s) => s,
+        Err(e @ SetupError::Interrupted { .. }) => {
+            if std::io::stderr().is_terminal() {
+                eprintln!();
+            }
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INTERRUPTED);
+        }
         Err(e) => return usage_error(e),
     };
+    if args.pow_difficulty > 0 && std::io::stderr().is_terminal() {
+        eprintln!();
+    }
     let node = started.node();
     let id = node.id();
     log::info!(
@@ -341,23 +478,70 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
     let began = Instant::now();
     let mut last_summary = Instant::now();
     let mut last_refresh: Option<Instant> = None;
+    let mut time_to_contacts_ms = None;
+    let mut time_to_first_success_ms = None;
+    let mut wins = std::collections::BTreeMap::new();
+    let mut elections = Vec::new();
+    let mut warnings = Vec::new();
+    let started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        .saturating_sub(began.elapsed().as_millis() as u64);
     loop {
         match interrupts.recv_timeout(Duration::from_millis(250)) {
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         while let Some(e) = started.node_mut().try_event() {
+            let at_ms = began.elapsed().as_millis() as u64;
+            let record = match &e {
+                election_proto::node::Event::Elected { winner, .. } => {
+                    *wins.entry(winner.addr).or_insert(0u64) += 1;
+                    time_to_first_success_ms.get_or_insert(at_ms);
+                    Some(("elected".to_string(), Some(winner.addr)))
+                }
+                election_proto::node::Event::ElectionFailed { reason, .. } => {
+                    Some((reason.name().to_string(), None))
+                }
+                _ => None,
+            };
+            if let Some((outcome, winner)) = record.filter(|_| elections.len() < SUMMARY_MAX_ELECTIONS) {
+                elections.push(ElectionRecord {
+                    at_ms,
+                    outcome,
+                    winner,
+                });
+            }
             log_event(&id, &e);
+        }
+        if time_to_contacts_ms.is_none()
+            && started
+                .node()
+                .metrics()
+                .is_ok_and(|m| m.contacts >= SUMMARY_CONTACTS)
+        {
+            let ms = began.elapsed().as_millis() as u64;
+            time_to_contacts_ms = Some(ms);
+            log::info!("{SUMMARY_CONTACTS} contacts known after {ms} ms");
         }
         started.tick();
         if last_refresh.is_none_or(|t| t.elapsed() >= METRICS_REFRESH) {
             last_refresh = Some(Instant::now());
+            let mut raised = Vec::new();
             if let Ok(m) = started.node().metrics() {
-                for warning in health.check(began.elapsed(), &m) {
-                    log::warn!("{warning}");
-                }
+                raised.extend(health.check(began.elapsed(), &m));
                 feed.update(m, started.node().io_stats());
             }
+            if let Ok(snapshot) = started.node().snapshot() {
+                raised.extend(health.check_contacts(&snapshot.contacts));
+            }
+            for warning in raised {
+                log::warn!("{warning}");
+                if warnings.len() < SUMMARY_MAX_ELECTIONS {
+                    warnings.push((began.elapsed().as_millis() as u64, warning.to_string()));
+                }
+            }
+            feed.update_health(health.gauges());
         }
         if last_summary.elapsed() >= Duration::from_secs(60) {
             last_summary = Instant::now();
@@ -376,9 +560,38 @@ fn run(args: RunArgs, runtime: &dyn Runtime) -> ExitCode {
     if let Some(server) = metrics_server {
         server.shutdown();
     }
+    let uptime_ms = began.elapsed().as_millis() as u64;
+    let addr = started.node().contact().addr;
     match started.stop() {
         Ok(stopped) => {
             log::info!("peer tables saved; stopped");
+            if let Some(path) = &args.summary {
+                let summary = RunSummary {
+                    peer_id: id,
+                    addr,
+                    uptime_ms,
+                    time_to_contacts_ms,
+                    time_to_first_success_ms,
+                    contacts: stopped.snapshot.contacts.clone(),
+                    elected: stopped
+                        .snapshot
+                        .elected
+                        .iter()
+                        .map(|p| p.contact.clone())
+                        .collect(),
+                    wins,
+                    started_unix_ms,
+                    elections,
+                    warnings,
+                    metrics: stopped.metrics.clone(),
+                };
+                let written = serde_json::to_vec_pretty(&summary)
+                    .map_err(std::io::Error::other)
+                    .and_then(|b| std::fs::write(path, b));
+                if let Err(e) = written {
+                    eprintln!("error: cannot write --summary {}: {e}", path.display());
+                }
+            }
             match serde_json::to_string_pretty(&stopped.metrics) {
                 Ok(json) => println!("{json}"),
                 Err(e) => eprintln!("error: cannot print metrics: {e}"),
@@ -407,7 +620,7 @@ fn cluster(args: ClusterArgs, runtime: &dyn Runtime) -> ExitCode {
     if let Some(why) = too_small(opts.nodes, &opts.config) {
         return usage_error(why);
     }
-    let interrupts = interrupt_channel();
+    let (interrupts, _) = interrupt_channel();
     let mut cluster = match Cluster::start(&[runtime], &opts) {
         Ok(c) => c,
         Err(e) => return usage_error(format_args!("cannot start the cluster: {e}")),

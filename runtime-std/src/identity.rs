@@ -145,3 +145,80 @@ pub fn seeded_rng(context: &str, seed: &[u8]) -> HostRng {
     h.update(seed);
     HostRng::from_seed(*h.finalize().as_bytes())
 }
+
+/// How far mining an identity proof of work has got, as reported to
+/// [`mine_identity_pow`]'s checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MiningProgress {
+    /// The difficulty mined for (leading zero bits).
+    pub bits: u8,
+    /// Nonces tried in this session.
+    pub tries: u64,
+    /// The next nonce to try (every smaller one since the start failed).
+    pub next_nonce: u64,
+    /// Time spent in this session.
+    pub elapsed: std::time::Duration,
+}
+
+impl MiningProgress {
+    /// Expected number of tries for the whole search: `2^bits`.
+    pub fn expected_tries(&self) -> f64 {
+        2f64.powi(i32::from(self.bits))
+    }
+}
+
+/// How [`mine_identity_pow`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MineOutcome {
+    /// A nonce that proves `bits` of work for the key.
+    Found(u64),
+    /// Stopped before finding one; mining may resume at `next_nonce`.
+    Stopped {
+        /// The first nonce not yet tried.
+        next_nonce: u64,
+    },
+}
+
+/// Mines the identity proof of work of `key` at `bits` difficulty
+/// ([`election_proto::keys::pow_valid`], one Argon2id evaluation per try, on
+/// this thread), trying nonces `start, start + 1, ..`.
+///
+/// `stop` is asked before every try: when it returns true, mining stops with
+/// [`MineOutcome::Stopped`]. `checkpoint` is called about every `every`
+/// with the progress so far (to print it and save it); when it returns false
+/// mining stops too. The search is bounded by the nonce space: at most
+/// `u64::MAX - start` tries.
+pub fn mine_identity_pow(
+    key: &election_proto::PublicKey,
+    bits: u8,
+    start: u64,
+    every: std::time::Duration,
+    stop: &dyn Fn() -> bool,
+    checkpoint: &mut dyn FnMut(&MiningProgress) -> bool,
+) -> MineOutcome {
+    let began = std::time::Instant::now();
+    let mut last = began;
+    let progress = |next_nonce: u64| MiningProgress {
+        bits,
+        tries: next_nonce - start,
+        next_nonce,
+        elapsed: began.elapsed(),
+    };
+    for nonce in start..=u64::MAX {
+        if stop() {
+            return MineOutcome::Stopped { next_nonce: nonce };
+        }
+        if election_proto::keys::pow_valid(key, nonce, bits) {
+            return MineOutcome::Found(nonce);
+        }
+        if last.elapsed() >= every {
+            last = std::time::Instant::now();
+            if !checkpoint(&progress(nonce.saturating_add(1))) {
+                return MineOutcome::Stopped {
+                    next_nonce: nonce.saturating_add(1),
+                };
+            }
+        }
+    }
+    MineOutcome::Stopped { next_nonce: u64::MAX }
+}

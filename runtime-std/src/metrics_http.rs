@@ -57,6 +57,7 @@
 //!   lines) and add a fixed header-count limit the endpoint does not have.
 
 use crate::control::IoStats;
+use crate::health::HealthGauges;
 use election_proto::node::{FailureReason, Metrics, LATENCY_BUCKETS_MS};
 use election_proto::wire::{DecodeError, MessageKind};
 use prometheus_client::collector::Collector;
@@ -98,6 +99,7 @@ pub struct Snapshot {
 #[derive(Clone, Debug, Default)]
 pub struct MetricsFeed {
     latest: Arc<Mutex<Option<Snapshot>>>,
+    health: Arc<Mutex<Option<HealthGauges>>>,
 }
 
 impl MetricsFeed {
@@ -111,6 +113,18 @@ impl MetricsFeed {
     /// are cumulative already).
     pub fn update(&self, metrics: Metrics, io: IoStats) {
         *self.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some(Snapshot { metrics, io });
+    }
+
+    /// Replaces the exported eclipse figures ([`HealthGauges`], from the
+    /// host's [`HealthWatch`](crate::health::HealthWatch)); until the first
+    /// call a scrape exports none.
+    pub fn update_health(&self, gauges: HealthGauges) {
+        *self.health.lock().unwrap_or_else(PoisonError::into_inner) = Some(gauges);
+    }
+
+    /// The eclipse figures a scrape would export now.
+    pub fn latest_health(&self) -> Option<HealthGauges> {
+        *self.health.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The snapshot a scrape would export now.
@@ -146,6 +160,11 @@ fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> f
 
 fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, value: usize) -> fmt::Result {
     let g = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+    g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+fn ratio(enc: &mut DescriptorEncoder, name: &str, help: &str, value: f64) -> fmt::Result {
+    let g = ConstGauge::new(value);
     g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)
 }
 
@@ -313,6 +332,53 @@ impl Collector for FeedCollector {
         gauge(e, "elected_peers", "Elected peers.", m.elected_peers)?;
         gauge(e, "forward_entries", "Reverse-path entries.", m.forward_entries)?;
         gauge(e, "active_elections", "Elections running.", m.active_elections)?;
+        labelled(
+            e,
+            "contacts_rejected",
+            "Contacts or candidates refused, by why.",
+            "reason",
+            [
+                ("before_probe", m.rejected_before_probe),
+                ("group_full", m.rejected_group_full),
+                ("table_full", m.rejected_table_full),
+            ],
+        )?;
+        if let Some(h) = self.0.latest_health() {
+            ratio(
+                e,
+                "contacts_largest_subnet_share",
+                "Largest share of the contacts in one subnet (/24, /64).",
+                h.largest_subnet_share,
+            )?;
+            ratio(
+                e,
+                "contacts_largest_block_share",
+                "Largest share of the contacts in one public /16 (IPv4) or /48 (IPv6).",
+                h.largest_block_share,
+            )?;
+            if let Some(r) = h.recent_success {
+                ratio(
+                    e,
+                    "recent_success_ratio",
+                    "Success rate of the last 20 finished elections.",
+                    r,
+                )?;
+            }
+            if let Some(r) = h.recent_exhausted {
+                ratio(
+                    e,
+                    "recent_exhausted_ratio",
+                    "Share of the last 20 finished elections that ended exhausted.",
+                    r,
+                )?;
+            }
+            gauge(
+                e,
+                "health_warnings_active",
+                "Health warnings raised now (see the log).",
+                h.warnings_active,
+            )?;
+        }
         Ok(())
     }
 }
@@ -566,5 +632,38 @@ mod tests {
             text.contains("elections_failed_total{reason=\"timeout\"} 0\n"),
             "{text}"
         );
+        assert!(!text.contains("recent_success_ratio"), "no health figures yet");
+    }
+
+    #[test]
+    fn rejections_by_reason_and_eclipse_figures_are_exported() {
+        let feed = MetricsFeed::new();
+        let m = Metrics {
+            contacts_rejected: 7,
+            rejected_before_probe: 5,
+            rejected_group_full: 2,
+            ..Metrics::default()
+        };
+        feed.update(m, IoStats::default());
+        feed.update_health(HealthGauges {
+            largest_subnet_share: 0.5,
+            largest_block_share: 0.75,
+            recent_success: Some(0.25),
+            recent_exhausted: None,
+            warnings_active: 2,
+        });
+        let text = feed.render();
+        for line in [
+            "contacts_rejected_total{reason=\"before_probe\"} 5\n",
+            "contacts_rejected_total{reason=\"group_full\"} 2\n",
+            "contacts_rejected_total{reason=\"table_full\"} 0\n",
+            "contacts_largest_subnet_share 0.5\n",
+            "contacts_largest_block_share 0.75\n",
+            "recent_success_ratio 0.25\n",
+            "health_warnings_active 2\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from {text}");
+        }
+        assert!(!text.contains("recent_exhausted_ratio"), "not known yet");
     }
 }

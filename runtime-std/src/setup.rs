@@ -4,9 +4,11 @@
 use crate::clock::Clock;
 use crate::control::{NodeControl, NodeEvent, Runtime, Stopped};
 use crate::host::short_id;
-use crate::identity::{os_random, Identity, RandomSource, RandomnessError};
+use crate::identity::{
+    mine_identity_pow, os_random, Identity, MineOutcome, MiningProgress, RandomSource, RandomnessError,
+};
 use crate::ledger::{load_ledger_file, synthetic_ledger, LedgerFileError, LedgerView};
-use crate::state::{StateDir, StateError, StateFile, STATE_FORMAT};
+use crate::state::{PowFile, StateDir, StateError, StateFile, POW_FORMAT, STATE_FORMAT};
 use election_proto::node::{Event, Node, NodeConfig, NodeConfigError};
 use election_proto::wire::Contact;
 use election_proto::PeerId;
@@ -15,8 +17,26 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How often mining the identity proof of work reports progress and saves it
+/// to the state directory (so an interrupted first start loses at most this).
+pub const POW_CHECKPOINT: Duration = Duration::from_secs(2);
+
+/// How the host watches and interrupts mining the identity proof of work
+/// ([`NodeSetup::start`] mines it when `config.pow_difficulty` > 0 and no
+/// valid proof is saved).
+#[derive(Clone, Debug, Default)]
+pub struct MiningControl {
+    /// Set to stop mining: [`NodeSetup::start`] then saves how far it got and
+    /// fails with [`SetupError::Interrupted`].
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Called about every [`POW_CHECKPOINT`] with the progress (e.g. to
+    /// print a progress line).
+    pub progress: Option<fn(&MiningProgress)>,
+}
 
 /// How often a node with no contacts asks its seed addresses again.
 pub const BOOTSTRAP_RETRY: Duration = Duration::from_secs(5);
@@ -109,6 +129,8 @@ pub struct NodeSetup {
     /// when not derived from `id_seed` (default [`os_random`]; a failure fails
     /// [`start`](Self::start) with [`SetupError::Randomness`]).
     pub random: RandomSource,
+    /// Progress reports and interruption of identity mining.
+    pub mining: MiningControl,
 }
 
 impl NodeSetup {
@@ -128,6 +150,7 @@ impl NodeSetup {
             config: NodeConfig::default(),
             save_interval: Duration::from_secs(30),
             random: os_random,
+            mining: MiningControl::default(),
         }
     }
 }
@@ -191,6 +214,15 @@ pub enum SetupError {
     },
     /// Fresh randomness was needed and the OS could not provide it.
     Randomness(RandomnessError),
+    /// Mining the identity proof of work was interrupted
+    /// ([`MiningControl::stop`]); its progress was saved (with a state
+    /// directory), and the next start resumes from it.
+    Interrupted {
+        /// The difficulty being mined.
+        bits: u8,
+        /// Nonces tried in this session.
+        tries: u64,
+    },
     /// Any other I/O failure (spawning, talking to the node).
     Io(io::Error),
 }
@@ -210,6 +242,11 @@ impl fmt::Display for SetupError {
                  use another directory or drop --id-seed"
             ),
             Self::Randomness(e) => e.fmt(f),
+            Self::Interrupted { bits, tries } => write!(
+                f,
+                "interrupted while mining the identity proof of work ({bits} bits, {tries} tries this time); \
+                 with --state-dir the next start resumes where it stopped"
+            ),
             Self::Io(e) => e.fmt(f),
         }
     }
@@ -225,7 +262,7 @@ impl std::error::Error for SetupError {
             Self::Bind { error, .. } | Self::Io(error) => Some(error),
             Self::Config(e) => Some(e),
             Self::Randomness(e) => Some(e),
-            Self::IdentityMismatch { .. } => None,
+            Self::IdentityMismatch { .. } | Self::Interrupted { .. } => None,
         }
     }
 }
@@ -254,7 +291,11 @@ impl fmt::Debug for StartedNode {
 
 impl NodeSetup {
     /// Starts the node on `runtime`: loads or creates the identity, loads the
-    /// ledger, binds the socket, restores saved peers, contacts bootstrap peers.
+    /// ledger, binds the socket, loads or mines the identity's proof of work
+    /// (when `config.pow_difficulty` > 0: saved as `identity.pow` in the
+    /// state directory, progress every [`POW_CHECKPOINT`], interruptible
+    /// through [`NodeSetup::mining`]), restores saved peers, contacts
+    /// bootstrap peers.
     ///
     /// A corrupt or unreadable state file is moved aside (see
     /// [`StateDir::move_aside`]), reported in [`StartReport::state_problems`]
@@ -304,6 +345,7 @@ impl NodeSetup {
             s.save_identity(&identity).map_err(SetupError::State)?;
         }
         let id = identity.peer_id();
+        self.config.validate().map_err(SetupError::Config)?;
         // Saved peers.
         let saved_peers = match &state {
             Some(s) => match s.load_peers() {
@@ -372,6 +414,9 @@ impl NodeSetup {
             error,
         })?;
         let bound = socket.local_addr().map_err(SetupError::Io)?;
+        // The identity's proof of work: loaded, resumed or mined, once
+        // everything that can fail fast (ledger, socket) has been checked.
+        let pow_nonce = self.identity_pow(&identity, state.as_ref(), &mut problems, &mut moved_aside)?;
         let advertise = advertised(self.advertise.unwrap_or(bound));
         // With --id-seed the node's seed is derived from it (reproducible
         // demos, no OS randomness needed); otherwise it is fresh, drawn before
@@ -380,8 +425,9 @@ impl NodeSetup {
             Some(_) => identity.derived_rng_seed(0),
             None => (self.random)().map_err(SetupError::Randomness)?,
         };
-        let node = Node::new(self.config.clone(), identity.key(), advertise, view, rng_seed)
-            .map_err(SetupError::Config)?;
+        let key = identity.key().with_pow_nonce(pow_nonce);
+        let node =
+            Node::new(self.config.clone(), key, advertise, view, rng_seed).map_err(SetupError::Config)?;
         let clock = Clock::starting_at(saved_peers.as_ref().map_or(0, |f| f.saved_at_ms));
         let node = runtime.spawn(node, socket, clock).map_err(SetupError::Io)?;
         let mut report = StartReport {
@@ -429,6 +475,122 @@ impl NodeSetup {
         };
         started.probe_bootstrap_now();
         Ok(started)
+    }
+}
+
+impl NodeSetup {
+    /// The proof-of-work nonce for `identity` at `config.pow_difficulty`
+    /// (0 when the difficulty is 0): a valid one saved in the state
+    /// directory, or one mined now, resuming saved progress. An unusable
+    /// `identity.pow` (corrupt, or another identity's) is moved aside.
+    fn identity_pow(
+        &self,
+        identity: &Identity,
+        state: Option<&StateDir>,
+        problems: &mut Vec<StateError>,
+        moved_aside: &mut Vec<PathBuf>,
+    ) -> Result<u64, SetupError> {
+        let bits = self.config.guard.pow_difficulty;
+        if bits == 0 {
+            return Ok(0);
+        }
+        let key = identity.key().public();
+        let id = identity.peer_id();
+        let mut start = 0;
+        if let Some(s) = state {
+            let unusable = match s.load_pow() {
+                Ok(None) => None,
+                Ok(Some(f)) if f.peer_id != id => Some(StateError::Corrupt {
+                    path: s.pow_path(),
+                    reason: format!("proof of work belongs to peer {}, not {id}", f.peer_id),
+                }),
+                Ok(Some(f)) => {
+                    if let Some(n) = f
+                        .nonce
+                        .filter(|n| election_proto::keys::pow_valid(&key, *n, bits))
+                    {
+                        log::info!(
+                            "identity proof of work ({bits} bits) loaded from {}",
+                            s.pow_path().display()
+                        );
+                        return Ok(n);
+                    }
+                    // Every nonce below `next_nonce` had fewer than `f.bits`
+                    // zero bits, so also fewer than `bits` if `bits >= f.bits`.
+                    if bits >= f.bits {
+                        start = f.next_nonce;
+                    }
+                    None
+                }
+                Err(e) => Some(e),
+            };
+            if let Some(e) = unusable {
+                let to = set_aside(s, &s.pow_path(), &e)?;
+                log::error!("{e}; moved it aside to {}; mining anew", to.display());
+                moved_aside.push(to);
+                problems.push(e);
+            }
+        } else {
+            log::warn!("no --state-dir: the identity proof of work mined now is not kept");
+        }
+        if start > 0 {
+            log::info!("resuming the identity proof of work ({bits} bits) at nonce {start}");
+        } else {
+            log::info!(
+                "mining the identity proof of work ({bits} bits, about {} Argon2id evaluations expected); \
+                 this happens once per identity",
+                1u64 << bits.min(63)
+            );
+        }
+        let save = |next_nonce: u64, nonce: Option<u64>| -> Result<(), StateError> {
+            match state {
+                Some(s) => s.save_pow(&PowFile {
+                    format: POW_FORMAT,
+                    peer_id: id,
+                    bits,
+                    nonce,
+                    next_nonce,
+                }),
+                None => Ok(()),
+            }
+        };
+        let stop_flag = self.mining.stop.clone();
+        let stop = move || stop_flag.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+        let mut save_error = None;
+        let mut checkpoint = |p: &MiningProgress| {
+            if let Some(report) = self.mining.progress {
+                report(p);
+            }
+            match save(p.next_nonce, None) {
+                Ok(()) => true,
+                Err(e) => {
+                    save_error = Some(e);
+                    false
+                }
+            }
+        };
+        let began = Instant::now();
+        match mine_identity_pow(&key, bits, start, POW_CHECKPOINT, &stop, &mut checkpoint) {
+            MineOutcome::Found(nonce) => {
+                save(nonce, Some(nonce)).map_err(SetupError::State)?;
+                log::info!(
+                    "identity proof of work ({bits} bits) found at nonce {nonce} after {} tries in {:.1} s",
+                    nonce - start + 1,
+                    began.elapsed().as_secs_f64()
+                );
+                Ok(nonce)
+            }
+            MineOutcome::Stopped { next_nonce } => {
+                if let Some(e) = save_error {
+                    return Err(SetupError::State(e));
+                }
+                save(next_nonce, None).map_err(SetupError::State)?;
+                Err(SetupError::Interrupted {
+                    bits,
+                    tries: next_nonce - start,
+                })
+            }
+        }
     }
 }
 

@@ -9,6 +9,9 @@
 //!   with mode 0600 (owner only) on Unix.
 //! - `peers.json`: a [`StateFile`]: the node's [`PeerSnapshot`] and the clock
 //!   reading it was taken at.
+//! - `identity.pow`: a [`PowFile`]: the identity's proof of work (see
+//!   [`election_proto::keys::pow_valid`]) once mined, or how far mining got
+//!   (the next nonce to try), so that an interrupted first start resumes.
 //!
 //! Reading never panics: a missing file is "nothing saved yet"; a truncated or
 //! corrupt one is a [`StateError`]. A file that cannot be used is never
@@ -30,6 +33,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const IDENTITY_FILE: &str = "identity";
 /// File name of the peer snapshot inside the state directory.
 pub const PEERS_FILE: &str = "peers.json";
+/// File name of the identity's proof of work inside the state directory.
+pub const POW_FILE: &str = "identity.pow";
+/// Current [`PowFile::format`].
+pub const POW_FORMAT: u32 = 1;
 /// Current [`StateFile::format`].
 pub const STATE_FORMAT: u32 = 1;
 
@@ -45,6 +52,22 @@ pub struct StateFile {
     pub saved_at_ms: u64,
     /// The peer tables.
     pub snapshot: PeerSnapshot<SocketAddr>,
+}
+
+/// What `identity.pow` holds: the proof of work of the identity beside it,
+/// or the progress of mining one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowFile {
+    /// Format version; files with another version are rejected.
+    pub format: u32,
+    /// The identity the proof belongs to.
+    pub peer_id: PeerId,
+    /// The difficulty (leading zero bits) mined for.
+    pub bits: u8,
+    /// The nonce found, once mining has finished.
+    pub nonce: Option<u64>,
+    /// Mining resumes from this nonce (every smaller one failed `bits`).
+    pub next_nonce: u64,
 }
 
 /// A problem with the state directory.
@@ -129,6 +152,42 @@ impl StateDir {
         // PeerId's Display is exactly 64 hex digits; reuse it for the seed bytes.
         let text = format!("{}\n", PeerId::new(*identity.seed()));
         write_atomic(&self.identity_path(), text.as_bytes(), true)
+    }
+
+    /// Path of the proof-of-work file.
+    pub fn pow_path(&self) -> PathBuf {
+        self.dir.join(POW_FILE)
+    }
+
+    /// The saved proof of work (or mining progress): `Ok(None)` if none was
+    /// saved yet. Whether it belongs to this identity and is valid is the
+    /// caller's check.
+    pub fn load_pow(&self) -> Result<Option<PowFile>, StateError> {
+        let path = self.pow_path();
+        let Some(bytes) = read_if_exists(&path)? else {
+            return Ok(None);
+        };
+        let pow: PowFile = serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        if pow.format != POW_FORMAT {
+            return Err(StateError::Corrupt {
+                path,
+                reason: format!("format {} (expected {POW_FORMAT})", pow.format),
+            });
+        }
+        Ok(Some(pow))
+    }
+
+    /// Saves the proof of work (or mining progress) atomically.
+    pub fn save_pow(&self, pow: &PowFile) -> Result<(), StateError> {
+        let path = self.pow_path();
+        let bytes = serde_json::to_vec(pow).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            reason: format!("cannot encode: {e}"),
+        })?;
+        write_atomic(&path, &bytes, false)
     }
 
     /// The saved peer state: `Ok(None)` if none was saved yet.

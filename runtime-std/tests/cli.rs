@@ -142,6 +142,9 @@ fn run_serves_metrics_over_http() {
             "localhost:0",
             "--id-seed",
             "5",
+            // No identity proof of work: this test is about the endpoint.
+            "--pow-difficulty",
+            "0",
         ])
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -181,4 +184,88 @@ fn run_serves_metrics_over_http() {
             "{series} missing:\n{reply}"
         );
     }
+}
+
+#[test]
+fn run_flags_for_pow_and_loopback_grouping_are_checked() {
+    usage_error(
+        &["run", "--listen", "127.0.0.1:0", "--pow-difficulty", "65"],
+        "--pow-difficulty",
+    );
+    usage_error(
+        &["run", "--listen", "127.0.0.1:0", "--loopback-groups", "per-host"],
+        "--loopback-groups",
+    );
+}
+
+/// `run` mines its identity proof of work (2 bits here: cheap), keeps it in
+/// the state directory, and on SIGTERM writes the `--summary` file.
+#[cfg(unix)]
+#[test]
+fn run_mines_its_proof_keeps_it_and_writes_a_summary_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.json");
+    let mut child = node()
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--id-seed",
+            "9",
+            "--pow-difficulty",
+            "2",
+        ])
+        .args(["--loopback-groups", "per-ip", "--state-dir"])
+        .arg(dir.path())
+        .arg("--summary")
+        .arg(&summary)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut mined = false;
+    loop {
+        let line = lines
+            .next()
+            .expect("a listening line before stderr ends")
+            .unwrap();
+        mined |= line.contains("identity proof of work (2 bits) found");
+        if line.contains(" listening on ") {
+            break;
+        }
+    }
+    assert!(mined, "mining was logged before the node started");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let pow: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("identity.pow")).unwrap()).unwrap();
+    assert_eq!(pow["bits"], 2);
+    assert!(pow["nonce"].is_u64(), "{pow}");
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(s["peer_id"], pow["peer_id"]);
+    for key in [
+        "addr",
+        "uptime_ms",
+        "contacts",
+        "elected",
+        "wins",
+        "elections",
+        "warnings",
+        "metrics",
+    ] {
+        assert!(!s[key].is_null(), "{key} missing from {s}");
+    }
+    assert!(
+        s["time_to_contacts_ms"].is_null(),
+        "a lone node never knows 8 contacts"
+    );
+    assert!(s["metrics"]["rejected_before_probe"].is_u64());
 }

@@ -16,6 +16,17 @@ pub const LATENCY_BUCKETS_MS: [u64; 12] = [
 /// Number of latency histogram slots: one per bound in [`LATENCY_BUCKETS_MS`] plus overflow.
 pub const LATENCY_SLOTS: usize = LATENCY_BUCKETS_MS.len() + 1;
 
+/// Why a contact or candidate was refused ([`Metrics::contacts_rejected`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// A candidate whose host or subnet is full, before any ping.
+    BeforeProbe,
+    /// A proven contact whose host or subnet is full.
+    GroupFull,
+    /// A proven contact, the table full of fresh contacts.
+    TableFull,
+}
+
 /// Per-message-kind counters, indexed by [`MessageKind::index`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KindCounters {
@@ -105,8 +116,22 @@ pub struct Metrics {
     /// Contacts that entered the table (proven, or vouched for by the host).
     pub contacts_admitted: u64,
     /// Proven contacts or candidates refused: their host or subnet was at its
-    /// cap, or the table was full of fresh contacts.
+    /// cap, or the table was full of fresh contacts. The sum of
+    /// `rejected_before_probe`, `rejected_group_full` and `rejected_table_full`.
     pub contacts_rejected: u64,
+    /// Of `contacts_rejected`: candidates turned away before any ping (or
+    /// lookup request) because their host or subnet was at its cap. A flood
+    /// of candidates raises this without touching the table.
+    #[serde(default)]
+    pub rejected_before_probe: u64,
+    /// Of `contacts_rejected`: proven contacts refused because their host or
+    /// subnet was at its cap.
+    #[serde(default)]
+    pub rejected_group_full: u64,
+    /// Of `contacts_rejected`: proven contacts refused because the table was
+    /// full of fresh contacts (or no probe slot was free to test its stalest).
+    #[serde(default)]
+    pub rejected_table_full: u64,
     /// Contacts evicted after failing a liveness check.
     pub contacts_evicted: u64,
     /// Candidates not probed for lack of a probe slot or allowance.
@@ -203,6 +228,9 @@ impl Metrics {
             encode_errors,
             contacts_admitted,
             contacts_rejected,
+            rejected_before_probe,
+            rejected_group_full,
+            rejected_table_full,
             contacts_evicted,
             candidates_dropped,
             referral_chains_ended,
@@ -252,6 +280,9 @@ impl Metrics {
         self.encode_errors += encode_errors;
         self.contacts_admitted += contacts_admitted;
         self.contacts_rejected += contacts_rejected;
+        self.rejected_before_probe += rejected_before_probe;
+        self.rejected_group_full += rejected_group_full;
+        self.rejected_table_full += rejected_table_full;
         self.contacts_evicted += contacts_evicted;
         self.candidates_dropped += candidates_dropped;
         self.referral_chains_ended += referral_chains_ended;
@@ -275,6 +306,17 @@ impl Metrics {
         self.validated_addresses += validated_addresses;
         self.rate_limited_hosts += rate_limited_hosts;
         self.identities_rejected += identities_rejected;
+    }
+
+    /// Counts one refused contact or candidate, in `contacts_rejected` and
+    /// in the counter of its reason.
+    pub(crate) fn reject(&mut self, why: Rejection) {
+        self.contacts_rejected += 1;
+        match why {
+            Rejection::BeforeProbe => self.rejected_before_probe += 1,
+            Rejection::GroupFull => self.rejected_group_full += 1,
+            Rejection::TableFull => self.rejected_table_full += 1,
+        }
     }
 
     pub(crate) fn record_failure(&mut self, reason: FailureReason) {
@@ -420,6 +462,38 @@ pub const LATENCY_SLOT_NAMES: [&str; LATENCY_SLOTS] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejections_are_counted_in_the_total_and_by_reason_and_merge() {
+        let mut m = Metrics::default();
+        m.reject(Rejection::BeforeProbe);
+        m.reject(Rejection::BeforeProbe);
+        m.reject(Rejection::GroupFull);
+        m.reject(Rejection::TableFull);
+        assert_eq!(
+            (
+                m.contacts_rejected,
+                m.rejected_before_probe,
+                m.rejected_group_full,
+                m.rejected_table_full
+            ),
+            (4, 2, 1, 1)
+        );
+        let mut total = m.clone();
+        total.merge(&m);
+        assert_eq!((total.contacts_rejected, total.rejected_before_probe), (8, 4));
+        // Metrics saved before the split still load, the split counters at 0.
+        let mut json = serde_json::to_value(&m).unwrap();
+        for k in [
+            "rejected_before_probe",
+            "rejected_group_full",
+            "rejected_table_full",
+        ] {
+            json.as_object_mut().unwrap().remove(k);
+        }
+        let old: Metrics = serde_json::from_value(json).unwrap();
+        assert_eq!((old.contacts_rejected, old.rejected_before_probe), (4, 0));
+    }
 
     #[test]
     fn json_names_every_counter_and_round_trips() {

@@ -529,14 +529,23 @@ pub fn cli_cluster_prints_a_json_report(bin: &Path, runtime: &str) -> Result<(),
 }
 
 /// The adapter's command-line binary at `bin`, run as a lone node (`run
-/// --listen 127.0.0.1:0 --id-seed 7`) and sent SIGTERM once it is listening,
+/// --listen 127.0.0.1:0 --id-seed 7 --pow-difficulty 0`: no identity proof
+/// of work to mine) and sent SIGTERM once it is listening,
 /// shuts down cleanly and prints its final metrics as JSON on stdout, every
 /// count keyed by name (no arrays). Uses the `kill` command (Unix).
 pub fn cli_run_prints_named_metrics_on_sigterm(bin: &Path) -> Result<(), String> {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
     let mut child = Command::new(bin)
-        .args(["run", "--listen", "127.0.0.1:0", "--id-seed", "7"])
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--id-seed",
+            "7",
+            "--pow-difficulty",
+            "0",
+        ])
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -19,6 +19,7 @@ mod tests;
 
 use super::guard::Guard;
 use super::io::Cx;
+use super::metrics::Rejection;
 use crate::id::{ring_distance, Distance, PeerId};
 use crate::wire::{
     self, Address, AddressGroups, Contact, Envelope, FindNeighbours, Message, MessageKind, Neighbours, Ping,
@@ -361,7 +362,7 @@ impl<A: Address> Membership<A> {
             .contacts
             .group_has_room(&groups, self.admission.pending_in(&groups))
         {
-            cx.out.metrics.contacts_rejected += 1;
+            cx.out.metrics.reject(Rejection::BeforeProbe);
             return;
         }
         if self.contacts.len() >= cx.config.membership.max_contacts {
@@ -429,12 +430,13 @@ impl<A: Address> Membership<A> {
         match self.contacts.admit(&cx.me.id, c.id, c.addr.clone(), now, false) {
             Admit::Known => {}
             Admit::Added => cx.out.metrics.contacts_admitted += 1,
-            Admit::GroupFull | Admit::Full => cx.out.metrics.contacts_rejected += 1,
+            Admit::GroupFull => cx.out.metrics.reject(Rejection::GroupFull),
+            Admit::Full => cx.out.metrics.reject(Rejection::TableFull),
             Admit::CheckFirst(victim) => {
                 if self.admission.is_probing(&victim.id)
                     || self.admission.len() >= cx.config.membership.max_pending_probes
                 {
-                    cx.out.metrics.contacts_rejected += 1;
+                    cx.out.metrics.reject(Rejection::TableFull);
                 } else {
                     let _ = self.probe(cx, now, victim, Purpose::Liveness { newcomer: c });
                 }
@@ -530,7 +532,7 @@ impl<A: Address> Membership<A> {
                     .contacts
                     .group_has_room(&groups, self.admission.pending_in(&groups))
             {
-                cx.out.metrics.contacts_rejected += 1;
+                cx.out.metrics.reject(Rejection::BeforeProbe);
                 continue;
             }
             let nonce = cx.rng.next_u64();
