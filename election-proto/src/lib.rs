@@ -169,7 +169,7 @@ pub use proof::{
 pub use store::{MemoryStore, TokenStore};
 
 // Node keys and signed answers.
-pub use keys::{peer_id_of, NodeKey, PublicKey, Signature};
+pub use keys::{peer_id_of, NodeKey, PublicKey, Signature, SignatureScheme};
 
 // Identifiers and ring math.
 pub use id::{

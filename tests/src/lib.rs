@@ -12,6 +12,8 @@
 //! - [`html`]: the `--html` page with SVG charts.
 //! - [`output`]: files written atomically (temporary file, then rename).
 //! - [`rng`]: seeded randomness.
+//! - [`verdicts`]: one run with real and with simulated signatures, compared
+//!   event by event.
 //!
 //! ```
 //! use election_tests::sim::{Sim, SimConfig};
@@ -32,3 +34,4 @@ pub mod sim;
 pub mod summary;
 pub mod targets;
 pub mod timeline;
+pub mod verdicts;
