@@ -138,6 +138,7 @@ pub mod cluster;
 pub mod election;
 pub mod id;
 pub mod keys;
+mod mem;
 pub mod node;
 pub mod proof;
 mod rng;

@@ -130,11 +130,7 @@ impl Crowds {
     /// Whether `subnet` is crowded and this node has seen enough subnets for
     /// that to mean something.
     pub fn is_crowded(&self, subnet: &GroupKey) -> bool {
-        self.subnets.len() >= MIN_SUBNETS_TO_JUDGE
-            && self
-                .subnets
-                .get(subnet)
-                .is_some_and(Crowd::is_crowded)
+        self.subnets.len() >= MIN_SUBNETS_TO_JUDGE && self.subnets.get(subnet).is_some_and(Crowd::is_crowded)
     }
 
     #[cfg(test)]

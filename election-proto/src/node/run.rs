@@ -12,6 +12,7 @@ use super::{FailureReason, NodeConfig, SplitBrainPolicy};
 use crate::cluster::ConsensusCluster;
 use crate::election::{AnswerAccepted, ElectionError, MessageTicket, PeerElection, WinnerResult};
 use crate::id::{PeerId, TokenId};
+use crate::mem::release_if_empty;
 use crate::wire::{Answer, Contact, Referral};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -240,8 +241,10 @@ impl<A: Clone> Elections<A> {
     /// token exists; `election` must have no channels yet (they would not be indexed).
     pub(super) fn start(&mut self, now: u64, election: PeerElection) {
         debug_assert_eq!(election.channels_created(), 0, "a run starts with no channels");
-        self.runs
-            .insert(election.challenge_token(), Box::new(ElectionRun::new(election, now)));
+        self.runs.insert(
+            election.challenge_token(),
+            Box::new(ElectionRun::new(election, now)),
+        );
     }
 
     /// Opens a channel of `token`'s run whose query goes to `hop` at `now`;
@@ -352,6 +355,8 @@ impl<A: Clone> Elections<A> {
         for ticket in run.election.tickets() {
             self.tickets.remove(&ticket);
         }
+        release_if_empty(&mut self.runs);
+        release_if_empty(&mut self.tickets);
         Some(*run)
     }
 }

@@ -343,6 +343,7 @@ impl<A: Address, S: TokenStore> Node<A, S> {
                 self.settle_one(now, c);
             }
         }
+        crate::mem::release_if_empty(&mut self.checks);
     }
 
     fn settle_one(&mut self, now: u64, c: DirectCheck<A>) {

@@ -331,7 +331,9 @@ fn main() {
     if progress {
         eprintln!();
     }
-    let report = Report::new(&sim, start.elapsed().as_secs_f64()).with_timeline(timeline.into_minutes());
+    let report = Report::new(&sim, start.elapsed().as_secs_f64())
+        .with_timeline(timeline.into_minutes())
+        .with_usage(election_tests::usage::now());
     // The report goes out first: a page that cannot be written loses nothing else.
     if args.json {
         println!("{}", report.to_json());

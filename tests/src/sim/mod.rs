@@ -480,8 +480,9 @@ impl Sim {
         self.tables.false_evictions
     }
 
-    /// `now - verified_at` of every alive entry of every honest table, every sample.
-    pub fn reverify_ages(&self) -> &[u64] {
+    /// `now - verified_at` (ms, at most `u32::MAX`) of every alive entry of
+    /// every honest table, every sample.
+    pub fn reverify_ages(&self) -> &[u32] {
         &self.tables.reverify_ages
     }
 
