@@ -13,14 +13,32 @@
 //!
 //! The core stays sans-IO: secret keys come from the host
 //! ([`NodeKey::from_secret`]), never from hidden randomness.
+//!
+//! # The signature seam
+//!
+//! A [`NodeKey`] signs with real Ed25519 unless it was built with
+//! [`NodeKey::with_scheme`], which hands signing and verifying to a
+//! [`SignatureScheme`]. A [`Node`](crate::node::Node) verifies the answers it
+//! receives through its own key ([`NodeKey::verify_peer`]), so the scheme a
+//! node was given is the one it checks others with. The public key, and so
+//! the [`PeerId`], is the Ed25519 one whatever the scheme (unless the scheme
+//! overrides [`SignatureScheme::public_key`]): a network of nodes on another
+//! scheme has the same ids, the same ring and the same elections.
+//!
+//! Hosts use the seam to move signing elsewhere (an HSM, a remote signer, a
+//! verification cache); the simulator uses it for a scheme that costs a hash
+//! instead of a curve operation inside its closed world (see
+//! `election-tests`' `sim::crypto`). Outside such a world, keep Ed25519: it
+//! is the only scheme the wire format (docs/WIRE.md §4) promises peers.
 
 use crate::election::MessageTicket;
 use crate::id::{PeerId, TokenId};
 use crate::proof::{PossessionProof, TokenMapping, PROOF_STEPS, PROOF_TAG_LEN, SIGNATURE_SIZE};
 use crate::wire::{Address, PROTOCOL_VERSION};
 use core::fmt;
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Length of a public key on the wire, in bytes.
 pub const PUBLIC_KEY_LEN: usize = 32;
@@ -143,25 +161,88 @@ impl PublicKey {
     }
 }
 
+/// How signatures are made and checked: the seam between the protocol and
+/// its signature scheme (see the [module docs](self#the-signature-seam)).
+///
+/// A scheme must keep Ed25519's two promises within the world it serves:
+/// only the holder of a key's secret can make a signature that
+/// [`verify`](SignatureScheme::verify) accepts for that key, and a signature
+/// stops verifying if one bit of the message, key or signature changes.
+/// Signatures are [`SIGNATURE_LEN`] bytes whatever the scheme, so datagram
+/// sizes, and everything that depends on them, do not change.
+pub trait SignatureScheme: fmt::Debug + Send + Sync {
+    /// The public key of `secret`. The default is the Ed25519 public key, so
+    /// ids do not depend on the scheme.
+    fn public_key(&self, secret: &[u8; 32]) -> PublicKey {
+        ed25519_public_key(secret)
+    }
+
+    /// A signature over `message` by the key whose secret is `secret` and
+    /// whose public key is `public` ([`NodeKey`] passes the pair it holds, so
+    /// they always match).
+    fn sign(&self, secret: &[u8; 32], public: &PublicKey, message: &[u8]) -> Signature;
+
+    /// Whether `signature` is `public`'s over `message`.
+    fn verify(&self, public: &PublicKey, message: &[u8], signature: &Signature) -> Result<(), KeyError>;
+}
+
+/// Real Ed25519 as a [`SignatureScheme`], for hosts that wrap or compose
+/// schemes. A [`NodeKey::from_secret`] key does the same without the seam
+/// (and keeps its expanded secret, so it does not re-derive it per signature).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ed25519;
+
+impl SignatureScheme for Ed25519 {
+    fn sign(&self, secret: &[u8; 32], _public: &PublicKey, message: &[u8]) -> Signature {
+        Signature::from_bytes(SigningKey::from_bytes(secret).sign(message).to_bytes())
+    }
+
+    fn verify(&self, public: &PublicKey, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
+        public.verify(message, signature)
+    }
+}
+
+/// The Ed25519 public key of `secret` (one base-point multiplication).
+pub fn ed25519_public_key(secret: &[u8; 32]) -> PublicKey {
+    PublicKey(SigningKey::from_bytes(secret).verifying_key().to_bytes())
+}
+
+/// What signs for a [`NodeKey`].
+#[derive(Clone)]
+enum Signer {
+    /// Real Ed25519 (the default). Boxed: the expanded key is 224 bytes, and a
+    /// key on another scheme should not pay for it.
+    Ed25519(Box<SigningKey>),
+    /// A host-chosen scheme, with the secret it signs from.
+    Scheme {
+        secret: [u8; 32],
+        scheme: Arc<dyn SignatureScheme>,
+    },
+}
+
 /// A node's key pair, plus the proof-of-work nonce that goes with its public
 /// key (0 when the network asks for none).
 ///
 /// Built from 32 secret bytes the host supplies (Ed25519 secret-key seed);
-/// the same bytes always give the same key pair and [`PeerId`]. `Debug` shows
-/// the public key only.
+/// the same bytes always give the same key pair and [`PeerId`]. Signs with
+/// Ed25519 unless built with [`NodeKey::with_scheme`]. `Debug` shows the
+/// public key only.
 #[derive(Clone)]
 pub struct NodeKey {
-    signing: SigningKey,
+    signer: Signer,
     public: PublicKey,
     pow_nonce: u64,
 }
 
 impl fmt::Debug for NodeKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NodeKey")
-            .field("public", &self.public)
-            .field("pow_nonce", &self.pow_nonce)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("NodeKey");
+        d.field("public", &self.public)
+            .field("pow_nonce", &self.pow_nonce);
+        if let Signer::Scheme { scheme, .. } = &self.signer {
+            d.field("scheme", scheme);
+        }
+        d.finish_non_exhaustive()
     }
 }
 
@@ -171,7 +252,20 @@ impl NodeKey {
         let signing = SigningKey::from_bytes(&secret);
         let public = PublicKey(signing.verifying_key().to_bytes());
         Self {
-            signing,
+            signer: Signer::Ed25519(Box::new(signing)),
+            public,
+            pow_nonce: 0,
+        }
+    }
+
+    /// The key of `secret` under `scheme`: it signs with the scheme, and a
+    /// node holding it verifies others' signatures with the scheme too
+    /// ([`NodeKey::verify_peer`]). Its public key is
+    /// [`SignatureScheme::public_key`] of `secret`.
+    pub fn with_scheme(secret: [u8; 32], scheme: Arc<dyn SignatureScheme>) -> Self {
+        let public = scheme.public_key(&secret);
+        Self {
+            signer: Signer::Scheme { secret, scheme },
             public,
             pow_nonce: 0,
         }
@@ -190,7 +284,10 @@ impl NodeKey {
 
     /// The secret key bytes (whoever has them can act as this node).
     pub fn secret_bytes(&self) -> [u8; 32] {
-        self.signing.to_bytes()
+        match &self.signer {
+            Signer::Ed25519(signing) => signing.to_bytes(),
+            Signer::Scheme { secret, .. } => *secret,
+        }
     }
 
     /// The public key.
@@ -203,10 +300,34 @@ impl NodeKey {
         peer_id_of(&self.public)
     }
 
-    /// Ed25519 signature over `message` (deterministic: same key and message,
-    /// same signature).
+    /// Signature over `message` (deterministic: same key and message, same
+    /// signature): Ed25519, or this key's scheme.
     pub fn sign(&self, message: &[u8]) -> Signature {
-        Signature::from_bytes(self.signing.sign(message).to_bytes())
+        match &self.signer {
+            Signer::Ed25519(signing) => Signature::from_bytes(signing.sign(message).to_bytes()),
+            Signer::Scheme { secret, scheme } => scheme.sign(secret, &self.public, message),
+        }
+    }
+
+    /// Checks that `key` is `claimed`'s ([`peer_id_of`]) and that `signature`
+    /// is `key`'s over `message`, under the scheme this key signs with: the
+    /// one check a node applies to what others signed.
+    pub fn verify_peer(
+        &self,
+        key: &PublicKey,
+        claimed: &PeerId,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), KeyError> {
+        match &self.signer {
+            Signer::Ed25519(_) => key.verify_for(claimed, message, signature),
+            Signer::Scheme { scheme, .. } => {
+                if peer_id_of(key) != *claimed {
+                    return Err(KeyError::IdMismatch);
+                }
+                scheme.verify(key, message, signature)
+            }
+        }
     }
 }
 
@@ -369,6 +490,98 @@ mod tests {
         let mut bad = [0u8; 32];
         bad[0] = 2;
         assert_eq!(PublicKey(bad).verify(b"hello", &sig), Err(KeyError::BadKey));
+    }
+
+    /// A scheme for the seam's tests: a BLAKE3 MAC under a key only this
+    /// test world holds (as the simulator's is).
+    #[derive(Debug)]
+    struct Mac([u8; 32]);
+
+    impl SignatureScheme for Mac {
+        fn sign(&self, _secret: &[u8; 32], public: &PublicKey, message: &[u8]) -> Signature {
+            let mut h = blake3::Hasher::new_keyed(&self.0);
+            h.update(&public.0).update(message);
+            let mut out = [0u8; SIGNATURE_LEN];
+            h.finalize_xof().fill(&mut out);
+            Signature::from_bytes(out)
+        }
+
+        fn verify(&self, public: &PublicKey, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
+            if self.sign(&[0; 32], public, message) == *signature {
+                Ok(())
+            } else {
+                Err(KeyError::BadSignature)
+            }
+        }
+    }
+
+    #[test]
+    fn a_scheme_key_has_the_ed25519_id_and_verifies_with_its_scheme_only() {
+        let scheme: Arc<dyn SignatureScheme> = Arc::new(Mac([9; 32]));
+        let real = NodeKey::from_secret([1; 32]);
+        let k = NodeKey::with_scheme([1; 32], scheme.clone());
+        let other = NodeKey::with_scheme([2; 32], scheme);
+        assert_eq!(k.public(), real.public(), "same public key, same id");
+        assert_eq!(k.peer_id(), real.peer_id());
+        assert_eq!(k.secret_bytes(), [1; 32]);
+        let sig = k.sign(b"hello");
+        assert_ne!(sig, real.sign(b"hello"), "signed by the scheme");
+        // A node on the scheme accepts the owner's signature and nothing else.
+        assert_eq!(
+            other.verify_peer(&k.public(), &k.peer_id(), b"hello", &sig),
+            Ok(())
+        );
+        assert_eq!(
+            other.verify_peer(&k.public(), &k.peer_id(), b"hellp", &sig),
+            Err(KeyError::BadSignature)
+        );
+        let mut bytes = sig.to_bytes();
+        bytes[63] ^= 0x80;
+        assert_eq!(
+            other.verify_peer(&k.public(), &k.peer_id(), b"hello", &Signature::from_bytes(bytes)),
+            Err(KeyError::BadSignature)
+        );
+        assert_eq!(
+            other.verify_peer(&other.public(), &other.peer_id(), b"hello", &sig),
+            Err(KeyError::BadSignature),
+            "another key's signature"
+        );
+        assert_eq!(
+            other.verify_peer(&k.public(), &other.peer_id(), b"hello", &sig),
+            Err(KeyError::IdMismatch)
+        );
+        // Ed25519 and the scheme do not accept each other's signatures.
+        assert_eq!(
+            real.verify_peer(&k.public(), &k.peer_id(), b"hello", &sig),
+            Err(KeyError::BadSignature)
+        );
+        let real_sig = real.sign(b"hello");
+        assert_eq!(
+            other.verify_peer(&k.public(), &k.peer_id(), b"hello", &real_sig),
+            Err(KeyError::BadSignature)
+        );
+        assert!(format!("{k:?}").contains("Mac"), "Debug names the scheme");
+    }
+
+    #[test]
+    fn the_ed25519_scheme_signs_and_verifies_as_a_plain_key_does() {
+        let plain = NodeKey::from_secret([4; 32]);
+        let seamed = NodeKey::with_scheme([4; 32], Arc::new(Ed25519));
+        assert_eq!(seamed.public(), plain.public());
+        assert_eq!(seamed.sign(b"x"), plain.sign(b"x"));
+        let sig = plain.sign(b"x");
+        assert_eq!(
+            seamed.verify_peer(&plain.public(), &plain.peer_id(), b"x", &sig),
+            Ok(())
+        );
+        assert_eq!(
+            plain.verify_peer(&plain.public(), &plain.peer_id(), b"x", &sig),
+            Ok(())
+        );
+        assert_eq!(
+            seamed.verify_peer(&plain.public(), &plain.peer_id(), b"y", &sig),
+            Err(KeyError::BadSignature)
+        );
     }
 
     #[test]

@@ -138,6 +138,7 @@ pub mod cluster;
 pub mod election;
 pub mod id;
 pub mod keys;
+mod mem;
 pub mod node;
 pub mod proof;
 mod rng;
@@ -169,7 +170,7 @@ pub use proof::{
 pub use store::{MemoryStore, TokenStore};
 
 // Node keys and signed answers.
-pub use keys::{peer_id_of, NodeKey, PublicKey, Signature};
+pub use keys::{peer_id_of, NodeKey, PublicKey, Signature, SignatureScheme};
 
 // Identifiers and ring math.
 pub use id::{

@@ -12,6 +12,9 @@
 //! - [`html`]: the `--html` page with SVG charts.
 //! - [`output`]: files written atomically (temporary file, then rename).
 //! - [`rng`]: seeded randomness.
+//! - [`usage`]: CPU time and peak memory of the process.
+//! - [`verdicts`]: one run with real and with simulated signatures, compared
+//!   event by event.
 //!
 //! ```
 //! use election_tests::sim::{Sim, SimConfig};
@@ -32,3 +35,5 @@ pub mod sim;
 pub mod summary;
 pub mod targets;
 pub mod timeline;
+pub mod usage;
+pub mod verdicts;

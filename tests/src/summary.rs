@@ -141,14 +141,24 @@ pub fn rows(r: &Report) -> Vec<Row> {
             ),
         ));
     }
+    let cpu = r.cpu_seconds.map_or(String::new(), |c| format!(", CPU {c:.1} s"));
     rows.push(Row::plain(
-        "wall time",
+        "time",
         format!(
-            "{:.1} s ({} events/s)",
+            "wall {:.1} s{cpu} ({} thread{}, {} events/s, {} crypto)",
             r.wall_seconds,
-            grouped(r.events_per_second.round() as u64)
+            r.threads,
+            if r.threads == 1 { "" } else { "s" },
+            grouped(r.events_per_second.round() as u64),
+            r.crypto
         ),
     ));
+    if let (Some(peak), Some(per_node)) = (r.peak_rss_bytes, r.peak_rss_bytes_per_node) {
+        rows.push(Row::plain(
+            "peak memory",
+            format!("{:.0} MB ({:.1} KB per node)", peak as f64 / 1e6, per_node / 1e3),
+        ));
+    }
     rows
 }
 

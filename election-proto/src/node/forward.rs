@@ -2,6 +2,7 @@
 
 use crate::election::MessageTicket;
 use crate::id::TokenId;
+use crate::mem::release_if_empty;
 use crate::wire::Query;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,6 +56,8 @@ impl<A: Clone + PartialEq> ForwardTable<A> {
             self.by_expiry.pop_first();
             self.entries.remove(&key);
         }
+        release_if_empty(&mut self.entries);
+        release_if_empty(&mut self.by_expiry);
     }
 
     /// Whether a live entry exists for the key (a query seen before: a loop).
@@ -98,6 +101,8 @@ impl<A: Clone + PartialEq> ForwardTable<A> {
     pub fn take(&mut self, key: &Key, now_ms: u64) -> Option<A> {
         let e = self.entries.remove(key)?;
         self.by_expiry.remove(&(e.at, *key));
+        release_if_empty(&mut self.entries);
+        release_if_empty(&mut self.by_expiry);
         (e.at > now_ms).then_some(e.prev)
     }
 }

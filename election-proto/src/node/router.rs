@@ -291,9 +291,8 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             &answer.responder.addr,
         )
         .is_some_and(|signed| {
-            answer
-                .key
-                .verify_for(&answer.responder.id, &signed, &answer.auth)
+            self.key
+                .verify_peer(&answer.key, &answer.responder.id, &signed, &answer.auth)
                 .is_ok()
         })
     }

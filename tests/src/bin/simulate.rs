@@ -21,7 +21,9 @@ use election_tests::adversary::parse_adversaries;
 use election_tests::adversary::sybil::Sybils;
 use election_tests::output::PendingFile;
 use election_tests::report::Report;
-use election_tests::sim::{Churn, Departures, Joiners, Partition, Sim, SimConfig, Switch, SwitchKind};
+use election_tests::sim::{
+    Churn, Crypto, Departures, Joiners, Partition, Sim, SimConfig, Switch, SwitchKind,
+};
 use election_tests::timeline::Timeline;
 use election_tests::{html, summary};
 use std::ffi::OsString;
@@ -162,6 +164,11 @@ struct Args {
     /// No progress line even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// Signature scheme of the nodes: `real` (Ed25519) or `sim` (the run's
+    /// keyed-BLAKE3 signatures: the same verdicts, a fraction of the CPU;
+    /// the digest differs because signature bytes do).
+    #[arg(long, default_value = "real", value_parser = Crypto::parse)]
+    crypto: Crypto,
 }
 
 fn parse_range(s: &str) -> Result<(u64, u64), String> {
@@ -288,6 +295,7 @@ fn main() {
         cfg.node.elections.consensus.majority_threshold = m;
     }
 
+    cfg.crypto = args.crypto;
     cfg.threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4))
@@ -336,7 +344,9 @@ fn main() {
     if progress {
         eprintln!();
     }
-    let report = Report::new(&sim, start.elapsed().as_secs_f64()).with_timeline(timeline.into_minutes());
+    let report = Report::new(&sim, start.elapsed().as_secs_f64())
+        .with_timeline(timeline.into_minutes())
+        .with_usage(election_tests::usage::now());
     // The report goes out first: a page that cannot be written loses nothing else.
     if args.json {
         println!("{}", report.to_json());

@@ -3,6 +3,7 @@
 //! Two runs with equal configurations are identical, bit for bit, whatever
 //! [`SimConfig::threads`] says.
 
+use super::crypto::Crypto;
 use crate::adversary::sybil::Sybils;
 use crate::adversary::NodeKind;
 use election_proto::node::NodeConfig;
@@ -160,6 +161,9 @@ pub struct SimConfig {
     /// A window with fewer events runs on one thread even when `threads > 1`
     /// (spawning costs more than it saves). Default 24.
     pub parallel_min_events: usize,
+    /// The nodes' signature scheme. Default [`Crypto::Real`] (Ed25519);
+    /// [`Crypto::Simulated`] gives the same verdicts for a fraction of the CPU.
+    pub crypto: Crypto,
 }
 
 impl SimConfig {
@@ -223,6 +227,7 @@ impl SimConfig {
             record_events: false,
             threads: 1,
             parallel_min_events: 24,
+            crypto: Crypto::Real,
         }
     }
 }

@@ -66,6 +66,7 @@
 //! | `network` | the network model: latency, loss, duplication, the partition cut |
 //! | `queue` | time-ordered queues and the merge key |
 //! | `config` | [`SimConfig`], [`Partition`], [`Churn`] |
+//! | `crypto` | [`Crypto`]: real Ed25519 or the run's [`Simulated`] signatures |
 //!
 //! Adversary behaviour (what adversaries do with what they receive and send)
 //! lives in [`crate::adversary`].
@@ -73,6 +74,7 @@
 mod bootstrap;
 mod config;
 mod counters;
+mod crypto;
 mod digest;
 mod faults;
 mod network;
@@ -87,6 +89,7 @@ mod world;
 
 pub use config::{Churn, Departures, Joiners, Partition, SimConfig, Switch, SwitchKind};
 pub use counters::{ElectionCounters, NetCounters};
+pub use crypto::{Crypto, Simulated};
 pub use node::SimNodeCore;
 pub use oracle::{WinRecord, WinnerClass};
 
@@ -537,8 +540,9 @@ impl Sim {
         self.tables.false_evictions
     }
 
-    /// `now - verified_at` of every alive entry of every honest table, every sample.
-    pub fn reverify_ages(&self) -> &[u64] {
+    /// `now - verified_at` (ms, at most `u32::MAX`) of every alive entry of
+    /// every honest table, every sample.
+    pub fn reverify_ages(&self) -> &[u32] {
         &self.tables.reverify_ages
     }
 

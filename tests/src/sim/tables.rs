@@ -18,8 +18,10 @@ pub(super) struct TableHealth {
     /// Per sample: share of entries whose peer is on another ledger version
     /// than the table's owner, or lazy (by kind or by switch).
     pub(super) misaligned_share: Vec<(u64, f64)>,
-    /// `now - verified_at` of every entry whose peer is online, every sample.
-    pub(super) reverify_ages: Vec<u64>,
+    /// `now - verified_at` of every entry whose peer is online, every sample
+    /// (ms; `u32`, so up to 49 days, at half the memory: one entry per honest
+    /// table entry per minute is the largest record a long run keeps).
+    pub(super) reverify_ages: Vec<u32>,
     /// Departed or switched nodes still in some honest table: since when.
     tracked: BTreeMap<u32, u64>,
     /// How long each tracked node took to leave every table.
@@ -111,7 +113,8 @@ impl TableHealth {
                     dead += 1;
                     continue;
                 }
-                self.reverify_ages.push(now.saturating_sub(p.health.verified_at));
+                let age = now.saturating_sub(p.health.verified_at);
+                self.reverify_ages.push(u32::try_from(age).unwrap_or(u32::MAX));
                 let lazy = world.kind(j) == NodeKind::Lazy;
                 if world.view(j).version() != version || lazy || flags.switched[j] {
                     misaligned += 1;

@@ -61,10 +61,9 @@ impl World {
         let seed = cfg.seed;
 
         // Every node has a real key pair, its secret drawn from the seed; its
-        // id is BLAKE3 of the public key, as on a real network.
-        let keys: Vec<NodeKey> = (0..n as u64)
-            .map(|i| NodeKey::from_secret(derive32(seed, "node key", i)))
-            .collect();
+        // id is BLAKE3 of the public key, as on a real network. The scheme it
+        // signs with is the run's (the ids do not depend on it).
+        let keys: Vec<NodeKey> = cfg.crypto.keys(seed, n, |i| derive32(seed, "node key", i));
         let ids: Vec<PeerId> = keys.iter().map(NodeKey::peer_id).collect();
         let mut ring: Vec<(PeerId, u32)> = ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
         ring.sort_unstable();

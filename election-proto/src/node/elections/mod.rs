@@ -12,6 +12,7 @@ use super::{FailureReason, NodeConfig, SplitBrainPolicy};
 use crate::cluster::ConsensusCluster;
 use crate::election::{AnswerAccepted, ElectionError, MessageTicket, PeerElection, WinnerResult};
 use crate::id::{PeerId, TokenId};
+use crate::mem::release_if_empty;
 use crate::wire::{Answer, Contact, Referral};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -25,7 +26,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// hears no replies). A finished run takes all its tickets out of the index.
 #[derive(Debug)]
 pub(super) struct Elections<A> {
-    runs: BTreeMap<TokenId, ElectionRun<A>>,
+    /// Boxed: a run is about 1 KB (the reference walk alone is 704 bytes), and
+    /// a B-tree leaf has room for 11 values whether or not they are there, so
+    /// unboxed runs cost every node 11 KB for as long as it lives, running or
+    /// not. Boxed, the leaf is 11 pointers and a run costs only while it runs.
+    runs: BTreeMap<TokenId, Box<ElectionRun<A>>>,
     tickets: BTreeMap<MessageTicket, TokenId>,
     /// Clique searches, over all runs, that hit the configured bound.
     clique_truncations: u64,
@@ -265,7 +270,7 @@ impl<A: Clone> Elections<A> {
 
     /// The run for `token`, to read.
     pub(super) fn get(&self, token: &TokenId) -> Option<&ElectionRun<A>> {
-        self.runs.get(token)
+        self.runs.get(token).map(|r| &**r)
     }
 
     /// The election a reply with `ticket` belongs to; `None` means it answers
@@ -278,8 +283,10 @@ impl<A: Clone> Elections<A> {
     /// token exists; `election` must have no channels yet (they would not be indexed).
     pub(super) fn start(&mut self, now: u64, election: PeerElection) {
         debug_assert_eq!(election.channels_created(), 0, "a run starts with no channels");
-        self.runs
-            .insert(election.challenge_token(), ElectionRun::new(election, now));
+        self.runs.insert(
+            election.challenge_token(),
+            Box::new(ElectionRun::new(election, now)),
+        );
     }
 
     /// Opens a channel of `token`'s run whose query goes to `hop` at `now`, as
@@ -350,7 +357,7 @@ impl<A: Clone> Elections<A> {
     /// The run the index names for `ticket`.
     fn run_for(&mut self, ticket: &MessageTicket) -> Option<&mut ElectionRun<A>> {
         let token = self.owner(ticket)?;
-        let run = self.runs.get_mut(&token);
+        let run = self.runs.get_mut(&token).map(|r| &mut **r);
         if run.is_none() {
             // Ruled out by the index guarantee; drop the stray entry rather than panic.
             self.tickets.remove(ticket);
@@ -412,7 +419,9 @@ impl<A: Clone> Elections<A> {
         for ticket in run.election.tickets() {
             self.tickets.remove(&ticket);
         }
-        Some(run)
+        release_if_empty(&mut self.runs);
+        release_if_empty(&mut self.tickets);
+        Some(*run)
     }
 }
 

@@ -27,6 +27,7 @@ use super::membership::Membership;
 use super::{EvictionReason, NodeConfig};
 use crate::election::MessageTicket;
 use crate::id::{PeerId, TokenId};
+use crate::mem::release_if_empty;
 use crate::store::TokenStore;
 use crate::wire::{Address, Contact};
 use evidence::Verdict;
@@ -286,6 +287,7 @@ impl<A: Address> Health<A> {
                 }
             }
         }
+        release_if_empty(&mut self.checks);
         departed
     }
 

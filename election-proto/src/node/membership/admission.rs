@@ -7,6 +7,7 @@
 //! contact is still alive before a newcomer may replace it in a full table.
 
 use crate::id::PeerId;
+use crate::mem::release_if_empty;
 use crate::wire::{Address, AddressGroups, Contact};
 use std::collections::BTreeMap;
 
@@ -131,7 +132,9 @@ impl<A: Address> Admission<A> {
         if p.contact.addr != *from || p.contact.id != *sender {
             return None;
         }
-        self.probes.remove(&nonce)
+        let p = self.probes.remove(&nonce);
+        release_if_empty(&mut self.probes);
+        p
     }
 
     /// Removes and returns the probes unanswered for `timeout_ms`, in nonce order.
@@ -142,7 +145,9 @@ impl<A: Address> Admission<A> {
             .filter(|(_, p)| now >= p.sent_at.saturating_add(self.timeout_ms))
             .map(|(n, _)| *n)
             .collect();
-        late.into_iter().filter_map(|n| self.probes.remove(&n)).collect()
+        let late = late.into_iter().filter_map(|n| self.probes.remove(&n)).collect();
+        release_if_empty(&mut self.probes);
+        late
     }
 
     /// When the oldest probe times out.

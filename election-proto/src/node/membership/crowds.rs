@@ -25,6 +25,9 @@ use std::collections::BTreeMap;
 /// first; honest runs are unchanged either way.
 pub(crate) const CROWD_HOSTS: usize = 2;
 
+// `Crowd` counts pairs in a `u8` and keeps `CROWD_HOSTS - 1` of them.
+const _: () = assert!(CROWD_HOSTS >= 1 && CROWD_HOSTS <= u8::MAX as usize);
+
 /// Most subnets remembered; the one seen longest ago is forgotten first.
 pub(crate) const MAX_SUBNETS: usize = 1024;
 
@@ -35,9 +38,42 @@ pub(crate) const MIN_SUBNETS_TO_JUDGE: usize = 4;
 
 #[derive(Clone, Debug)]
 struct Crowd {
-    /// Up to [`CROWD_HOSTS`] distinct (host, id) pairs seen (enough to decide).
-    hosts: Vec<(GroupKey, PeerId)>,
+    /// The first distinct (host, id) pairs seen, up to `CROWD_HOSTS - 1` of
+    /// them (slots past `count` hold copies of the first). The last pair that
+    /// makes a subnet crowded is only counted: once crowded, nothing is
+    /// compared any more. Inline rather than a `Vec`: a node keeps up to
+    /// [`MAX_SUBNETS`] of these, and a heap block per subnet cost four times
+    /// the pairs it held.
+    seen: [(GroupKey, PeerId); CROWD_HOSTS - 1],
+    /// Distinct (host, id) pairs seen, up to [`CROWD_HOSTS`] (enough to decide).
+    count: u8,
     last_seen_ms: u64,
+}
+
+impl Crowd {
+    fn new(first: (GroupKey, PeerId), now_ms: u64) -> Self {
+        Self {
+            seen: [first; CROWD_HOSTS - 1],
+            count: 1,
+            last_seen_ms: now_ms,
+        }
+    }
+
+    fn is_crowded(&self) -> bool {
+        usize::from(self.count) >= CROWD_HOSTS
+    }
+
+    /// Counts `pair` if it is new and the subnet not yet crowded.
+    fn note(&mut self, pair: (GroupKey, PeerId)) {
+        let n = usize::from(self.count);
+        if n >= CROWD_HOSTS || self.seen[..n].contains(&pair) {
+            return;
+        }
+        if n < self.seen.len() {
+            self.seen[n] = pair;
+        }
+        self.count += 1;
+    }
 }
 
 /// Bounded record of how many hosts each recently seen subnet has shown.
@@ -67,18 +103,21 @@ impl Crowds {
                 self.subnets.remove(&oldest);
             }
         }
-        let c = self.subnets.entry(groups.subnet).or_insert(Crowd {
-            hosts: Vec::new(),
-            last_seen_ms: now_ms,
-        });
-        c.last_seen_ms = c.last_seen_ms.max(now_ms);
-        if c.hosts.len() < CROWD_HOSTS && !c.hosts.contains(&(groups.ip, id)) {
-            c.hosts.push((groups.ip, id));
+        let pair = (groups.ip, id);
+        match self.subnets.entry(groups.subnet) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(Crowd::new(pair, now_ms));
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                let c = o.get_mut();
+                c.last_seen_ms = c.last_seen_ms.max(now_ms);
+                c.note(pair);
+            }
         }
         if !known && self.subnets.len() == MIN_SUBNETS_TO_JUDGE {
             self.subnets
                 .iter()
-                .filter(|(_, c)| c.hosts.len() >= CROWD_HOSTS)
+                .filter(|(_, c)| c.is_crowded())
                 .map(|(k, _)| *k)
                 .collect()
         } else if self.is_crowded(&groups.subnet) {
@@ -91,11 +130,7 @@ impl Crowds {
     /// Whether `subnet` is crowded and this node has seen enough subnets for
     /// that to mean something.
     pub fn is_crowded(&self, subnet: &GroupKey) -> bool {
-        self.subnets.len() >= MIN_SUBNETS_TO_JUDGE
-            && self
-                .subnets
-                .get(subnet)
-                .is_some_and(|c| c.hosts.len() >= CROWD_HOSTS)
+        self.subnets.len() >= MIN_SUBNETS_TO_JUDGE && self.subnets.get(subnet).is_some_and(Crowd::is_crowded)
     }
 
     #[cfg(test)]
@@ -157,7 +192,7 @@ mod tests {
             }
         }
         assert_eq!(c.len(), MAX_SUBNETS);
-        assert!(c.subnets.values().all(|x| x.hosts.len() <= CROWD_HOSTS));
+        assert!(c.subnets.values().all(|x| usize::from(x.count) <= CROWD_HOSTS));
         assert!(!c.subnets.contains_key(&at(1, 0).subnet), "oldest forgotten");
         assert!(c.is_crowded(&at(MAX_SUBNETS as u32 + 100, 0).subnet));
     }

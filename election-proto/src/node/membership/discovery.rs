@@ -8,6 +8,7 @@
 //! it never admits them on hearsay.
 
 use crate::id::{ring_distance, Distance, PeerId};
+use crate::mem::release_if_empty;
 use crate::wire::{Address, Contact};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -189,6 +190,7 @@ impl<A: Address> Discovery<A> {
             return None;
         }
         let f = self.inflight.remove(&nonce)?;
+        release_if_empty(&mut self.inflight);
         let cap = 4 * self.max_queries;
         let own = from.groups().subnet;
         let alpha = self.alpha;
@@ -229,10 +231,13 @@ impl<A: Address> Discovery<A> {
             .filter(|(_, f)| now >= f.sent_at.saturating_add(timeout))
             .map(|(n, _)| *n)
             .collect();
-        late.into_iter()
+        let lost = late
+            .into_iter()
             .filter_map(|n| self.inflight.remove(&n))
             .map(|f| f.lookup)
-            .collect()
+            .collect();
+        release_if_empty(&mut self.inflight);
+        lost
     }
 
     /// Ends lookups with nothing in flight and nothing left to ask (or
@@ -248,7 +253,8 @@ impl<A: Address> Discovery<A> {
             })
             .map(|(id, _)| *id)
             .collect();
-        done.into_iter()
+        let finished = done
+            .into_iter()
             .filter_map(|id| self.lookups.remove(&id))
             .map(|l| Finished {
                 target: l.target,
@@ -259,7 +265,9 @@ impl<A: Address> Discovery<A> {
                     .take(l.max_queries)
                     .collect(),
             })
-            .collect()
+            .collect();
+        release_if_empty(&mut self.lookups);
+        finished
     }
 
     /// Number of running lookups.
