@@ -76,7 +76,10 @@ pub struct ElectionsConfig {
     /// Referrals followed, at most, from one first hop (a chain). Each spends
     /// one query of the election's budget, so this bounds what one hostile
     /// first hop can take from an election: `1 + max_referral_hops` queries.
-    /// Default 3 (referrals must also come strictly closer to the token).
+    /// Default 1: honest referrals seldom come closer to the token (an honest
+    /// node refers when it knows nobody closer than itself), so longer chains
+    /// buy honest elections nothing; with 20 % refer-only nodes, 1 instead of
+    /// 3 took honest success from 94.7 % to 95 %+ in `sybil_attacks`.
     pub max_referral_hops: u8,
     /// Most elections running at once. Default 4.
     pub max_active_elections: usize,
