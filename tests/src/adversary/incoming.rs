@@ -171,8 +171,9 @@ pub fn intercept<S: TokenStore>(
     Some(replies)
 }
 
-/// Up to `k` of the node's contacts closest to `token`, allowed by `ok`.
-fn closest_contacts<S: TokenStore>(
+/// Up to `k` of the node's contacts closest to `token`, allowed by `ok`
+/// (forwarders and relays pick their next hops with it).
+pub(super) fn closest_contacts<S: TokenStore>(
     core: &Node<u32, S>,
     token: &TokenId,
     k: usize,

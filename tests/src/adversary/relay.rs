@@ -27,10 +27,11 @@
 //! runs membership and elections like anyone; its elections fail for want of
 //! a store).
 
+use super::incoming::closest_contacts;
 use election_proto::keys::answer_signed_bytes;
 use election_proto::node::Node;
 use election_proto::wire::{self, Contact, CookieQuery, Message, Query};
-use election_proto::{ring_distance, Distance, NodeKey, PeerId, TokenId, TokenStore};
+use election_proto::{ring_distance, NodeKey, PeerId, TokenId, TokenStore};
 use std::collections::BTreeMap;
 
 /// Contacts a relay forwards each query to.
@@ -266,28 +267,6 @@ pub fn rewrite_answer(
         auth: key.sign(&signed),
     };
     Some((*id, Message::Answer(mine)))
-}
-
-/// Up to `k` of the node's contacts nearest `token`, allowed by `ok`.
-fn closest_contacts<S: TokenStore>(
-    core: &Node<u32, S>,
-    token: &TokenId,
-    k: usize,
-    ok: impl Fn(&PeerId, u32) -> bool,
-) -> Vec<u32> {
-    let mut best: Vec<(Distance, u32)> = Vec::with_capacity(k + 1);
-    for c in core.contacts() {
-        if !ok(&c.id, c.addr) {
-            continue;
-        }
-        let d = ring_distance(&c.id, token);
-        if best.len() < k || d < best[best.len() - 1].0 {
-            best.push((d, c.addr));
-            best.sort();
-            best.truncate(k);
-        }
-    }
-    best.into_iter().map(|(_, a)| a).collect()
 }
 
 #[cfg(test)]
