@@ -220,12 +220,16 @@ impl<A: Address, S: TokenStore> Node<A, S> {
             &token,
             &answer.proof,
         );
-        let aligned = self
-            .elections
-            .get(&token)
-            .and_then(|run| run.is_aligned(&answer))
-            .unwrap_or(true);
-        if proven < usize::from(self.config.elections.min_proof_steps) && aligned {
+        // (Alignment with our walk is looked at only for an unproven answer:
+        // the common, proven case pays for no extra comparison.)
+        let unproven = proven < usize::from(self.config.elections.min_proof_steps);
+        if unproven
+            && self
+                .elections
+                .get(&token)
+                .and_then(|run| run.is_aligned(&answer))
+                .unwrap_or(true)
+        {
             // A walk like ours signed by someone who cannot show it holds
             // the blocks (a relay re-signing another's answer, a node that
             // stores next to nothing): it carries no weight. Its channel is

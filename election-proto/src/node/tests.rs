@@ -1262,27 +1262,27 @@ fn edited_answer(bytes: &[u8], edit: impl FnOnce(&mut Answer<u32>)) -> Vec<u8> {
     encode(&env).unwrap()
 }
 
-/// Wire v2: an answer whose responder was rewritten in transit, or whose
-/// signature does not verify, is counted as an invalid signature and changes
-/// nothing else: no event, no channel blocked, no contact learned. The honest
-/// answers that follow still elect.
-#[test]
-fn rewritten_or_unsigned_answers_are_counted_and_change_nothing() {
-    let t = token(61);
-    let keys = placed_keys(&t, &[i64::MAX / 2, 10, -20]);
-    let (kc, kx, ky) = (keys[0].clone(), keys[1].clone(), keys[2].clone());
-    let (cid, xid, yid) = (kc.peer_id(), kx.peer_id(), ky.peer_id());
-    let mut c = Node::new(quick_config(), kc, 0u32, store(Ledger::A), [1; 32]).unwrap();
-    let mut x = Node::new(quick_config(), kx.clone(), 1u32, store(Ledger::A), [2; 32]).unwrap();
-    let mut y = Node::new(quick_config(), ky, 2u32, store(Ledger::A), [3; 32]).unwrap();
-    c.handle_input(
-        0,
-        Input::Command(Command::AddContacts(vec![
-            Contact { id: xid, addr: 1 },
-            Contact { id: yid, addr: 2 },
-        ])),
-    );
-    // x and y know c, so its address counts as validated (no Retry round trip).
+/// A challenger `c` (address 0) and two holders of ledger A, `x` (1) and
+/// `y` (2), with the first three of `keys`. `c` is vouched `c_knows`; `x`
+/// and `y` are vouched `c`, so its address counts as validated (no Retry
+/// round trip). `c` has started an election for `t`: returns the three
+/// nodes and the queries it sent.
+#[allow(clippy::type_complexity)]
+fn challenger_with_holders(
+    t: TokenId,
+    keys: &[NodeKey],
+    c_knows: Vec<Contact<u32>>,
+) -> (
+    Node<u32, MemoryStore>,
+    Node<u32, MemoryStore>,
+    Node<u32, MemoryStore>,
+    Vec<(u32, Envelope<u32>)>,
+) {
+    let cid = keys[0].peer_id();
+    let mut c = Node::new(quick_config(), keys[0].clone(), 0u32, store(Ledger::A), [1; 32]).unwrap();
+    let mut x = Node::new(quick_config(), keys[1].clone(), 1u32, store(Ledger::A), [2; 32]).unwrap();
+    let mut y = Node::new(quick_config(), keys[2].clone(), 2u32, store(Ledger::A), [3; 32]).unwrap();
+    c.handle_input(0, Input::Command(Command::AddContacts(c_knows)));
     for n in [&mut x, &mut y] {
         n.handle_input(
             0,
@@ -1291,9 +1291,30 @@ fn rewritten_or_unsigned_answers_are_counted_and_change_nothing() {
         all_sends(n);
     }
     c.handle_input(0, Input::Command(Command::StartElection(t)));
-    let queries: Vec<(u32, Vec<u8>)> = all_sends(&mut c)
+    let queries = all_sends(&mut c)
         .into_iter()
         .filter(|(_, e)| matches!(e.message, Message::Query(_)))
+        .collect();
+    (c, x, y, queries)
+}
+
+/// Wire v2: an answer whose responder was rewritten in transit, or whose
+/// signature does not verify, is counted as an invalid signature and changes
+/// nothing else: no event, no channel blocked, no contact learned. The honest
+/// answers that follow still elect.
+#[test]
+fn rewritten_or_unsigned_answers_are_counted_and_change_nothing() {
+    let t = token(61);
+    let keys = placed_keys(&t, &[i64::MAX / 2, 10, -20]);
+    let kx = keys[1].clone();
+    let (cid, xid, yid) = (keys[0].peer_id(), kx.peer_id(), keys[2].peer_id());
+    let (mut c, mut x, mut y, queries) = challenger_with_holders(
+        t,
+        &keys,
+        vec![Contact { id: xid, addr: 1 }, Contact { id: yid, addr: 2 }],
+    );
+    let queries: Vec<(u32, Vec<u8>)> = queries
+        .into_iter()
         .map(|(to, e)| (to, encode(&e).unwrap()))
         .collect();
     assert_eq!(queries.len(), 2, "one query per first hop");
@@ -1378,30 +1399,19 @@ fn a_relay_signing_an_honest_holders_walk_as_its_own_is_not_elected() {
     let t = token(62);
     // The relay sits nearest the token: if its answer counted, it would win.
     let keys = placed_keys(&t, &[i64::MAX / 2, 10, -20, 1]);
-    let (kc, kx, ky, kr) = (keys[0].clone(), keys[1].clone(), keys[2].clone(), keys[3].clone());
-    let (cid, xid, yid, rid) = (kc.peer_id(), kx.peer_id(), ky.peer_id(), kr.peer_id());
-    let mut c = Node::new(quick_config(), kc, 0u32, store(Ledger::A), [1; 32]).unwrap();
-    let mut x = Node::new(quick_config(), kx, 1u32, store(Ledger::A), [2; 32]).unwrap();
-    let mut y = Node::new(quick_config(), ky, 2u32, store(Ledger::A), [3; 32]).unwrap();
-    c.handle_input(
-        0,
-        Input::Command(Command::AddContacts(vec![
-            Contact { id: rid, addr: 9 },
-            Contact { id: yid, addr: 2 },
-        ])),
+    let kr = keys[3].clone();
+    let (cid, xid, yid, rid) = (
+        keys[0].peer_id(),
+        keys[1].peer_id(),
+        keys[2].peer_id(),
+        kr.peer_id(),
     );
-    for n in [&mut x, &mut y] {
-        n.handle_input(
-            0,
-            Input::Command(Command::AddContacts(vec![Contact { id: cid, addr: 0 }])),
-        );
-        all_sends(n);
-    }
-    c.handle_input(0, Input::Command(Command::StartElection(t)));
-    let queries: Vec<(u32, Envelope<u32>)> = all_sends(&mut c)
-        .into_iter()
-        .filter(|(_, e)| matches!(e.message, Message::Query(_)))
-        .collect();
+    // c knows the relay (at 9) and y, not x: the relay hands c's query to x.
+    let (mut c, mut x, mut y, queries) = challenger_with_holders(
+        t,
+        &keys,
+        vec![Contact { id: rid, addr: 9 }, Contact { id: yid, addr: 2 }],
+    );
     let to_relay = queries
         .iter()
         .find(|(to, _)| *to == 9)
